@@ -1,0 +1,38 @@
+from django.contrib import admin
+from django.db.models import Count
+
+from dealers.models import Dealer, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Dealer)
+class DealerAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active", "member_count", "created_at"]
+    list_filter = ["is_active", "created_at"]
+    search_fields = ["name", "code", "memberships__user__username", "memberships__user__email"]
+    readonly_fields = ["code", "created_at"]
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="members", ordering="_member_count")
+    def member_count(self, obj: Dealer) -> int:
+        return obj._member_count
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "dealer", "role", "created_at"]
+    list_filter = ["role", "dealer"]
+    search_fields = ["user__username", "user__email", "dealer__name"]
+    autocomplete_fields = ["user", "dealer"]
+    list_select_related = ["user", "dealer"]
+    readonly_fields = ["code", "created_at"]

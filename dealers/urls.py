@@ -1,0 +1,12 @@
+from django.urls import path
+
+from dealers import views
+
+app_name = "dealers"
+
+urlpatterns = [
+    path("", views.DashboardView.as_view(), name="dashboard"),
+    path("switch/", views.switch, name="switch"),
+    path("team/", views.MemberListView.as_view(), name="member-list"),
+    path("team/<uuid:code>/", views.MemberDetailView.as_view(), name="member-detail"),
+]

@@ -1,0 +1,33 @@
+"""Create the demo data for a local portal. Safe to run any number of times."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from dealers import demo as dealers_demo
+
+
+class Command(BaseCommand):
+    help = "Create (once) a demo dealer and its users, and print how to sign in."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off (demo passwords are public: never in production).",
+        )
+
+    def handle(self, *args, force: bool = False, **options) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates users with published passwords; it runs only with "
+                "DJANGO_DEBUG=true (or --force on a throw-away database)."
+            )
+        with transaction.atomic():
+            dealer = dealers_demo.seed()
+        self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
+        self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ with:")
+        for username, password, role in dealer.credentials:
+            self.stdout.write(f"  {username:<14} {password:<18} {role}")

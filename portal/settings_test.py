@@ -1,0 +1,14 @@
+"""Settings for the test suite: production settings with a test key and plain HTTP."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+os.environ.setdefault("DJANGO_SECURE", "false")
+
+from portal.settings import *  # noqa: F403
+
+# Hashing passwords with PBKDF2 dominates a suite that signs in hundreds of times.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+WHITENOISE_AUTOREFRESH = True  # serve from the finders; tests never run collectstatic

@@ -1,0 +1,22 @@
+"""Root URLs: the apps' namespaces, sign-in, and the Django admin."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from portal import views as portal_views
+
+admin.site.site_header = "Dealer portal administration"
+admin.site.site_title = "Dealer portal admin"
+
+urlpatterns = [
+    path("", portal_views.home, name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("dealer/", include("dealers.urls")),
+    path("admin/", admin.site.urls),
+]
