@@ -1,7 +1,9 @@
 """Personas shared by the whole suite.
 
 ``dealer`` is the dealer under test; ``owner``, ``admin_member``, ``technician`` and ``viewer``
-work for it; ``outsider`` owns ``other_dealer``; ``admin`` is platform staff.
+work for it; ``outsider`` owns ``other_dealer``; ``admin`` is platform staff. ``operator``
+works at ``station`` (whose receiver the dealer's ``record`` uses); ``other_operator`` at
+another station.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ import pytest
 from django.test import Client
 
 from dealers.models import Membership
-from tests.factories import DealerFactory, MembershipFactory, UserFactory
+from tests.factories import (
+    DealerFactory,
+    DealerStationFactory,
+    MembershipFactory,
+    MonitoringStationFactory,
+    ReceiverFactory,
+    StationMembershipFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture
@@ -86,3 +96,37 @@ def outsider_client(outsider) -> Client:
 @pytest.fixture
 def admin_client(admin) -> Client:
     return _client_for(admin)
+
+
+# --- stations -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def station(db):
+    return MonitoringStationFactory(name="Central One")
+
+
+@pytest.fixture
+def receiver(station):
+    return ReceiverFactory(station=station, name="Main XML")
+
+
+@pytest.fixture
+def operator(station):
+    return StationMembershipFactory(station=station, user=UserFactory(username="operator")).user
+
+
+@pytest.fixture
+def other_operator(db):
+    other = MonitoringStationFactory(name="Elsewhere Monitoring")
+    return StationMembershipFactory(station=other, user=UserFactory(username="other-op")).user
+
+
+@pytest.fixture
+def record(dealer, receiver):
+    return DealerStationFactory(dealer=dealer, receiver=receiver, name="Central (XML)")
+
+
+@pytest.fixture
+def outsider_record(other_dealer, receiver):
+    return DealerStationFactory(dealer=other_dealer, receiver=receiver, name="Their record")

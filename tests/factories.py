@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 
 from dealers.models import Dealer, Membership
+from stations.models import (
+    DealerStation,
+    MonitoringStation,
+    Receiver,
+    ReceiverPath,
+    StationMembership,
+)
 
 PASSWORD = "correct-horse-battery"
 
@@ -35,3 +43,57 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     dealer = factory.SubFactory(DealerFactory)
     role = Membership.Role.OWNER
+
+
+# --- stations -------------------------------------------------------------------------------
+
+RECEIVER_PASSKEY = "station-passkey-42"
+
+
+class MonitoringStationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MonitoringStation
+
+    name = factory.Sequence(lambda n: f"Station {n}")
+    platform = MonitoringStation.Platform.MASTERMIND
+
+
+class ReceiverFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Receiver
+
+    station = factory.SubFactory(MonitoringStationFactory)
+    name = factory.Sequence(lambda n: f"Receiver {n}")
+    receiver_number = "1"
+    line_number = "1"
+    passkey_hash = factory.LazyFunction(lambda: make_password(RECEIVER_PASSKEY))
+
+
+class ReceiverPathFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReceiverPath
+
+    receiver = factory.SubFactory(ReceiverFactory)
+    role = ReceiverPath.Role.PRIMARY
+    host = "127.0.0.1"
+    port = 9100
+    use_tls = False
+
+
+class StationMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StationMembership
+
+    user = factory.SubFactory(UserFactory)
+    station = factory.SubFactory(MonitoringStationFactory)
+    role = StationMembership.Role.OPERATOR
+
+
+class DealerStationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DealerStation
+
+    dealer = factory.SubFactory(DealerFactory)
+    receiver = factory.SubFactory(ReceiverFactory)
+    station = factory.LazyAttribute(lambda o: o.receiver.station)
+    name = factory.Sequence(lambda n: f"Record {n}")

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from dealers import demo as dealers_demo
+from stations import demo as stations_demo
 
 
 class Command(BaseCommand):
@@ -27,7 +28,16 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             dealer = dealers_demo.seed()
+            stations = stations_demo.seed(dealer.dealer)
         self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
         self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ with:")
         for username, password, role in dealer.credentials:
             self.stdout.write(f"  {username:<14} {password:<18} {role}")
+        operator, operator_password = stations.operator
+        self.stdout.write(
+            f"  {operator:<14} {operator_password:<18} Operator at {stations.station}"
+        )
+        self.stdout.write(
+            f"Demo station: {stations.station}; receiver “{stations.receiver.name}” "
+            f"passkey: {stations.passkey}"
+        )

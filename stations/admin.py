@@ -1,0 +1,149 @@
+import zoneinfo
+
+from django import forms
+from django.contrib import admin
+
+from stations.models import (
+    DealerStation,
+    MonitoringStation,
+    Receiver,
+    ReceiverPath,
+    StationMembership,
+)
+
+
+class MonitoringStationAdminForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        choices=[(name, name) for name in sorted(zoneinfo.available_timezones())]
+    )
+
+    class Meta:
+        model = MonitoringStation
+        fields = [
+            "name",
+            "platform",
+            "requires_reference_id",
+            "reference_id_label",
+            "time_zone",
+            "listed_dealers",
+            "is_active",
+        ]
+
+
+class ReceiverInline(admin.TabularInline):
+    model = Receiver
+    extra = 0
+    fields = ["name", "protocol", "visibility", "is_active"]
+    show_change_link = True
+    can_delete = False
+    # Receivers are created on their own page, where the passkey is set.
+    max_num = 0
+
+
+class StationMembershipInline(admin.TabularInline):
+    model = StationMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(MonitoringStation)
+class MonitoringStationAdmin(admin.ModelAdmin):
+    form = MonitoringStationAdminForm
+    list_display = ["name", "platform", "requires_reference_id", "time_zone", "is_active"]
+    list_filter = ["platform", "requires_reference_id", "is_active"]
+    search_fields = ["name"]
+    filter_horizontal = ["listed_dealers"]
+    inlines = [ReceiverInline, StationMembershipInline]
+
+
+class ReceiverAdminForm(forms.ModelForm):
+    """The station sets the passkey here; only its salted hash is stored."""
+
+    passkey = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Hand this to the dealers you accept. Stored only as a salted hash; "
+        "leave empty to keep the current passkey.",
+    )
+
+    class Meta:
+        model = Receiver
+        fields = [
+            "station",
+            "name",
+            "description",
+            "protocol",
+            "visibility",
+            "receiver_number",
+            "line_number",
+            "wire_credential",
+            "is_active",
+        ]
+
+    def clean_passkey(self) -> str:
+        passkey = self.cleaned_data["passkey"]
+        if not self.instance.pk and not passkey:
+            raise forms.ValidationError("A new receiver needs a passkey.")
+        if passkey and len(passkey) < 8:
+            raise forms.ValidationError("Use at least 8 characters.")
+        return passkey
+
+    def save(self, commit: bool = True) -> Receiver:
+        receiver = super().save(commit=False)
+        if self.cleaned_data["passkey"]:
+            receiver.set_passkey(self.cleaned_data["passkey"])
+        if commit:
+            receiver.save()
+        return receiver
+
+
+class ReceiverPathInline(admin.TabularInline):
+    model = ReceiverPath
+    extra = 0
+    max_num = 2
+    fields = ["role", "host", "port", "use_tls", "connect_timeout", "reply_timeout"]
+
+
+@admin.register(Receiver)
+class ReceiverAdmin(admin.ModelAdmin):
+    form = ReceiverAdminForm
+    list_display = ["name", "station", "protocol", "visibility", "is_active"]
+    list_filter = ["protocol", "visibility", "is_active", "station"]
+    search_fields = ["name", "station__name", "receiver_number"]
+    list_select_related = ["station"]
+    autocomplete_fields = ["station"]
+    inlines = [ReceiverPathInline]
+
+
+@admin.register(StationMembership)
+class StationMembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "station", "role", "created_at"]
+    list_filter = ["role", "station"]
+    search_fields = ["user__username", "user__email", "station__name"]
+    autocomplete_fields = ["user", "station"]
+    list_select_related = ["user", "station"]
+
+
+@admin.register(DealerStation)
+class DealerStationAdmin(admin.ModelAdmin):
+    """Read-mostly: dealers create these with the receiver's passkey in their settings."""
+
+    list_display = ["name", "dealer", "station", "receiver", "account_prefix", "updated_at"]
+    list_filter = ["station"]
+    search_fields = ["name", "dealer__name", "station__name", "receiver__name"]
+    list_select_related = ["dealer", "station", "receiver__station"]
+    readonly_fields = ["code", "dealer", "station", "receiver", "created_at", "updated_at"]
+    fields = [
+        "code",
+        "dealer",
+        "name",
+        "station",
+        "receiver",
+        "account_prefix",
+        "created_at",
+        "updated_at",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -1,0 +1,303 @@
+"""Central stations, the receivers they publish, and each dealer's record of a station."""
+
+from __future__ import annotations
+
+import uuid
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
+
+from dealers.models import Dealer, DealerOwnedQuerySet
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as America/New_York."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. America/New_York).")
+
+
+class MonitoringStation(models.Model):
+    """A central station that watches alarms with its automation software."""
+
+    class Platform(models.TextChoices):
+        MASTERMIND = "mastermind", "MASterMind"
+        BOLD_MANITOU = "bold_manitou", "Bold Manitou"
+        SENTINEL = "sentinel", "Sentinel"
+        PATRIOT = "patriot", "Patriot"
+        STAGES = "stages", "stages"
+        MICRO_KEY = "micro_key", "Micro Key"
+        SIMS = "sims", "SIMS"
+        IMMIX = "immix", "Immix"
+        OTHER = "other", "Other"
+
+    # What each platform's software calls the reference ID (seed article; vendor help pages).
+    REFERENCE_ID_LABELS = {
+        Platform.MASTERMIND: "Site ID",
+        Platform.BOLD_MANITOU: "serial_no",
+        Platform.SENTINEL: "User Reference",
+    }
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200, unique=True)
+    platform = models.CharField(max_length=20, choices=Platform.choices)
+    requires_reference_id = models.BooleanField(
+        default=False, help_text="Dealers must enter a reference ID on every account."
+    )
+    reference_id_label = models.CharField(
+        max_length=50,
+        blank=True,
+        help_text="What the station's software calls the reference ID; blank: the platform's.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    listed_dealers = models.ManyToManyField(
+        Dealer,
+        blank=True,
+        related_name="listed_by_stations",
+        help_text="Dealers offered this station's receivers that are visible to listed dealers.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.reference_id_label:
+            self.reference_id_label = self.REFERENCE_ID_LABELS.get(self.platform, "Reference ID")
+        super().save(*args, **kwargs)
+
+
+class ReceiverQuerySet(models.QuerySet["Receiver"]):
+    def offered_to(self, dealer: Dealer) -> ReceiverQuerySet:
+        """Active receivers a dealer may choose: public ones, and listed ones if listed."""
+        listed = MonitoringStation.listed_dealers.through.objects.filter(
+            monitoringstation_id=OuterRef("station_id"), dealer_id=dealer.pk
+        )
+        return self.filter(is_active=True, station__is_active=True).filter(
+            Q(visibility=Receiver.Visibility.PUBLIC)
+            | Q(Exists(listed), visibility=Receiver.Visibility.LISTED)
+        )
+
+
+class Receiver(models.Model):
+    """A network endpoint of a station that accepts alarm signals in one protocol."""
+
+    class Protocol(models.TextChoices):
+        XML_V1 = "xml_v1", "Portal XML v1"
+        SOS_ACCESS_V4 = "sos_access_v4", "SOS Access v4"
+        SIA_DC09 = "sia_dc09", "SIA DC-09"
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Any dealer who has the passkey"
+        LISTED = "listed", "Only dealers the station lists"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # A receiver only exists as part of its station.
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.CASCADE, related_name="receivers"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    protocol = models.CharField(max_length=20, choices=Protocol.choices, default=Protocol.XML_V1)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    receiver_number = models.CharField(
+        max_length=20, blank=True, help_text="Receiver number, where the protocol carries one."
+    )
+    line_number = models.CharField(
+        max_length=20, blank=True, help_text="Line number, where the protocol carries one."
+    )
+    # Only a salted hash: the station hands the passkey to dealers; the portal never shows it.
+    passkey_hash = models.CharField(max_length=256, editable=False)
+    wire_credential = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="A credential the protocol itself sends (e.g. SOS Access authentication). "
+        "Not the passkey.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ReceiverQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["station__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "name"],
+                name="stations_receiver_unique_station_name",
+                violation_error_message="This station already has a receiver with this name.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station} · {self.name}"
+
+    def set_passkey(self, raw_passkey: str) -> None:
+        self.passkey_hash = make_password(raw_passkey)
+
+    def check_passkey(self, raw_passkey: str) -> bool:
+        return bool(raw_passkey) and check_password(raw_passkey, self.passkey_hash)
+
+
+class ReceiverPath(models.Model):
+    """One way to reach a receiver: the primary path, or the alternate used for failover."""
+
+    class Role(models.TextChoices):
+        PRIMARY = "primary", "Primary"
+        ALTERNATE = "alternate", "Alternate"
+
+    # A path only exists as part of its receiver.
+    receiver = models.ForeignKey(Receiver, on_delete=models.CASCADE, related_name="paths")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.PRIMARY)
+    host = models.CharField(max_length=253)
+    port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
+    use_tls = models.BooleanField(default=True)
+    connect_timeout = models.FloatField(
+        default=5.0, validators=[MinValueValidator(0.1)], help_text="Seconds."
+    )
+    reply_timeout = models.FloatField(
+        default=10.0, validators=[MinValueValidator(0.1)], help_text="Seconds."
+    )
+
+    class Meta:
+        ordering = ["receiver", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receiver", "role"],
+                name="stations_receiverpath_unique_receiver_role",
+                violation_error_message="A receiver has one primary and one alternate path.",
+            ),
+            models.CheckConstraint(
+                condition=Q(port__gte=1, port__lte=65535),
+                name="stations_receiverpath_port_range",
+                violation_error_message="The port must be between 1 and 65535.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scheme = "tls" if self.use_tls else "tcp"
+        return f"{self.get_role_display()} {scheme}://{self.host}:{self.port}"
+
+
+class StationMembership(models.Model):
+    """A user working at a station: an operator, or a station admin."""
+
+    class Role(models.TextChoices):
+        OPERATOR = "operator", "Operator"
+        STATION_ADMIN = "station_admin", "Station admin"
+
+    # Deleting a user or a station removes the link, never the other side.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="station_memberships"
+    )
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.OPERATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["station__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "station"],
+                name="stations_membership_unique_user_station",
+                violation_error_message="This user already belongs to this station.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.station} ({self.get_role_display()})"
+
+
+class DealerStationQuerySet(DealerOwnedQuerySet):
+    pass
+
+
+class DealerStation(models.Model):
+    """A dealer's monitoring station record: which station and receiver its sites report to."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # A dealer's records go with the dealer.
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="station_records")
+    # A station that dealers still use cannot disappear under them.
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.PROTECT, related_name="dealer_records"
+    )
+    # Nor can a receiver that still carries their signals; none means video only.
+    receiver = models.ForeignKey(
+        Receiver,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="dealer_records",
+    )
+    name = models.CharField(max_length=100)
+    account_prefix = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="The prefix the station assigned to your account numbers, if any.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DealerStationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                "dealer",
+                name="stations_dealerstation_unique_dealer_name",
+                violation_error_message="You already have a monitoring station record with "
+                "this name.",
+            ),
+            models.CheckConstraint(
+                condition=Q(account_prefix__regex=r"^[A-Z0-9-]*$"),
+                name="stations_dealerstation_prefix_normalised",
+                violation_error_message="The prefix may hold only letters, digits and '-'.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name = self.name.strip()
+        self.account_prefix = self.account_prefix.strip().upper()
+        super().save(*args, **kwargs)
+
+    @property
+    def transmits(self) -> bool:
+        """False for a video-only record: nothing is sent to the station."""
+        return self.receiver_id is not None
+
+
+class PasskeyFailure(models.Model):
+    """A wrong receiver passkey entered by a dealer; recent ones slow further guesses."""
+
+    # Throttle bookkeeping goes with the dealer and the receiver.
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="+")
+    receiver = models.ForeignKey(Receiver, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # Serves the throttle's "failures of this dealer in the last N minutes".
+            models.Index(fields=["dealer", "created_at"], name="stations_passkeyfail_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Wrong passkey from {self.dealer} for {self.receiver} at {self.created_at}"

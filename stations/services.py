@@ -1,0 +1,136 @@
+"""Writes for stations: dealers' station records and the passkey check that guards them."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Min
+from django.db.models.deletion import ProtectedError
+from django.utils import timezone
+
+from dealers.models import Dealer
+from stations.models import DealerStation, MonitoringStation, PasskeyFailure, Receiver
+
+# Wrong passkeys a dealer may enter within the window before guesses are refused.
+PASSKEY_FAILURE_LIMIT = 5
+PASSKEY_WINDOW = timedelta(minutes=15)
+
+
+def passkey_lockout_remaining(*, dealer: Dealer) -> timedelta | None:
+    """How long this dealer must wait before another passkey is checked, or None."""
+    since = timezone.now() - PASSKEY_WINDOW
+    stats = PasskeyFailure.objects.filter(dealer=dealer, created_at__gte=since).aggregate(
+        failures=Count("id"), oldest=Min("created_at")
+    )
+    if stats["failures"] < PASSKEY_FAILURE_LIMIT:
+        return None
+    return stats["oldest"] + PASSKEY_WINDOW - timezone.now()
+
+
+def passkey_verify(*, dealer: Dealer, receiver: Receiver, passkey: str) -> None:
+    """Raise a ValidationError for the passkey field unless it opens this receiver.
+
+    Failures are recorded outside any surrounding transaction's fate: the form that fails
+    rolls nothing back that the throttle needs.
+    """
+    remaining = passkey_lockout_remaining(dealer=dealer)
+    if remaining is not None:
+        minutes = max(1, math.ceil(remaining.total_seconds() / 60))
+        raise ValidationError(
+            f"Too many wrong passkeys. Try again in {minutes} minute{'s' if minutes > 1 else ''}, "
+            "or ask the station to confirm the passkey.",
+            code="passkey_locked",
+        )
+    if not receiver.check_passkey(passkey):
+        PasskeyFailure.objects.create(dealer=dealer, receiver=receiver)
+        raise ValidationError(
+            "This passkey does not match the receiver. Ask the monitoring station for it.",
+            code="passkey_wrong",
+        )
+
+
+def _save(record: DealerStation, *, update_fields: list[str] | None = None) -> DealerStation:
+    record.full_clean()
+    try:
+        with transaction.atomic():
+            record.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        # Two requests raced past full_clean(); the database decided. Say it like the form.
+        raise ValidationError(
+            {"name": "You already have a monitoring station record with this name."}
+        ) from exc
+    return record
+
+
+def _check_receiver(station: MonitoringStation, receiver: Receiver | None) -> None:
+    if receiver is not None and receiver.station_id != station.pk:
+        raise ValidationError({"receiver": "This receiver belongs to another station."})
+
+
+def station_record_create(
+    *,
+    dealer: Dealer,
+    station: MonitoringStation,
+    receiver: Receiver | None,
+    passkey: str,
+    name: str,
+    account_prefix: str = "",
+) -> DealerStation:
+    """Create a dealer's station record; a receiver needs its passkey."""
+    _check_receiver(station, receiver)
+    if receiver is not None:
+        try:
+            passkey_verify(dealer=dealer, receiver=receiver, passkey=passkey)
+        except ValidationError as exc:
+            raise ValidationError({"passkey": exc.messages}) from exc
+    record = DealerStation(
+        dealer=dealer,
+        station=station,
+        receiver=receiver,
+        name=name,
+        account_prefix=account_prefix,
+    )
+    return _save(record)
+
+
+def station_record_update(
+    *,
+    record: DealerStation,
+    station: MonitoringStation,
+    receiver: Receiver | None,
+    passkey: str,
+    name: str,
+    account_prefix: str = "",
+) -> DealerStation:
+    """Change a record; choosing a different receiver needs that receiver's passkey."""
+    _check_receiver(station, receiver)
+    # Compare with what is stored: a ModelForm may already have set the new receiver on
+    # the instance it was given.
+    stored_receiver_id = (
+        DealerStation.objects.filter(pk=record.pk).values_list("receiver_id", flat=True).get()
+    )
+    if receiver is not None and receiver.pk != stored_receiver_id:
+        try:
+            passkey_verify(dealer=record.dealer, receiver=receiver, passkey=passkey)
+        except ValidationError as exc:
+            raise ValidationError({"passkey": exc.messages}) from exc
+    record.station = station
+    record.receiver = receiver
+    record.name = name
+    record.account_prefix = account_prefix
+    return _save(
+        record, update_fields=["station", "receiver", "name", "account_prefix", "updated_at"]
+    )
+
+
+def station_record_delete(*, record: DealerStation) -> list[str]:
+    """Delete the record unless something uses it; returns what blocks it (empty if deleted)."""
+    try:
+        with transaction.atomic():
+            record.delete()
+    except ProtectedError as exc:
+        return sorted(str(obj) for obj in exc.protected_objects)
+    return []
