@@ -1,0 +1,140 @@
+"""Run the portal XML v1 receiver emulator in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import ssl
+import threading
+from argparse import ArgumentParser, ArgumentTypeError
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from signals.emulator import Faults, ReceiverEmulator, is_loopback_host
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ArgumentTypeError(f"a rate is between 0 and 1, got {value:g}")
+    return value
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a receiver emulator that speaks portal XML v1 over length-prefixed TCP "
+        "(optionally TLS), logging every package and reply. Faults are injected at seeded "
+        "random rates."
+    )
+    # The emulator needs neither the database nor the system checks.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=9100, help="0 picks a free port.")
+        parser.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="Allow binding a non-loopback address (the emulator accepts anything).",
+        )
+        parser.add_argument("--tls-cert", help="PEM certificate chain; enables TLS.")
+        parser.add_argument("--tls-key", help="PEM private key for --tls-cert.")
+        parser.add_argument("--reject-rate", type=_rate, default=0.0)
+        parser.add_argument("--failover-rate", type=_rate, default=0.0)
+        parser.add_argument("--delay-rate", type=_rate, default=0.0)
+        parser.add_argument("--delay-seconds", type=float, default=2.0)
+        parser.add_argument("--drop-rate", type=_rate, default=0.0)
+        parser.add_argument("--close-rate", type=_rate, default=0.0)
+        parser.add_argument("--idle-timeout", type=float, default=None)
+        parser.add_argument("--seed", type=int, default=None, help="Seed for the fault rolls.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host: str = options["host"]
+        if not options["allow_remote"] and not is_loopback_host(host):
+            raise CommandError(
+                f"{host} is not a loopback address; the emulator accepts anything sent to it. "
+                "Pass --allow-remote to bind it anyway."
+            )
+        if options["delay_seconds"] < 0:
+            raise CommandError("--delay-seconds must not be negative")
+        emulator = ReceiverEmulator(
+            host,
+            options["port"],
+            ssl_context=self._ssl_context(options["tls_cert"], options["tls_key"]),
+            faults=Faults(
+                reject_rate=options["reject_rate"],
+                failover_rate=options["failover_rate"],
+                delay_rate=options["delay_rate"],
+                delay_seconds=options["delay_seconds"],
+                drop_rate=options["drop_rate"],
+                close_rate=options["close_rate"],
+            ),
+            seed=options["seed"],
+            idle_timeout=options["idle_timeout"],
+            allow_remote=options["allow_remote"],
+        )
+        stop = threading.Event()
+        emulator_logger = logging.getLogger("signals.emulator")
+        saved_logger = (emulator_logger.level, emulator_logger.propagate)
+        handler = self._log_to_stdout(emulator_logger)
+        previous = self._on_signals(stop)
+        try:
+            emulator.start()
+            scheme = "tls" if emulator.ssl_context else "tcp"
+            self.stdout.write(f"Receiver listening on {scheme}://{host}:{emulator.port}")
+            self.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {host}:{options['port']}: {exc}") from None
+        finally:
+            emulator.stop()
+            self._restore_signals(previous)
+            emulator_logger.removeHandler(handler)
+            emulator_logger.level, emulator_logger.propagate = saved_logger
+        counts = ", ".join(f"{name} {count}" for name, count in sorted(emulator.counts.items()))
+        self.stdout.write(f"Receiver stopped; frames: {counts or 'none'}")
+
+    def _ssl_context(self, cert: str | None, key: str | None) -> ssl.SSLContext | None:
+        if not cert and not key:
+            return None
+        if not cert or not key:
+            raise CommandError("--tls-cert and --tls-key go together")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            raise CommandError(f"cannot load the TLS certificate: {exc}") from None
+        return context
+
+    def _log_to_stdout(self, emulator_logger: logging.Logger) -> logging.Handler:
+        handler = logging.StreamHandler(self.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        emulator_logger.addHandler(handler)
+        emulator_logger.setLevel(logging.INFO)
+        emulator_logger.propagate = False
+        return handler
+
+    def _on_signals(self, stop: threading.Event) -> dict[int, Any]:
+        # Signal handlers can only be set from the main thread (not so under some test runners).
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, request_stop)
+        return previous
+
+    def _restore_signals(self, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

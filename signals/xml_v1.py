@@ -1,0 +1,483 @@
+"""Portal XML v1: the portal's own alarm package and the receiver's reply.
+
+Pure Python on lxml, with no database: the dispatcher feeds it plain values and sends the bytes
+it returns; the receiver emulator decodes them. The wire format is specified by
+``schemas/signal-v1.xsd`` and ``schemas/reply-v1.xsd`` and explained for station engineers in
+``docs/protocol-xml-v1.md``.
+
+Everything received from the network (replies here, packages in the emulator) is untrusted: it is
+parsed with entity expansion, DTD loading and network access off, and a document that carries a
+DOCTYPE at all is refused before anything else looks at it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+NAMESPACE = "urn:dealer-portal:signal:v1"
+VERSION = "1"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+# Room for the longest legal package many times over; anything bigger is not ours.
+MAX_PACKAGE_BYTES = 256 * 1024
+MAX_REPLY_BYTES = 64 * 1024
+
+SITE_NAME_MAX = 200
+DESCRIPTION_MAX = 200
+REASON_MAX = 500
+URL_MAX = 2000
+
+REFERENCE_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+ACCOUNT_RE = re.compile(r"[A-Z0-9-]{1,20}")
+RECEIVER_ID_RE = re.compile(r"[A-Za-z0-9]{1,20}")
+CODE_RE = re.compile(r"[0-9]{3}")
+# Characters XML 1.0 cannot carry at all (not even as character references).
+_ILLEGAL_XML_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+REPLACEMENT_CHAR = "\ufffd"
+_DECLARED_ENCODING = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']"
+)
+
+_NS = {"s": NAMESPACE}
+_E = ElementMaker(namespace=NAMESPACE, nsmap={None: NAMESPACE})
+
+
+class ProtocolError(Exception):
+    """Bytes that are not a well-formed, schema-valid, harmless portal XML v1 document."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Qualifier(enum.StrEnum):
+    """Contact ID event qualifier; the XML carries the letter, Contact ID the digit."""
+
+    NEW = "E"
+    RESTORE = "R"
+    STATUS = "P"
+
+    @property
+    def contact_id(self) -> int:
+        """The Contact ID digit: 1 new event/opening, 3 restore/closing, 6 status."""
+        return _CONTACT_ID_DIGITS[self]
+
+    @classmethod
+    def from_contact_id(cls, digit: int) -> Qualifier:
+        for qualifier, value in _CONTACT_ID_DIGITS.items():
+            if value == digit:
+                return qualifier
+        raise ValueError(f"not a Contact ID qualifier: {digit!r}")
+
+
+_CONTACT_ID_DIGITS = {Qualifier.NEW: 1, Qualifier.RESTORE: 3, Qualifier.STATUS: 6}
+
+
+class Status(enum.StrEnum):
+    """What the receiver did with a package."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    FAILOVER = "failover"
+
+
+@dataclass(frozen=True)
+class Package:
+    """One alarm signal for one account, as plain values (the dispatcher reads it from a row).
+
+    Structured fields are checked here so that a bug fails before any bytes exist. Free text
+    (site name, descriptions) is made XML-safe by ``encode``, never refused: a dealer's odd site
+    name must not stop an alarm.
+    """
+
+    reference: str
+    account: str
+    qualifier: Qualifier
+    code: str
+    partition: int
+    zone: int
+    priority: int
+    event_time: datetime
+    site_name: str
+    zone_description: str = ""
+    camera_description: str = ""
+    video_url: str = ""
+    receiver_number: str = ""
+    receiver_line: str = ""
+
+    def __post_init__(self) -> None:
+        # Accept "E"/"R"/"P" as well as the enum; stored as the enum either way.
+        object.__setattr__(self, "qualifier", Qualifier(self.qualifier))
+        _require(REFERENCE_RE.fullmatch(self.reference), "reference", self.reference)
+        _require(ACCOUNT_RE.fullmatch(self.account), "account", self.account)
+        _require(CODE_RE.fullmatch(self.code), "code", self.code)
+        _require(_is_int_in(self.partition, 0, 99), "partition", self.partition)
+        _require(_is_int_in(self.zone, 0, 999), "zone", self.zone)
+        _require(_is_int_in(self.priority, 1, 9), "priority", self.priority)
+        _require(
+            isinstance(self.event_time, datetime) and self.event_time.utcoffset() is not None,
+            "event_time (must be timezone-aware)",
+            self.event_time,
+        )
+        _require(self.site_name != "", "site_name", self.site_name)
+        for name in ("receiver_number", "receiver_line"):
+            value = getattr(self, name)
+            _require(value == "" or RECEIVER_ID_RE.fullmatch(value), name, value)
+        _require(self.video_url == "" or _is_http_url(self.video_url), "video_url", self.video_url)
+
+    @property
+    def contact_id_qualifier(self) -> int:
+        return self.qualifier.contact_id
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A receiver's decoded answer to one package."""
+
+    reference: str
+    status: Status
+    reason: str = ""
+    received_at: datetime | None = field(default=None, compare=False)
+
+    @property
+    def delivered(self) -> bool:
+        """The receiver holds the signal: never send this reference again."""
+        return self.status in (Status.ACCEPTED, Status.DUPLICATE)
+
+    @property
+    def wants_failover(self) -> bool:
+        """The receiver asks for the alternate path."""
+        return self.status is Status.FAILOVER
+
+
+class Codec(Protocol):
+    """One alarm protocol's bytes; transports move them, the dispatcher decides."""
+
+    name: str
+    content_type: str
+
+    def encode(self, package: Package) -> bytes: ...
+
+    def decode(self, reply: bytes) -> Ack: ...
+
+
+class XmlV1Codec:
+    """The portal's own XML v1 behind the ``Codec`` interface."""
+
+    name = "xml-v1"
+    content_type = "application/xml; charset=utf-8"
+
+    def encode(self, package: Package) -> bytes:
+        # Called once, when the outbox row is written: sentAt is when the package was built.
+        return encode(package, sent_at=datetime.now(UTC))
+
+    def decode(self, reply: bytes) -> Ack:
+        return decode_reply(reply)
+
+
+# --- building -----------------------------------------------------------------------------------
+
+
+def xml_safe(text: str, max_length: int | None = None) -> str:
+    """Replace characters XML 1.0 cannot carry with U+FFFD and cut to ``max_length``."""
+    cleaned = _ILLEGAL_XML_CHARS.sub(REPLACEMENT_CHAR, text)
+    return cleaned if max_length is None else cleaned[:max_length]
+
+
+def format_datetime(value: datetime) -> str:
+    """An aware datetime as an xs:dateTime in UTC with a ``Z``."""
+    if value.utcoffset() is None:
+        raise ValueError("naive datetime: the wire format always carries a UTC offset")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def build_package(package: Package, *, sent_at: datetime | None = None) -> etree._Element:
+    """The ``<signal>`` element for ``package`` (use ``encode`` for bytes)."""
+    root = _E.signal(
+        _E.reference(package.reference),
+        _E.account(package.account),
+        version=VERSION,
+    )
+    if package.receiver_number or package.receiver_line:
+        receiver = etree.SubElement(root, _tag("receiver"))
+        if package.receiver_number:
+            receiver.set("number", package.receiver_number)
+        if package.receiver_line:
+            receiver.set("line", package.receiver_line)
+    root.append(
+        _E.event(
+            _E.qualifier(package.qualifier.value),
+            _E.code(package.code),
+            _E.partition(f"{package.partition:02d}"),
+            _E.zone(f"{package.zone:03d}"),
+            _E.priority(str(package.priority)),
+            _E.eventTime(format_datetime(package.event_time)),
+        )
+    )
+    site = etree.SubElement(root, _tag("site"))
+    etree.SubElement(site, _tag("name")).text = xml_safe(package.site_name, SITE_NAME_MAX)
+    if package.zone_description:
+        etree.SubElement(site, _tag("zoneDescription")).text = xml_safe(
+            package.zone_description, DESCRIPTION_MAX
+        )
+    if package.camera_description:
+        etree.SubElement(site, _tag("cameraDescription")).text = xml_safe(
+            package.camera_description, DESCRIPTION_MAX
+        )
+    if package.video_url:
+        etree.SubElement(site, _tag("videoUrl")).text = package.video_url
+    if sent_at is not None:
+        etree.SubElement(root, _tag("sentAt")).text = format_datetime(sent_at)
+    return root
+
+
+def encode(package: Package, *, sent_at: datetime | None = None) -> bytes:
+    """The package as UTF-8 bytes with an XML declaration, validated against signal-v1.xsd.
+
+    ``sent_at`` is when the portal built the package. The outbox stores these exact bytes and
+    every resend repeats them, so it is not the time of any one attempt.
+    """
+    root = build_package(package, sent_at=sent_at)
+    _assert_valid(_signal_schema(), root, "package")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def build_reply(
+    reference: str, status: Status | str, reason: str | None = None, *, received_at: datetime | None
+) -> etree._Element:
+    root = _E.reply(_E.reference(reference), _E.status(Status(status).value), version=VERSION)
+    if reason:
+        etree.SubElement(root, _tag("reason")).text = xml_safe(reason, REASON_MAX)
+    if received_at is not None:
+        etree.SubElement(root, _tag("receivedAt")).text = format_datetime(received_at)
+    return root
+
+
+def encode_reply(
+    reference: str,
+    status: Status | str,
+    reason: str | None = None,
+    *,
+    received_at: datetime | None = None,
+) -> bytes:
+    """A receiver's reply as UTF-8 bytes, validated against reply-v1.xsd."""
+    if not REFERENCE_RE.fullmatch(reference):
+        raise ValueError(f"invalid reference: {reference!r}")
+    root = build_reply(reference, status, reason, received_at=received_at)
+    _assert_valid(_reply_schema(), root, "reply")
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+# --- reading untrusted bytes --------------------------------------------------------------------
+
+
+def parse_untrusted(data: bytes, *, max_bytes: int, what: str) -> etree._Element:
+    """Parse bytes from the network into an element, or raise ``ProtocolError``.
+
+    No entity is expanded, no DTD or external resource is loaded, and a DOCTYPE is refused
+    outright: there is no legitimate use for one in this protocol, and refusing it ends every
+    entity trick (XXE, billion laughs) before it starts.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise ProtocolError(f"{what} is not bytes")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise ProtocolError(f"{what} too large: {len(data)} bytes (limit {max_bytes})")
+    if not data.strip():
+        raise ProtocolError(f"{what} is empty")
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        raise ProtocolError(f"{what} is not UTF-8 (declared {declared.group(1).decode()})")
+    # The parser reads the bytes as UTF-8 whatever they claim, so this byte search cannot be
+    # dodged with another encoding, and the DOCTYPE is refused before libxml2 sees it.
+    if b"<!doctype" in data.lower():
+        raise ProtocolError(f"{what} contains a DOCTYPE (refused: no DTDs or entities)")
+    parser = etree.XMLParser(
+        encoding="utf-8",
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        attribute_defaults=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        strip_cdata=True,
+        collect_ids=False,
+        recover=False,
+    )
+    try:
+        tree = etree.fromstring(data, parser).getroottree()
+    except etree.XMLSyntaxError as exc:
+        raise ProtocolError(f"{what} is not well-formed XML: {_first_line(str(exc))}") from None
+    except ValueError as exc:  # e.g. an unsupported encoding declaration
+        raise ProtocolError(f"{what} cannot be parsed: {_first_line(str(exc))}") from None
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ProtocolError(f"{what} contains a DOCTYPE (refused: no DTDs or entities)")
+    root = tree.getroot()
+    # Unexpanded entity references cannot pass the schema, but say plainly what they are.
+    if any(True for _ in root.iter(etree.Entity)):
+        raise ProtocolError(f"{what} contains entity references (refused)")
+    return root
+
+
+def decode_reply(data: bytes, *, expected_reference: str | None = None) -> Ack:
+    """Read a receiver's reply, or raise ``ProtocolError`` saying what was wrong with it.
+
+    With ``expected_reference``, a reply that answers another package is an error too: the
+    sender must never mark a signal delivered on the strength of someone else's answer.
+    """
+    root = parse_untrusted(data, max_bytes=MAX_REPLY_BYTES, what="reply")
+    _check_root(root, "reply")
+    _assert_valid(_reply_schema(), root, "reply", error=ProtocolError)
+    reference = _text(root, "s:reference").strip()
+    if expected_reference is not None and reference != expected_reference:
+        raise ProtocolError(
+            f"reply is for reference {reference!r}, expected {expected_reference!r}"
+        )
+    received_at_text = _text(root, "s:receivedAt")
+    return Ack(
+        reference=reference,
+        status=Status(_text(root, "s:status")),
+        reason=_text(root, "s:reason"),
+        received_at=_parse_datetime(received_at_text, "receivedAt") if received_at_text else None,
+    )
+
+
+def validate_package(data: bytes) -> None:
+    """Raise ``ProtocolError`` unless ``data`` is a harmless package valid against the XSD."""
+    root = parse_untrusted(data, max_bytes=MAX_PACKAGE_BYTES, what="package")
+    _check_root(root, "signal")
+    _assert_valid(_signal_schema(), root, "package", error=ProtocolError)
+
+
+def decode_package(data: bytes) -> Package:
+    """Read a package (the receiver's side: the emulator, and tests)."""
+    root = parse_untrusted(data, max_bytes=MAX_PACKAGE_BYTES, what="package")
+    _check_root(root, "signal")
+    _assert_valid(_signal_schema(), root, "package", error=ProtocolError)
+    receiver = root.find("s:receiver", _NS)
+    try:
+        return Package(
+            reference=_text(root, "s:reference").strip(),
+            account=_text(root, "s:account").strip(),
+            receiver_number=receiver.get("number", "") if receiver is not None else "",
+            receiver_line=receiver.get("line", "") if receiver is not None else "",
+            qualifier=Qualifier(_text(root, "s:event/s:qualifier")),
+            code=_text(root, "s:event/s:code"),
+            partition=int(_text(root, "s:event/s:partition")),
+            zone=int(_text(root, "s:event/s:zone")),
+            priority=int(_text(root, "s:event/s:priority")),
+            event_time=_parse_datetime(_text(root, "s:event/s:eventTime"), "eventTime"),
+            site_name=_text(root, "s:site/s:name"),
+            zone_description=_text(root, "s:site/s:zoneDescription"),
+            camera_description=_text(root, "s:site/s:cameraDescription"),
+            video_url=_text(root, "s:site/s:videoUrl").strip(),
+        )
+    except ValueError as exc:  # schema-valid yet not representable, e.g. year 10000
+        raise ProtocolError(f"package cannot be read: {exc}") from None
+
+
+def salvage_reference(data: bytes) -> str | None:
+    """The reference of a package that failed validation, when one can still be read safely.
+
+    A receiver uses it to address its ``rejected`` reply; ``None`` when there is none to trust.
+    """
+    try:
+        root = parse_untrusted(data, max_bytes=MAX_PACKAGE_BYTES, what="package")
+    except ProtocolError:
+        return None
+    reference = (root.findtext("s:reference", namespaces=_NS) or "").strip()
+    return reference if REFERENCE_RE.fullmatch(reference) else None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _load_schema(filename: str) -> tuple[etree.XMLSchema, threading.Lock]:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    schema = etree.XMLSchema(etree.parse(str(SCHEMA_DIR / filename), parser))
+    # An XMLSchema keeps its error log on the instance: one validation at a time (the emulator
+    # validates from several connection threads).
+    return schema, threading.Lock()
+
+
+def _signal_schema() -> tuple[etree.XMLSchema, threading.Lock]:
+    return _load_schema("signal-v1.xsd")
+
+
+def _reply_schema() -> tuple[etree.XMLSchema, threading.Lock]:
+    return _load_schema("reply-v1.xsd")
+
+
+def _assert_valid(
+    schema_and_lock: tuple[etree.XMLSchema, threading.Lock],
+    root: etree._Element,
+    what: str,
+    *,
+    error: type[Exception] = ValueError,
+) -> None:
+    schema, lock = schema_and_lock
+    with lock:
+        if schema.validate(root):
+            return
+        last = schema.error_log.last_error
+        detail = f"line {last.line}: {last.message}" if last is not None else "invalid"
+    raise error(f"{what} does not match its schema: {detail}")
+
+
+def _check_root(root: etree._Element, name: str) -> None:
+    expected = _tag(name)
+    if root.tag != expected:
+        raise ProtocolError(f"expected root element {expected}, got {root.tag}")
+
+
+def _tag(name: str) -> str:
+    return f"{{{NAMESPACE}}}{name}"
+
+
+def _text(root: etree._Element, path: str) -> str:
+    return root.findtext(path, default="", namespaces=_NS)
+
+
+def _parse_datetime(text: str, what: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ProtocolError(f"{what} is not a date and time Python can read: {text!r}") from None
+    if value.utcoffset() is None:  # the schema already insists; belt and braces
+        raise ProtocolError(f"{what} has no UTC offset: {text!r}")
+    return value
+
+
+def _first_line(message: str) -> str:
+    return message.splitlines()[0] if message else "unknown error"
+
+
+def _require(ok: object, name: str, value: object) -> None:
+    if not ok:
+        raise ValueError(f"invalid {name}: {value!r}")
+
+
+def _is_int_in(value: object, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _is_http_url(value: str) -> bool:
+    if len(value) > URL_MAX or _ILLEGAL_XML_CHARS.search(value) or any(c.isspace() for c in value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

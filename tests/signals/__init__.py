@@ -1,0 +1,32 @@
+"""Tests of the signals app. Helpers shared by its test modules live here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from signals.xml_v1 import Package, Qualifier
+
+EVENT_TIME = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def make_package(**overrides: Any) -> Package:
+    """A valid package; keyword arguments replace single fields."""
+    values: dict[str, Any] = {
+        "reference": "sig-0001",
+        "account": "AB1234",
+        "qualifier": Qualifier.NEW,
+        "code": "130",
+        "partition": 1,
+        "zone": 17,
+        "priority": 3,
+        "event_time": EVENT_TIME,
+        "site_name": "Main Street Store",
+        "zone_description": "Back door",
+        "camera_description": "Loading bay",
+        "video_url": "https://portal.example/monitoring?act=AB1234&zone=017",
+        "receiver_number": "R1",
+        "receiver_line": "L2",
+    }
+    values.update(overrides)
+    return Package(**values)

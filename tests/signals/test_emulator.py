@@ -1,0 +1,276 @@
+"""The receiver emulator: duplicates, faults, order, lifecycle and its management command."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from signals.emulator import Faults, ReceiverEmulator
+from signals.transports import TcpTransport, TransportError
+from signals.xml_v1 import Ack, Status, decode_reply, encode
+from tests.signals import make_package
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def emulator() -> Iterator[ReceiverEmulator]:
+    with ReceiverEmulator(seed=1) as running:
+        yield running
+
+
+def send(emulator: ReceiverEmulator, payload: bytes, *, reply_timeout: float = 2.0) -> Ack:
+    with TcpTransport("127.0.0.1", emulator.port, reply_timeout=reply_timeout) as transport:
+        return decode_reply(transport.send(payload))
+
+
+def test_a_reference_seen_before_is_answered_duplicate(emulator: ReceiverEmulator) -> None:
+    package = make_package(reference="dup-1")
+
+    first = send(emulator, encode(package))
+    second = send(emulator, encode(package))
+
+    assert (first.status, second.status) == (Status.ACCEPTED, Status.DUPLICATE)
+    assert second.delivered
+    assert emulator.accepted == [package]
+    assert emulator.counts == {"accepted": 1, "duplicate": 1}
+
+
+def test_an_invalid_package_is_rejected_with_the_reason(emulator: ReceiverEmulator) -> None:
+    valid = encode(make_package(reference="bad-1"))
+    invalid = valid.replace(b"<code>130</code>", b"<code>13</code>")
+
+    ack = send(emulator, invalid)
+
+    assert ack.status is Status.REJECTED
+    assert ack.reference == "bad-1"  # still addressed to the package it answers
+    assert "code" in ack.reason
+    assert emulator.accepted == []
+    assert emulator.counts == {"invalid": 1}
+
+
+def test_garbage_is_rejected_with_an_unknown_reference(emulator: ReceiverEmulator) -> None:
+    ack = send(emulator, b"\x00\x01 not xml")
+
+    assert (ack.reference, ack.status) == ("unknown", Status.REJECTED)
+    assert "well-formed" in ack.reason
+
+
+def test_a_package_with_a_doctype_is_rejected(emulator: ReceiverEmulator) -> None:
+    payload = encode(make_package()).replace(
+        b"?>", b'?><!DOCTYPE signal [<!ENTITY x SYSTEM "file:///etc/passwd">]>', 1
+    )
+
+    ack = send(emulator, payload)
+
+    assert ack.status is Status.REJECTED
+    assert "DOCTYPE" in ack.reason
+
+
+def test_reject_rate_one_rejects_and_remembers_nothing() -> None:
+    package = make_package(reference="rej-1")
+    with ReceiverEmulator(faults=Faults(reject_rate=1.0), seed=1) as emulator:
+        ack = send(emulator, encode(package))
+        emulator.faults = Faults()
+        retry = send(emulator, encode(package))
+
+    assert (ack.status, ack.delivered, ack.wants_failover) == (Status.REJECTED, False, False)
+    assert retry.status is Status.ACCEPTED  # a rejected reference is not a duplicate later
+    assert emulator.accepted == [package]
+
+
+def test_failover_rate_one_asks_for_the_alternate_path() -> None:
+    with ReceiverEmulator(faults=Faults(failover_rate=1.0), seed=1) as emulator:
+        ack = send(emulator, encode(make_package()))
+
+    assert ack.status is Status.FAILOVER
+    assert ack.wants_failover
+    assert emulator.accepted == []
+
+
+def test_drop_rate_one_stores_but_never_replies_so_the_resend_is_a_duplicate() -> None:
+    package = make_package(reference="drop-1")
+    with ReceiverEmulator(faults=Faults(drop_rate=1.0), seed=1) as emulator:
+        transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=0.3)
+        with pytest.raises(TransportError, match="timeout waiting for reply"):
+            transport.send(encode(package))
+        emulator.faults = Faults()
+
+        retry = decode_reply(transport.send(encode(package)))
+        transport.close()
+
+    assert retry.status is Status.DUPLICATE
+    assert emulator.accepted == [package]
+    assert emulator.counts == {"accepted": 1, "dropped": 1, "duplicate": 1}
+
+
+def test_close_rate_one_closes_without_reply_or_record() -> None:
+    with ReceiverEmulator(faults=Faults(close_rate=1.0), seed=1) as emulator:
+        transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=2)
+        with pytest.raises(TransportError, match="connection closed by receiver"):
+            transport.send(encode(make_package()))
+
+    assert not transport.connected
+    assert emulator.accepted == []
+    assert emulator.counts == {"closed": 1}
+
+
+def test_delay_rate_one_delays_the_reply() -> None:
+    with ReceiverEmulator(faults=Faults(delay_rate=1.0, delay_seconds=0.3), seed=1) as emulator:
+        started = time.monotonic()
+        ack = send(emulator, encode(make_package(reference="slow-1")), reply_timeout=2)
+        elapsed = time.monotonic() - started
+
+        with pytest.raises(TransportError, match="timeout"):
+            send(emulator, encode(make_package(reference="slow-2")), reply_timeout=0.1)
+
+    assert ack.status is Status.ACCEPTED
+    assert 0.3 <= elapsed < 1.5
+
+
+def test_fault_rolls_follow_the_seed() -> None:
+    faults = Faults(reject_rate=0.3, failover_rate=0.3)
+    payloads = [encode(make_package(reference=f"seed-{n}")) for n in range(40)]
+
+    def outcomes(seed: int) -> list[Status | None]:
+        emulator = ReceiverEmulator(faults=faults, seed=seed)
+        return [emulator.handle_frame(payload).status for payload in payloads]
+
+    first = outcomes(7)
+    assert outcomes(7) == first
+    assert outcomes(8) != first
+    assert {Status.ACCEPTED, Status.REJECTED, Status.FAILOVER} <= set(first)
+
+
+def test_records_per_account_order_across_clients(emulator: ReceiverEmulator) -> None:
+    accounts = ["ACC-1", "ACC-2", "ACC-3", "ACC-4"]
+    errors: list[BaseException] = []
+
+    def client(account: str) -> None:
+        try:
+            with TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport:
+                for n in range(25):
+                    package = make_package(reference=f"{account}-{n}", account=account, zone=n)
+                    assert decode_reply(transport.send(encode(package))).delivered
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(account,)) for account in accounts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert errors == []
+    assert len(emulator.accepted) == 100
+    for account in accounts:
+        assert [p.zone for p in emulator.accepted_for(account)] == list(range(25))
+    assert emulator.accepted_for("NOBODY") == []
+
+
+def test_wait_for_accepted_and_reset(emulator: ReceiverEmulator) -> None:
+    assert not emulator.wait_for_accepted(1, timeout=0.05)
+    send(emulator, encode(make_package(reference="wait-1")))
+    assert emulator.wait_for_accepted(1, timeout=1)
+
+    emulator.reset()
+
+    assert emulator.accepted == []
+    assert send(emulator, encode(make_package(reference="wait-1"))).status is Status.ACCEPTED
+
+
+def test_stop_closes_open_connections_quickly() -> None:
+    emulator = ReceiverEmulator().start()
+    transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=1, connect_timeout=1)
+    transport.send(encode(make_package()))
+
+    started = time.monotonic()
+    emulator.stop()
+
+    assert time.monotonic() - started < 1.0
+    with pytest.raises(TransportError):
+        transport.send(encode(make_package(reference="after-stop")))
+
+
+def test_refuses_a_non_loopback_host_unless_allowed() -> None:
+    with pytest.raises(ValueError, match="non-loopback"):
+        ReceiverEmulator("0.0.0.0")
+    assert ReceiverEmulator("0.0.0.0", allow_remote=True).port == 0  # constructed, never bound
+    assert ReceiverEmulator("::1").host == "::1"
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"reject_rate": 1.5}, {"drop_rate": -0.1}, {"delay_seconds": -1.0}]
+)
+def test_faults_refuse_impossible_values(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Faults(**kwargs)
+
+
+# --- the management command ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", "0.0.0.0"], "loopback"),
+        (["--host", "receiver.example"], "loopback"),
+        (["--tls-cert", "cert.pem"], "go together"),
+    ],
+)
+def test_run_receiver_refuses_bad_arguments(args: list[str], message: str) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("run_receiver", *args)
+
+
+def test_run_receiver_serves_logs_and_stops_on_sigterm() -> None:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings_test"}
+    process = subprocess.Popen(
+        [sys.executable, "-u", "manage.py", "run_receiver", "--port", "0", "--seed", "3"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    listening = threading.Event()
+
+    def read_output() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Receiver listening on tcp://"):
+                listening.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    try:
+        assert listening.wait(15), f"run_receiver did not start: {''.join(lines)!r}"
+        port = int(next(line for line in lines if "tcp://" in line).rsplit(":", 1)[1])
+        with TcpTransport("127.0.0.1", port, reply_timeout=5) as transport:
+            payload = encode(make_package(reference="cmd-1", zone=42))
+            ack = decode_reply(transport.send(payload))
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+        reader.join(5)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    output = "".join(lines)
+
+    assert ack.status is Status.ACCEPTED
+    assert process.returncode == 0, output
+    assert "package reference=cmd-1 account=AB1234 code=E130 zone=042" in output
+    assert "reply reference=cmd-1 status=accepted" in output
+    assert "Receiver stopped; frames: accepted 1" in output
