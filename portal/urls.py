@@ -19,5 +19,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("dealer/", include("dealers.urls")),
     path("dealer/stations/", include("stations.urls")),
+    path("customers/", include("customers.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -12,6 +12,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from dealers.models import Dealer
+from stations import selectors
 from stations.models import DealerStation, MonitoringStation, PasskeyFailure, Receiver
 
 # Wrong passkeys a dealer may enter within the window before guesses are refused.
@@ -107,11 +108,20 @@ def station_record_update(
 ) -> DealerStation:
     """Change a record; choosing a different receiver needs that receiver's passkey."""
     _check_receiver(station, receiver)
-    # Compare with what is stored: a ModelForm may already have set the new receiver on
-    # the instance it was given.
-    stored_receiver_id = (
-        DealerStation.objects.filter(pk=record.pk).values_list("receiver_id", flat=True).get()
+    # Compare with what is stored: a ModelForm may already have set the new values on the
+    # instance it was given.
+    stored_station_id, stored_receiver_id = (
+        DealerStation.objects.filter(pk=record.pk).values_list("station_id", "receiver_id").get()
     )
+    if station.pk != stored_station_id and selectors.record_blockers(record):
+        # Accounts carry the record's station in their own row (for the database's
+        # uniqueness rules); moving them is a per-customer decision, not a side effect.
+        raise ValidationError(
+            {
+                "station": "Customers use this record, so its station cannot change. Add a "
+                "new record for the other station and move the customers to it."
+            }
+        )
     if receiver is not None and receiver.pk != stored_receiver_id:
         try:
             passkey_verify(dealer=record.dealer, receiver=receiver, passkey=passkey)

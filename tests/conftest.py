@@ -13,6 +13,7 @@ from django.test import Client
 
 from dealers.models import Membership
 from tests.factories import (
+    CustomerFactory,
     DealerFactory,
     DealerStationFactory,
     MembershipFactory,
@@ -130,3 +131,16 @@ def record(dealer, receiver):
 @pytest.fixture
 def outsider_record(other_dealer, receiver):
     return DealerStationFactory(dealer=other_dealer, receiver=receiver, name="Their record")
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def customer(dealer):
+    return CustomerFactory(dealer=dealer, name="Corner Store", address="1 Elm Street")
+
+
+@pytest.fixture
+def outsider_customer(other_dealer):
+    return CustomerFactory(dealer=other_dealer, name="Their Warehouse", address="9 Oak Road")

@@ -6,6 +6,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 
+from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, Membership
 from stations.models import (
     DealerStation,
@@ -97,3 +98,56 @@ class DealerStationFactory(factory.django.DjangoModelFactory):
     receiver = factory.SubFactory(ReceiverFactory)
     station = factory.LazyAttribute(lambda o: o.receiver.station)
     name = factory.Sequence(lambda n: f"Record {n}")
+
+
+# --- customers ------------------------------------------------------------------------------
+
+
+class CustomerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    dealer = factory.SubFactory(DealerFactory)
+    name = factory.Sequence(lambda n: f"Site {n:05d}")
+    address = factory.Sequence(lambda n: f"{n} Main Street")
+    city = "Springfield"
+    time_zone = "America/New_York"
+
+
+class BridgeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bridge
+
+    customer = factory.SubFactory(CustomerFactory)
+    serial = factory.Sequence(lambda n: f"BR{n:08d}")
+    model = Bridge.Model.CH4
+
+
+class CameraFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Camera
+
+    bridge = factory.SubFactory(BridgeFactory)
+    channel = factory.Sequence(lambda n: n % 4 + 1)
+    name = factory.Sequence(lambda n: f"Camera {n}")
+
+
+class ZoneFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Zone
+
+    customer = factory.SubFactory(CustomerFactory)
+    number = factory.Sequence(lambda n: n % 999 + 1)
+    name = factory.Sequence(lambda n: f"Zone {n}")
+    zone_type = Zone.Type.INSTANT
+
+
+class MonitoringAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MonitoringAccount
+
+    customer = factory.SubFactory(CustomerFactory)
+    station_record = factory.SubFactory(
+        DealerStationFactory, dealer=factory.SelfAttribute("..customer.dealer")
+    )
+    account_number = factory.Sequence(lambda n: f"{n + 1000}")

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from customers import demo as customers_demo
 from dealers import demo as dealers_demo
 from stations import demo as stations_demo
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             dealer = dealers_demo.seed()
             stations = stations_demo.seed(dealer.dealer)
+            customers = customers_demo.seed(dealer.dealer, stations)
         self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
         self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ with:")
         for username, password, role in dealer.credentials:
@@ -41,3 +43,8 @@ class Command(BaseCommand):
             f"Demo station: {stations.station}; receiver “{stations.receiver.name}” "
             f"passkey: {stations.passkey}"
         )
+        for account in customers.accounts:
+            self.stdout.write(
+                f"Demo customer: {account.customer} · account {account.account_number} "
+                f"at {account.station_record.station}"
+            )

@@ -1,0 +1,101 @@
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from simple_history.admin import SimpleHistoryAdmin
+
+from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from customers.services import account_validate
+
+
+class MonitoringAccountAdminForm(forms.ModelForm):
+    """Admin edits meet the same rules as the dealer's form, as field errors.
+
+    The station is derived from the record and not on the form, so Django's own constraint
+    validation would skip the per-station rules; the service's validation covers them.
+    """
+
+    class Meta:
+        model = MonitoringAccount
+        fields = ["customer", "station_record", "account_number", "reference_id"]
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors or self.instance.station_record_id is None:
+            return
+        try:
+            account_validate(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
+class MonitoringAccountInline(admin.TabularInline):
+    model = MonitoringAccount
+    form = MonitoringAccountAdminForm
+    extra = 0
+    fields = ["station_record", "account_number", "reference_id"]
+    autocomplete_fields = ["station_record"]
+
+
+class BridgeInline(admin.TabularInline):
+    model = Bridge
+    extra = 0
+    fields = ["serial", "model", "name"]
+    show_change_link = True
+
+
+class ZoneInline(admin.TabularInline):
+    model = Zone
+    extra = 0
+    fields = ["number", "name", "zone_type"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "dealer", "city", "site_id", "status", "created_at"]
+    list_filter = ["status", "dealer"]
+    search_fields = [
+        "name",
+        "address",
+        "city",
+        "site_id",
+        "accounts__account_number",
+        "accounts__reference_id",
+        "dealer__name",
+    ]
+    list_select_related = ["dealer"]
+    readonly_fields = ["code", "site_id", "created_at", "updated_at"]
+    autocomplete_fields = ["dealer"]
+    inlines = [MonitoringAccountInline, BridgeInline, ZoneInline]
+
+
+class CameraInline(admin.TabularInline):
+    model = Camera
+    extra = 0
+    fields = ["channel", "name", "stream_url"]
+
+
+@admin.register(Bridge)
+class BridgeAdmin(admin.ModelAdmin):
+    list_display = ["serial", "model", "customer"]
+    list_filter = ["model"]
+    search_fields = ["serial", "name", "customer__name"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+    inlines = [CameraInline]
+
+
+@admin.register(MonitoringAccount)
+class MonitoringAccountAdmin(SimpleHistoryAdmin):
+    form = MonitoringAccountAdminForm
+    list_display = ["account_number", "reference_id", "station", "customer", "station_record"]
+    list_filter = ["station"]
+    search_fields = [
+        "account_number",
+        "reference_id",
+        "customer__name",
+        "station__name",
+        "customer__dealer__name",
+    ]
+    list_select_related = ["station", "customer", "station_record"]
+    autocomplete_fields = ["customer", "station_record"]
+    history_list_display = ["account_number", "reference_id", "station_record"]

@@ -1,0 +1,1 @@
+"""Customer forms, one module per section of the customer page."""

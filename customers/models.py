@@ -1,0 +1,349 @@
+"""Customers (protected sites), their devices, and their accounts at monitoring stations."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from simple_history.models import HistoricalRecords
+
+from customers.lib import (
+    ACCOUNT_NUMBER_MAX,
+    IDENTIFIER_CHARS,
+    REFERENCE_ID_MAX,
+    generate_site_id,
+    normalise_identifier,
+)
+from dealers.models import Dealer, DealerOwnedQuerySet
+from stations.models import DealerStation, MonitoringStation, validate_time_zone
+
+ZONE_MIN, ZONE_MAX = 1, 999  # what a Contact ID zone field (3 digits) can carry
+
+
+class CustomerQuerySet(DealerOwnedQuerySet):
+    def search(self, term: str) -> CustomerQuerySet:
+        """Name, address or city contains the term, or an account number starts with it."""
+        term = term.strip()
+        if not term:
+            return self
+        number = normalise_identifier(term)
+        by_account = MonitoringAccount.objects.filter(
+            customer=OuterRef("pk"), account_number__startswith=number
+        )
+        return self.filter(
+            Q(name__icontains=term)
+            | Q(address__icontains=term)
+            | Q(city__icontains=term)
+            | Q(site_id=number)
+            | Q(Exists(by_account))
+        )
+
+
+class Customer(models.Model):
+    """A protected site of a dealer's customer."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    site_id = models.CharField(
+        "site ID", max_length=12, unique=True, default=generate_site_id, editable=False
+    )
+    # A dealer with customers cannot be deleted by accident: archive the customers first.
+    dealer = models.ForeignKey(Dealer, on_delete=models.PROTECT, related_name="customers")
+    name = models.CharField(max_length=200)
+    address = models.CharField("street address", max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField("state / region", max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True, default="United States")
+    time_zone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_time_zone]
+    )
+    notes = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [
+            # The customer list: one dealer's sites by name, page after page.
+            models.Index(fields=["dealer", "name", "id"], name="customers_dealer_name"),
+            # The customer list filtered by status.
+            models.Index(fields=["dealer", "status", "name"], name="customers_dealer_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.name = self.name.strip()
+        super().save(*args, **kwargs)
+
+    @property
+    def full_address(self) -> str:
+        line = " ".join(part for part in (self.region, self.postal_code) if part)
+        return ", ".join(part for part in (self.address, self.city, line) if part)
+
+    @property
+    def is_archived(self) -> bool:
+        return self.status == self.Status.ARCHIVED
+
+
+class BridgeQuerySet(DealerOwnedQuerySet):
+    dealer_path = "customer__dealer"
+
+
+class Bridge(models.Model):
+    """The on-site video box: camera channels and alarm inputs."""
+
+    class Model(models.TextChoices):
+        CH4 = "bridge-4", "Bridge 4 (4 channels, 4 alarm inputs)"
+        CH8 = "bridge-8", "Bridge 8 (8 channels)"
+        CH12 = "bridge-12", "Bridge 12 (12 channels)"
+        CH16 = "bridge-16", "Bridge 16 (16 channels)"
+
+    CHANNELS = {Model.CH4: 4, Model.CH8: 8, Model.CH12: 12, Model.CH16: 16}
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Devices belong to their site and go with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="bridges")
+    serial = models.CharField(
+        max_length=32,
+        unique=True,
+        # Never says whose bridge it is: the serial may belong to another dealer's site.
+        error_messages={"unique": "A bridge with this serial is already registered."},
+    )
+    model = models.CharField(max_length=12, choices=Model.choices, default=Model.CH4)
+    name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BridgeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "serial"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(serial__regex=r"^[A-Z0-9-]{4,32}$"),
+                name="customers_bridge_serial_normalised",
+                violation_error_message="A serial has 4-32 letters, digits or '-'.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Bridge {self.serial}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.serial = normalise_identifier(self.serial)
+        super().save(*args, **kwargs)
+
+    @property
+    def channel_count(self) -> int:
+        return self.CHANNELS[self.Model(self.model)]
+
+
+class CameraQuerySet(DealerOwnedQuerySet):
+    dealer_path = "bridge__customer__dealer"
+
+
+class Camera(models.Model):
+    """A camera on one channel of one bridge."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # A camera exists only on its bridge.
+    bridge = models.ForeignKey(Bridge, on_delete=models.CASCADE, related_name="cameras")
+    channel = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(16)]
+    )
+    name = models.CharField(max_length=100)
+    stream_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["rtsp", "rtsps", "http", "https"])],
+    )
+
+    objects = CameraQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["bridge", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bridge", "channel"],
+                name="customers_camera_unique_bridge_channel",
+                violation_error_message="This bridge already has a camera on that channel.",
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__gte=1, channel__lte=16),
+                name="customers_camera_channel_range",
+                violation_error_message="The channel must be between 1 and 16.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (channel {self.channel})"
+
+    def clean(self) -> None:
+        if self.bridge_id and self.channel and self.channel > self.bridge.channel_count:
+            raise ValidationError(
+                {"channel": f"This bridge has channels 1 to {self.bridge.channel_count}."}
+            )
+
+
+class ZoneQuerySet(DealerOwnedQuerySet):
+    dealer_path = "customer__dealer"
+
+
+class Zone(models.Model):
+    """An alarm input or camera trigger; its number is what signals and deep links carry."""
+
+    class Type(models.TextChoices):
+        INSTANT = "instant", "Instant"
+        FOLLOWER = "follower", "Follower"
+        TWENTY_FOUR_HOUR = "24h", "24-hour"
+        ENTRY_EXIT = "entry_exit", "Entry/Exit"
+        EXTERIOR_ENTRY_EXIT = "ext_entry_exit", "Exterior Entry/Exit"
+        EXTERIOR_INSTANT = "ext_instant", "Exterior Instant"
+        INTERCOM_ARMED = "intercom_armed", "Intercom Armed"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Zones belong to their site and go with it.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="zones")
+    number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(ZONE_MIN), MaxValueValidator(ZONE_MAX)]
+    )
+    name = models.CharField(max_length=100)
+    zone_type = models.CharField(max_length=20, choices=Type.choices, default=Type.INSTANT)
+    cameras = models.ManyToManyField(Camera, blank=True, related_name="zones")
+
+    objects = ZoneQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "number"],
+                name="customers_zone_unique_customer_number",
+                violation_error_message="This site already has a zone with this number.",
+            ),
+            models.CheckConstraint(
+                condition=Q(number__gte=ZONE_MIN, number__lte=ZONE_MAX),
+                name="customers_zone_number_range",
+                violation_error_message=f"Zone numbers run from {ZONE_MIN} to {ZONE_MAX}.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Zone {self.number:03d} {self.name}"
+
+
+class MonitoringAccountQuerySet(DealerOwnedQuerySet):
+    dealer_path = "customer__dealer"
+
+
+class MonitoringAccount(models.Model):
+    """A customer's account at a monitoring station: the number every signal carries."""
+
+    DUPLICATE_NUMBER = (
+        "The monitoring station already uses this account number. Confirm the number with "
+        "the monitoring station."
+    )
+    DUPLICATE_REFERENCE = (
+        "The monitoring station already uses this reference ID. Confirm it with the "
+        "monitoring station."
+    )
+    DUPLICATE_STATION = "This customer already has an account at this monitoring station."
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Accounts go with their site (sites are archived, not deleted, while monitored).
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="accounts")
+    # A station record that accounts use cannot be deleted (the dealer is told which).
+    station_record = models.ForeignKey(
+        DealerStation, on_delete=models.PROTECT, related_name="accounts"
+    )
+    # Copied from the record so the database can hold numbers unique per station.
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.PROTECT, related_name="accounts", editable=False
+    )
+    account_number = models.CharField(max_length=ACCOUNT_NUMBER_MAX)
+    reference_id = models.CharField("reference ID", max_length=REFERENCE_ID_MAX, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+    objects = MonitoringAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["station_record__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "account_number"],
+                name="customers_account_unique_station_number",
+                violation_error_message=(
+                    "The monitoring station already uses this account number. Confirm the "
+                    "number with the monitoring station."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "station"],
+                name="customers_account_unique_customer_station",
+                violation_error_message=(
+                    "This customer already has an account at this monitoring station."
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["station", "reference_id"],
+                condition=~Q(reference_id=""),
+                name="customers_account_unique_station_reference",
+                violation_error_message=(
+                    "The monitoring station already uses this reference ID. Confirm it with "
+                    "the monitoring station."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    account_number__regex=rf"^{IDENTIFIER_CHARS}{{1,{ACCOUNT_NUMBER_MAX}}}$"
+                ),
+                name="customers_account_number_normalised",
+                violation_error_message=(
+                    f"An account number has 1-{ACCOUNT_NUMBER_MAX} letters, digits or '-'."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(reference_id__regex=rf"^{IDENTIFIER_CHARS}{{0,{REFERENCE_ID_MAX}}}$"),
+                name="customers_account_reference_normalised",
+                violation_error_message=(
+                    f"A reference ID has up to {REFERENCE_ID_MAX} letters, digits or '-'."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} (account {self.account_number})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.account_number = normalise_identifier(self.account_number)
+        self.reference_id = normalise_identifier(self.reference_id)
+        if self.station_record_id is not None:
+            # Derived, never chosen: the station is always the record's station.
+            self.station_id = self.station_record.station_id
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None and "station_record" in update_fields:
+                kwargs["update_fields"] = {*update_fields, "station"}
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        self.account_number = normalise_identifier(self.account_number)
+        self.reference_id = normalise_identifier(self.reference_id)
+        if self.station_record_id is not None:
+            self.station_id = self.station_record.station_id
+            if self.customer_id and self.station_record.dealer_id != self.customer.dealer_id:
+                raise ValidationError(
+                    {"station_record": "Choose one of your own monitoring station records."}
+                )

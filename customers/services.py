@@ -1,0 +1,189 @@
+"""Writes for customers: sites, devices, and account numbers at monitoring stations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from customers.lib import ACCOUNT_NUMBER_RE, REFERENCE_ID_RE, normalise_identifier
+from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from dealers.models import Dealer
+from stations.models import DealerStation
+
+# --- customers (sites) ----------------------------------------------------------------------
+
+CUSTOMER_FIELDS = [
+    "name",
+    "address",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "time_zone",
+    "notes",
+]
+
+
+def customer_create(*, dealer: Dealer, **fields: Any) -> Customer:
+    customer = Customer(dealer=dealer, **fields)
+    customer.full_clean()
+    customer.save()
+    return customer
+
+
+def customer_update(*, customer: Customer, **fields: Any) -> Customer:
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    customer.full_clean()
+    customer.save(update_fields=[*fields, "updated_at"])
+    return customer
+
+
+def customer_set_archived(*, customer: Customer, archived: bool) -> Customer:
+    customer.status = Customer.Status.ARCHIVED if archived else Customer.Status.ACTIVE
+    customer.save(update_fields=["status", "updated_at"])
+    return customer
+
+
+# --- devices --------------------------------------------------------------------------------
+
+
+def _save_device(device: Bridge | Camera | Zone, message_for: dict[str, str]) -> None:
+    """Validate, save, and turn a lost race on a unique rule into a field error."""
+    device.full_clean()
+    try:
+        with transaction.atomic():
+            device.save()
+    except IntegrityError as exc:
+        raise ValidationError(message_for) from exc
+
+
+def bridge_save(*, bridge: Bridge) -> Bridge:
+    bridge.serial = normalise_identifier(bridge.serial)
+    _save_device(bridge, {"serial": "A bridge with this serial is already registered."})
+    return bridge
+
+
+def camera_save(*, camera: Camera) -> Camera:
+    _save_device(camera, {"channel": "This bridge already has a camera on that channel."})
+    return camera
+
+
+def zone_save(*, zone: Zone, cameras: list[Camera] | None = None) -> Zone:
+    if cameras is not None:
+        foreign = [c for c in cameras if c.bridge.customer_id != zone.customer_id]
+        if foreign:
+            raise ValidationError({"cameras": "Choose cameras of this site only."})
+    with transaction.atomic():
+        _save_device(zone, {"number": "This site already has a zone with this number."})
+        if cameras is not None:
+            zone.cameras.set(cameras)
+    return zone
+
+
+# --- monitoring accounts --------------------------------------------------------------------
+
+
+def _account_errors(account: MonitoringAccount) -> dict[str, str]:
+    """The uniqueness rules of the database, asked before writing so each has its field.
+
+    Messages never name another dealer's customer: only that the station uses the number.
+    """
+    others = MonitoringAccount.objects.filter(station_id=account.station_id).exclude(pk=account.pk)
+    errors: dict[str, str] = {}
+    if others.filter(account_number=account.account_number).exists():
+        errors["account_number"] = MonitoringAccount.DUPLICATE_NUMBER
+    if account.reference_id and others.filter(reference_id=account.reference_id).exists():
+        errors["reference_id"] = MonitoringAccount.DUPLICATE_REFERENCE
+    if others.filter(customer_id=account.customer_id).exists():
+        errors["station_record"] = MonitoringAccount.DUPLICATE_STATION
+    return errors
+
+
+def _validate_account(account: MonitoringAccount, record: DealerStation) -> None:
+    errors: dict[str, str] = {}
+    number, reference = account.account_number, account.reference_id
+    if not ACCOUNT_NUMBER_RE.match(number):
+        errors["account_number"] = (
+            "Use 1-20 letters, digits or '-' (no spaces), e.g. 1234 or ABC-1234."
+        )
+    elif record.account_prefix and not number.startswith(record.account_prefix):
+        errors["account_number"] = (
+            f"{record.station} assigned you the prefix {record.account_prefix}: enter the "
+            f"account number with it, e.g. {record.account_prefix}1234."
+        )
+    label = record.station.reference_id_label
+    if reference and not REFERENCE_ID_RE.match(reference):
+        errors["reference_id"] = f"The {label} may hold only letters, digits and '-'."
+    elif not reference and record.station.requires_reference_id:
+        errors["reference_id"] = f"{record.station} requires the {label} from its software."
+    if errors:
+        raise ValidationError(errors)
+
+
+def account_validate(account: MonitoringAccount) -> None:
+    """Every rule an account must meet, including the database's, as field errors."""
+    account.clean()
+    _validate_account(account, account.station_record)
+    errors = _account_errors(account)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_account(account: MonitoringAccount, *, actor: Any) -> MonitoringAccount:
+    account_validate(account)
+    account._history_user = actor  # who made the change, for django-simple-history
+    try:
+        with transaction.atomic():
+            account.save()
+    except IntegrityError as exc:
+        # Another request took the number between our check and our insert: the database
+        # decided. Ask again now that its row is committed, and answer on the field.
+        errors = _account_errors(account)
+        if not errors:
+            raise
+        raise ValidationError(errors) from exc
+    return account
+
+
+def account_assign(
+    *,
+    customer: Customer,
+    station_record: DealerStation,
+    account_number: str,
+    reference_id: str = "",
+    actor: Any = None,
+) -> MonitoringAccount:
+    """Give a customer an account number at the station of one of the dealer's records."""
+    if station_record.dealer_id != customer.dealer_id:
+        raise ValidationError({"station_record": "Choose one of your own station records."})
+    account = MonitoringAccount(
+        customer=customer,
+        station_record=station_record,
+        account_number=normalise_identifier(account_number),
+        reference_id=normalise_identifier(reference_id),
+    )
+    return _save_account(account, actor=actor)
+
+
+def account_update(
+    *,
+    account: MonitoringAccount,
+    station_record: DealerStation,
+    account_number: str,
+    reference_id: str = "",
+    actor: Any = None,
+) -> MonitoringAccount:
+    if station_record.dealer_id != account.customer.dealer_id:
+        raise ValidationError({"station_record": "Choose one of your own station records."})
+    account.station_record = station_record
+    account.account_number = normalise_identifier(account_number)
+    account.reference_id = normalise_identifier(reference_id)
+    return _save_account(account, actor=actor)
+
+
+def account_remove(*, account: MonitoringAccount, actor: Any = None) -> None:
+    account._history_user = actor
+    account.delete()

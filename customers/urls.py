@@ -1,0 +1,33 @@
+from django.urls import path
+
+from customers.views import accounts, devices, sites
+
+app_name = "customers"
+
+urlpatterns = [
+    path("", sites.CustomerListView.as_view(), name="list"),
+    path("add/", sites.CustomerCreateView.as_view(), name="create"),
+    path("<uuid:code>/", sites.CustomerDetailView.as_view(), name="detail"),
+    path("<uuid:code>/edit/", sites.CustomerUpdateView.as_view(), name="update"),
+    path("<uuid:code>/archive/", sites.CustomerArchiveView.as_view(), name="archive"),
+    # Monitoring accounts
+    path("<uuid:code>/accounts/add/", accounts.AccountCreateView.as_view(), name="account-create"),
+    path("accounts/<uuid:code>/edit/", accounts.AccountUpdateView.as_view(), name="account-update"),
+    path(
+        "accounts/<uuid:code>/delete/", accounts.AccountDeleteView.as_view(), name="account-delete"
+    ),
+    # Devices
+    path("<uuid:code>/bridges/add/", devices.BridgeCreateView.as_view(), name="bridge-create"),
+    path("bridges/<uuid:code>/edit/", devices.BridgeUpdateView.as_view(), name="bridge-update"),
+    path("bridges/<uuid:code>/delete/", devices.BridgeDeleteView.as_view(), name="bridge-delete"),
+    path(
+        "bridges/<uuid:code>/cameras/add/",
+        devices.CameraCreateView.as_view(),
+        name="camera-create",
+    ),
+    path("cameras/<uuid:code>/edit/", devices.CameraUpdateView.as_view(), name="camera-update"),
+    path("cameras/<uuid:code>/delete/", devices.CameraDeleteView.as_view(), name="camera-delete"),
+    path("<uuid:code>/zones/add/", devices.ZoneCreateView.as_view(), name="zone-create"),
+    path("zones/<uuid:code>/edit/", devices.ZoneUpdateView.as_view(), name="zone-update"),
+    path("zones/<uuid:code>/delete/", devices.ZoneDeleteView.as_view(), name="zone-delete"),
+]

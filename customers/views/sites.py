@@ -1,0 +1,121 @@
+"""Customer (site) pages: the list, the detail page with its sections, add, edit, archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import FormView, ListView, TemplateView
+
+from customers import selectors, services
+from customers.forms.sites import CustomerForm
+from customers.models import Customer
+from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
+from dealers.access import DealerRequiredMixin
+from stations.models import DealerStation
+
+PAGE_SIZE = 50
+
+
+class CustomerListView(DealerRequiredMixin, ListView):
+    template_name = "customers/customer_list.html"
+    context_object_name = "customers"
+    paginate_by = PAGE_SIZE
+    http_method_names = ["get", "head", "options"]
+
+    def get_queryset(self):
+        params = self.request.GET
+        self.search = params.get("q", "")[:100]
+        self.status = params.get("status", Customer.Status.ACTIVE)
+        if self.status not in Customer.Status.values:
+            self.status = ""  # "all"
+        self.records = list(DealerStation.objects.for_dealer(self.dealer).order_by("name"))
+        self.record = next((r for r in self.records if str(r.code) == params.get("station")), None)
+        return selectors.customer_list(
+            self.dealer, search=self.search, status=self.status, record=self.record
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            search=self.search,
+            status=self.status,
+            statuses=Customer.Status.choices,
+            records=self.records,
+            record=self.record,
+            querystring=query.urlencode(),
+        )
+        return context
+
+
+class CustomerCreateView(DealerRequiredMixin, ServiceFormMixin, FormView):
+    template_name = "customers/customer_form.html"
+    form_class = CustomerForm
+    required_roles = EDIT_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+    success_message = "Customer “{obj}” created. Add its monitoring station account next."
+
+    def perform(self, form: CustomerForm) -> Customer:
+        return services.customer_create(dealer=self.dealer, **form.cleaned_data)
+
+    def get_success_url_for(self, obj: Customer) -> str:
+        return reverse("customers:detail", args=[obj.code])
+
+
+class CustomerDetailView(CustomerMixin, TemplateView):
+    template_name = "customers/customer_detail.html"
+    http_method_names = ["get", "head", "options"]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        page = selectors.customer_page(self.customer)
+        monitoring = self.request.build_absolute_uri("/monitoring")
+        context.update(
+            bridges=page.bridges,
+            zones=page.zones,
+            accounts=page.accounts,
+            history=page.history,
+            deep_link_base=f"{monitoring}?site={self.customer.site_id}&zone=",
+            deep_link_monitoring=monitoring,
+        )
+        return context
+
+
+class CustomerUpdateView(CustomerMixin, ServiceFormMixin, FormView):
+    template_name = "customers/customer_form.html"
+    form_class = CustomerForm
+    required_roles = EDIT_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+    success_message = "Customer “{obj}” saved."
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        # A copy: an invalid form must not change the name the page heading shows.
+        kwargs["instance"] = Customer.objects.get(pk=self.customer.pk)
+        return kwargs
+
+    def perform(self, form: CustomerForm) -> Customer:
+        return services.customer_update(customer=self.customer, **form.cleaned_data)
+
+    def get_success_url_for(self, obj: Customer) -> str:
+        return reverse("customers:detail", args=[obj.code])
+
+
+class CustomerArchiveView(CustomerMixin, View):
+    """Archive a site (it leaves the default list) or bring it back."""
+
+    required_roles = EDIT_ROLES
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        archived = request.POST.get("archived", "1") == "1"
+        services.customer_set_archived(customer=self.customer, archived=archived)
+        verb = "archived" if archived else "restored"
+        messages.success(request, f"Customer “{self.customer}” {verb}.")
+        return redirect("customers:detail", self.customer.code)

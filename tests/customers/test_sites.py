@@ -1,0 +1,211 @@
+"""Customer pages: list with search and filters, detail sections, add, edit, archive."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from customers.models import Customer
+from tests.factories import (
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    MonitoringAccountFactory,
+    ZoneFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("customers:list")
+CREATE = reverse("customers:create")
+
+
+def _detail(c):
+    return reverse("customers:detail", args=[c.code])
+
+
+def _update(c):
+    return reverse("customers:update", args=[c.code])
+
+
+def _archive(c):
+    return reverse("customers:archive", args=[c.code])
+
+
+def _data(**overrides):
+    data = {
+        "name": "New Bakery",
+        "address": "5 Baker Street",
+        "city": "Springfield",
+        "region": "IL",
+        "postal_code": "62701",
+        "country": "United States",
+        "time_zone": "America/Chicago",
+        "notes": "",
+    }
+    return {**data, **overrides}
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def test_pages_require_sign_in(client, customer):
+    for url in (LIST, CREATE, _detail(customer), _update(customer)):
+        assert client.get(url).status_code == 302
+    assert client.post(_archive(customer)).status_code == 302
+
+
+def test_pages_refuse_wrong_methods(owner_client, customer):
+    assert owner_client.post(LIST).status_code == 405
+    assert owner_client.post(_detail(customer)).status_code == 405
+    assert owner_client.put(CREATE).status_code == 405
+    assert owner_client.put(_update(customer)).status_code == 405
+    assert owner_client.get(_archive(customer)).status_code == 405
+
+
+def test_viewer_reads_but_gets_403_on_every_write(viewer_client, customer):
+    assert viewer_client.get(LIST).status_code == 200
+    assert viewer_client.get(_detail(customer)).status_code == 200
+    assert viewer_client.get(CREATE).status_code == 403
+    assert viewer_client.post(CREATE, _data()).status_code == 403
+    assert viewer_client.get(_update(customer)).status_code == 403
+    assert viewer_client.post(_update(customer), _data()).status_code == 403
+    assert viewer_client.post(_archive(customer)).status_code == 403
+    customer.refresh_from_db()
+    assert (customer.name, customer.status) == ("Corner Store", "active")
+    assert Customer.objects.count() == 1
+
+
+def test_outsider_gets_404_on_our_customer(outsider_client, customer):
+    assert outsider_client.get(_detail(customer)).status_code == 404
+    assert outsider_client.get(_update(customer)).status_code == 404
+    assert outsider_client.post(_update(customer), _data()).status_code == 404
+    assert outsider_client.post(_archive(customer)).status_code == 404
+    customer.refresh_from_db()
+    assert (customer.name, customer.status) == ("Corner Store", "active")
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+def test_list_shows_only_this_dealers_active_customers(owner_client, customer, outsider_customer):
+    archived = CustomerFactory(dealer=customer.dealer, status="archived")
+    response = owner_client.get(LIST)
+    assert list(response.context["customers"]) == [customer]
+    assert "Their Warehouse" not in response.text
+    everything = owner_client.get(LIST, {"status": "all"}).context["customers"]
+    assert set(everything) == {customer, archived}
+
+
+def test_search_by_name_address_account_and_site_id(owner_client, dealer, customer, record):
+    other = CustomerFactory(dealer=dealer, name="Bakery", address="2 Rye Lane")
+    MonitoringAccountFactory(customer=other, station_record=record, account_number="ABC123")
+    for term, expected in [
+        ("corner", [customer]),
+        ("rye lane", [other]),
+        ("abc1", [other]),
+        (other.site_id.lower(), [other]),
+        ("nothing-like-it", []),
+    ]:
+        found = list(owner_client.get(LIST, {"q": term}).context["customers"])
+        assert found == expected, term
+
+
+def test_search_never_finds_another_dealers_accounts(
+    owner_client, outsider_customer, outsider_record
+):
+    MonitoringAccountFactory(
+        customer=outsider_customer, station_record=outsider_record, account_number="777"
+    )
+    assert list(owner_client.get(LIST, {"q": "777"}).context["customers"]) == []
+
+
+def test_filter_by_station_record(owner_client, dealer, customer, record):
+    MonitoringAccountFactory(customer=customer, station_record=record)
+    CustomerFactory(dealer=dealer, name="Unmonitored")
+    found = owner_client.get(LIST, {"station": str(record.code)}).context["customers"]
+    assert list(found) == [customer]
+
+
+def test_list_paginates(owner_client, dealer):
+    CustomerFactory.create_batch(60, dealer=dealer)
+    first = owner_client.get(LIST)
+    assert len(first.context["customers"]) == 50
+    assert first.context["paginator"].count == 60
+    assert len(owner_client.get(LIST, {"page": 2}).context["customers"]) == 10
+    assert owner_client.get(LIST, {"page": 99}).status_code == 404
+
+
+@pytest.mark.parametrize("count", [10, 1000])
+def test_list_query_count_does_not_grow(
+    owner, dealer, record, count, client, django_assert_num_queries
+):
+    customers = CustomerFactory.create_batch(count, dealer=dealer)
+    for c in customers[:50]:
+        MonitoringAccountFactory(customer=c, station_record=record)
+    client.force_login(owner)
+    # session, user, memberships, station records (filter), count, page, accounts
+    with django_assert_num_queries(7):
+        response = client.get(LIST)
+    assert response.status_code == 200
+
+
+# --- create, edit, archive ------------------------------------------------------------------
+
+
+def test_create_customer(owner_client, dealer):
+    response = owner_client.post(CREATE, _data())
+    customer = Customer.objects.get(name="New Bakery")
+    assert response.url == _detail(customer)
+    assert customer.dealer == dealer
+    assert len(customer.site_id) == 10
+
+
+def test_create_customer_field_errors(owner_client):
+    response = owner_client.post(CREATE, _data(name="", time_zone="Mars/Olympus"))
+    errors = response.context["form"].errors
+    assert {"name", "time_zone"} <= set(errors)
+    assert not Customer.objects.exists()
+
+
+def test_technician_may_edit(technician_client, customer):
+    response = technician_client.post(_update(customer), _data(name="Renamed"))
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "Renamed"
+
+
+def test_archive_and_restore(owner_client, customer):
+    owner_client.post(_archive(customer), {"archived": "1"})
+    customer.refresh_from_db()
+    assert customer.is_archived
+    owner_client.post(_archive(customer), {"archived": "0"})
+    customer.refresh_from_db()
+    assert not customer.is_archived
+
+
+# --- detail ---------------------------------------------------------------------------------
+
+
+def test_detail_shows_sections_and_the_deep_link(owner_client, customer, record):
+    bridge = BridgeFactory(customer=customer)
+    camera = CameraFactory(bridge=bridge, channel=3, name="Stock room")
+    ZoneFactory(customer=customer, number=17).cameras.add(camera)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="3444")
+    response = owner_client.get(_detail(customer))
+    text = response.text
+    assert f"/monitoring?site={customer.site_id}&amp;zone=" in text
+    assert 'id="devices"' in text and 'id="monitoring"' in text
+    assert "Stock room" in text and "017" in text
+    assert "3444" in text and record.name in text
+
+
+def test_detail_query_count_does_not_grow_with_devices(
+    owner_client, customer, record, django_assert_max_num_queries
+):
+    for _ in range(3):
+        bridge = BridgeFactory(customer=customer)
+        for channel in range(1, 5):
+            CameraFactory(bridge=bridge, channel=channel)
+    with django_assert_max_num_queries(14):
+        assert owner_client.get(_detail(customer)).status_code == 200
