@@ -20,5 +20,6 @@ urlpatterns = [
     path("dealer/", include("dealers.urls")),
     path("dealer/stations/", include("stations.urls")),
     path("customers/", include("customers.urls")),
+    path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
 ]

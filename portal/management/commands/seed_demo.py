@@ -48,3 +48,7 @@ class Command(BaseCommand):
                 f"Demo customer: {account.customer} · account {account.account_number} "
                 f"at {account.station_record.station}"
             )
+        self.stdout.write(
+            f"Deep link for {operator} (zone 17 of {customers.customers[0]}): "
+            f"http://127.0.0.1:8000/monitoring?act={customers.accounts[0].account_number}&zone=017"
+        )

@@ -1,0 +1,161 @@
+"""Reads for the operator side: which sites a deep link means, and what a site page shows."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import reduce
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from customers.models import Camera, Customer, MonitoringAccount, Zone
+from monitoring.lib import DeepLink
+from monitoring.models import SiteOpening
+from stations.models import MonitoringStation, StationMembership
+
+ALSO_OPENED_WINDOW = timedelta(hours=24)
+
+
+def operator_stations(user) -> list[MonitoringStation]:
+    """The active stations this user works at (empty for anyone who is not an operator)."""
+    if not user.is_authenticated:
+        return []
+    return list(
+        MonitoringStation.objects.filter(memberships__user=user, is_active=True).order_by("name")
+    )
+
+
+def is_operator(user) -> bool:
+    return user.is_authenticated and StationMembership.objects.filter(user=user).exists()
+
+
+@dataclass
+class Match:
+    """One site a deep link may mean, with its matching accounts at the operator's stations."""
+
+    customer: Customer
+    accounts: list[MonitoringAccount] = field(default_factory=list)
+
+    @property
+    def station(self) -> MonitoringStation:
+        return self.accounts[0].station
+
+
+@dataclass
+class Resolution:
+    """What a deep link resolved to inside the operator's stations."""
+
+    matches: list[Match]
+    # Identifiers that matched nothing; and whether all matched, but not the same site.
+    unmatched: list[str]
+    disagree: bool
+
+
+def resolve(link: DeepLink, user) -> Resolution:
+    """Find the site(s) inside the user's stations, in one query, whatever the data size.
+
+    Accounts at other stations are never looked at, so a number that exists elsewhere
+    answers exactly like a number that exists nowhere.
+    """
+    checks = {
+        "account number": ("account_number", link.account_number),
+        "reference ID": ("reference_id", link.reference_id),
+        "site ID": ("customer__site_id", link.site_id),
+    }
+    branches = [Q(**{lookup: value}) for lookup, value in checks.values() if value]
+    if link.reference_id:
+        # Repeat the partial unique index's own condition, so that every database (SQLite
+        # too) sees that the index covers the reference ID lookup.
+        branches.remove(Q(reference_id=link.reference_id))
+        branches.append(Q(reference_id=link.reference_id) & ~Q(reference_id=""))
+    wanted = reduce(operator.or_, branches)
+    accounts = list(
+        MonitoringAccount.objects.filter(
+            wanted,
+            station__memberships__user=user,
+            station__is_active=True,
+            customer__status=Customer.Status.ACTIVE,
+        )
+        .select_related("customer", "station", "station_record")
+        .order_by("customer__name", "station__name")
+    )
+
+    def value_of(account: MonitoringAccount, lookup: str) -> str:
+        return (
+            account.customer.site_id if lookup == "customer__site_id" else getattr(account, lookup)
+        )
+
+    # For each identifier given, the sites it points at.
+    given = {
+        name: {a.customer_id for a in accounts if value_of(a, lookup) == value}
+        for name, (lookup, value) in checks.items()
+        if value
+    }
+    unmatched = [name for name, sites in given.items() if not sites]
+    if unmatched:
+        return Resolution(matches=[], unmatched=unmatched, disagree=False)
+    agreed = set.intersection(*given.values())
+    if not agreed:
+        return Resolution(matches=[], unmatched=[], disagree=True)
+
+    matches: dict[int, Match] = {}
+    for account in accounts:
+        if account.customer_id in agreed:
+            matches.setdefault(account.customer_id, Match(account.customer)).accounts.append(
+                account
+            )
+    return Resolution(matches=list(matches.values()), unmatched=[], disagree=False)
+
+
+@dataclass
+class CameraView:
+    camera: Camera
+    zone_numbers: list[int]
+    for_zone: bool
+
+
+@dataclass
+class SitePage:
+    cameras: list[CameraView]
+    zones: list[Zone]
+    zone_found: bool
+    also_opened: list[SiteOpening]
+
+
+def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
+    """The cameras (the zone's first), zones and recent openings of one site: 4 queries."""
+    cameras = list(
+        Camera.objects.filter(bridge__customer=customer)
+        .select_related("bridge")
+        .order_by("bridge__serial", "channel")
+    )
+    zones = list(
+        customer.zones.order_by("number").prefetch_related(
+            Prefetch("cameras", Camera.objects.only("id"))
+        )
+    )
+    zone_numbers: dict[int, list[int]] = {camera.pk: [] for camera in cameras}
+    zone_cameras: set[int] = set()
+    zone_found = False
+    for z in zones:
+        for camera in z.cameras.all():
+            zone_numbers.setdefault(camera.pk, []).append(z.number)
+        if z.number == zone:
+            zone_found = True
+            zone_cameras = {camera.pk for camera in z.cameras.all()}
+    views = [
+        CameraView(camera, zone_numbers.get(camera.pk, []), camera.pk in zone_cameras)
+        for camera in cameras
+    ]
+    # The zone's camera(s) first; sorted() keeps the rest in their order.
+    views = sorted(views, key=lambda view: not view.for_zone)
+    since = timezone.now() - ALSO_OPENED_WINDOW
+    also_opened = list(
+        SiteOpening.objects.filter(customer=customer, opened_at__gte=since)
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("-opened_at")[:10]
+    )
+    return SitePage(cameras=views, zones=zones, zone_found=zone_found, also_opened=also_opened)

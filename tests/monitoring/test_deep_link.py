@@ -1,0 +1,336 @@
+"""Deep links from automation software: resolution inside the operator's stations only."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote
+
+import pytest
+from django.urls import reverse
+
+from customers.models import Customer
+from monitoring.models import SiteOpening
+from stations.models import StationMembership
+from tests.factories import (
+    PASSWORD,
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    DealerStationFactory,
+    MonitoringAccountFactory,
+    ReceiverFactory,
+    StationMembershipFactory,
+    ZoneFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/monitoring"
+CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+
+
+@pytest.fixture
+def site(customer, record):
+    """Corner Store: account 3444 (reference M-77) at the operator's station, 4 cameras."""
+    bridge = BridgeFactory(customer=customer, name="Shop bridge")
+    cameras = [
+        CameraFactory(bridge=bridge, channel=n, name=name)
+        for n, name in enumerate(["Door", "Till", "Stock room", "Yard"], start=1)
+    ]
+    ZoneFactory(customer=customer, number=1, name="Door contact").cameras.add(cameras[0])
+    ZoneFactory(customer=customer, number=17, name="Stock motion").cameras.add(cameras[2])
+    MonitoringAccountFactory(
+        customer=customer, station_record=record, account_number="3444", reference_id="M-77"
+    )
+    return customer
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+def _cameras(response) -> list[str]:
+    return [view.camera.name for view in response.context["page"].cameras]
+
+
+# --- the aliases ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["act", "csid", "txid", "ACT", "Csid", "TxId"])
+def test_every_account_alias_in_any_case(operator_client, site, name):
+    response = operator_client.get(URL, {name: "3444", "zone": "017"})
+    assert response.status_code == 200
+    assert response.context["site"] == site
+
+
+@pytest.mark.parametrize("name", ["uid", "massite", "serialno", "serial_no", "UID", "MasSite"])
+def test_every_reference_alias_in_any_case(operator_client, site, name):
+    response = operator_client.get(URL, {name: "m-77"})
+    assert response.status_code == 200
+    assert response.context["site"] == site
+
+
+def test_site_id(operator_client, site):
+    response = operator_client.get(URL, {"SITE": site.site_id.lower(), "zone": "17"})
+    assert response.status_code == 200
+    assert response.context["site"] == site
+
+
+def test_values_are_normalised_like_stored_numbers(operator_client, site, record):
+    MonitoringAccountFactory(
+        customer=CustomerFactory(dealer=site.dealer), station_record=record, account_number="ABC-9"
+    )
+    assert operator_client.get(URL, {"act": "  abc-9 "}).status_code == 200
+
+
+def test_unknown_parameters_are_ignored(operator_client, site):
+    response = operator_client.get(URL, {"act": "3444", "operator": "x", "event": "<b>"})
+    assert response.status_code == 200
+
+
+def test_several_identifiers_for_the_same_site(operator_client, site):
+    params = {"act": "3444", "uid": "M-77", "site": site.site_id, "csid": "3444"}
+    assert operator_client.get(URL, params).status_code == 200
+
+
+def test_prefixed_account_numbers(operator_client, dealer, operator, station):
+    prefixed = DealerStationFactory(
+        dealer=dealer, receiver=ReceiverFactory(station=station), account_prefix="NW"
+    )
+    # Same station as the other record: one account per customer and station, so a new site.
+    shop = CustomerFactory(dealer=dealer, name="Prefixed shop")
+    MonitoringAccountFactory(customer=shop, station_record=prefixed, account_number="NW1234")
+    assert operator_client.get(URL, {"act": "nw1234"}).context["site"] == shop
+    assert operator_client.get(URL, {"act": "1234"}).status_code == 404
+
+
+# --- zones ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["017", "17", "0017"])
+def test_zone_camera_comes_first_and_is_marked(operator_client, site, zone):
+    response = operator_client.get(URL, {"act": "3444", "zone": zone})
+    assert _cameras(response) == ["Stock room", "Door", "Till", "Yard"]
+    first = response.context["page"].cameras[0]
+    assert first.for_zone and first.zone_numbers == [17]
+    assert 'data-zone-camera="true"' in response.text
+    assert "zone-notice" not in response.text
+
+
+def test_every_other_camera_shows_its_zone_numbers(operator_client, site):
+    page = operator_client.get(URL, {"act": "3444", "zone": "17"}).context["page"]
+    assert {v.camera.name: v.zone_numbers for v in page.cameras} == {
+        "Stock room": [17],
+        "Door": [1],
+        "Till": [],
+        "Yard": [],
+    }
+    assert [z.number for z in page.zones] == [1, 17]
+
+
+@pytest.mark.parametrize("zone", ["5", "000"])
+def test_zone_the_site_lacks_shows_all_cameras_with_a_notice(operator_client, site, zone):
+    response = operator_client.get(URL, {"act": "3444", "zone": zone})
+    assert response.status_code == 200
+    assert _cameras(response) == ["Door", "Till", "Stock room", "Yard"]
+    assert f"no zone {int(zone):03d}" in response.text
+
+
+def test_no_zone_shows_all_cameras_with_a_notice(operator_client, site):
+    response = operator_client.get(URL, {"act": "3444"})
+    assert _cameras(response) == ["Door", "Till", "Stock room", "Yard"]
+    assert "names no zone" in response.text
+
+
+# --- resolution only inside the operator's stations -----------------------------------------
+
+
+def test_account_at_another_station_answers_404_like_a_missing_one(client, site, other_operator):
+    client.force_login(other_operator)
+    existing = client.get(URL, {"act": "3444"})
+    missing = client.get(URL, {"act": "9999999"})
+    assert existing.status_code == missing.status_code == 404
+
+    def page(response, number: str) -> str:
+        return CSRF.sub("", response.text.replace(number, "N"))
+
+    assert page(existing, "3444") == page(missing, "9999999")
+    assert "Corner Store" not in existing.text
+    assert not SiteOpening.objects.exists()
+
+
+def test_operator_of_several_stations_chooses_when_both_match(client, site, operator, dealer):
+    other_record = DealerStationFactory(dealer=dealer)
+    StationMembershipFactory(user=operator, station=other_record.station)
+    elsewhere = CustomerFactory(dealer=dealer, name="Other branch")
+    MonitoringAccountFactory(customer=elsewhere, station_record=other_record, account_number="3444")
+    client.force_login(operator)
+    response = client.get(URL, {"act": "3444", "zone": "17"})
+    assert response.status_code == 200
+    assert {m.customer for m in response.context["matches"]} == {site, elsewhere}
+    choice = f"{URL}?site={site.site_id}&amp;zone=017"
+    assert choice in response.text
+    assert not SiteOpening.objects.exists()  # nothing opened yet
+    chosen = client.get(URL, {"site": site.site_id, "zone": "017"})
+    assert chosen.context["site"] == site
+
+
+def test_inactive_station_membership_finds_nothing(operator_client, site, station):
+    station.is_active = False
+    station.save()
+    assert operator_client.get(URL, {"act": "3444"}).status_code == 403
+
+
+def test_archived_site_is_not_found(operator_client, site):
+    Customer.objects.filter(pk=site.pk).update(status=Customer.Status.ARCHIVED)
+    assert operator_client.get(URL, {"act": "3444"}).status_code == 404
+
+
+# --- clear answers for everything else ------------------------------------------------------
+
+
+def test_no_identifier_is_400(operator_client, site):
+    for params in ({}, {"zone": "17"}, {"act": ""}, {"foo": "bar"}):
+        response = operator_client.get(URL, params)
+        assert response.status_code == 400
+        assert "No account in this link" in response.text
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"act": "34 44"},
+        {"act": "A" * 21},
+        {"act": "3444", "zone": "abc"},
+        {"act": "3444", "zone": "1000"},
+        {"act": "3444", "zone": "-1"},
+        {"uid": "m/77"},
+        {"site": "not-a-site-id!"},
+        {"act": ["3444", "3445"]},
+    ],
+)
+def test_malformed_values_are_400(operator_client, site, params):
+    response = operator_client.get(URL, params)
+    assert response.status_code == 400
+    assert "cannot be read" in response.text
+
+
+def test_identifiers_that_disagree_are_409(operator_client, site, dealer, record):
+    other = CustomerFactory(dealer=dealer)
+    MonitoringAccountFactory(customer=other, station_record=record, account_number="5555")
+    response = operator_client.get(URL, {"act": "5555", "uid": "M-77"})
+    assert response.status_code == 409
+    assert "different sites" in response.text
+
+
+def test_identifier_partly_unknown_is_404(operator_client, site):
+    assert operator_client.get(URL, {"act": "3444", "uid": "NOPE"}).status_code == 404
+
+
+def test_wrong_method_is_405(operator_client, site):
+    assert operator_client.post(URL, {"act": "3444"}).status_code == 405
+    assert operator_client.head(URL, {"act": "3444"}).status_code == 200
+
+
+# --- who may use it -------------------------------------------------------------------------
+
+
+def test_dealer_people_who_are_not_operators_get_403(owner_client, site):
+    response = owner_client.get(URL, {"act": "3444"})
+    assert response.status_code == 403
+    assert "operators of a monitoring station" in response.text
+
+
+def test_operators_get_404_on_dealer_pages(operator_client, site):
+    for url in (
+        reverse("dealers:dashboard"),
+        reverse("customers:list"),
+        reverse("customers:detail", args=[site.code]),
+        reverse("stations:record-list"),
+    ):
+        assert operator_client.get(url).status_code == 404, url
+
+
+def test_signed_out_operator_signs_in_and_comes_back_to_the_same_link(client, site, operator):
+    link = f"{URL}?act=3444&zone=017&Extra=Kept"
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response.url == f"{reverse('login')}?next={quote(link, safe='/')}"
+    login = client.post(response.url, {"username": "operator", "password": PASSWORD, "next": link})
+    assert login.status_code == 302
+    assert login.url == link
+    landed = client.get(login.url)
+    assert landed.status_code == 200
+    assert _cameras(landed)[0] == "Stock room"
+
+
+def test_next_never_leaves_the_portal(client, operator):
+    response = client.post(
+        reverse("login"),
+        {"username": "operator", "password": PASSWORD, "next": "https://evil.example.com/x"},
+    )
+    assert response.status_code == 302
+    assert response.url == reverse("home")
+
+
+def test_operator_home(client, operator, site):
+    client.force_login(operator)
+    assert client.get(reverse("home")).url == reverse("monitoring:home")
+    page = client.get(reverse("monitoring:home"))
+    assert page.status_code == 200
+    assert "Central One" in page.text
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+def test_opening_is_recorded_and_shown_to_the_next_operator(client, site, operator, station):
+    client.force_login(operator)
+    client.get(URL, {"CSID": "3444", "zone": "017", "junk": "x"})
+    opening = SiteOpening.objects.get()
+    assert (opening.user, opening.customer, opening.station) == (operator, site, station)
+    assert opening.zone == 17
+    assert opening.parameters == {"csid": "3444", "zone": "017"}
+
+    colleague = StationMembershipFactory(station=station, user__username="colleague").user
+    client.force_login(colleague)
+    response = client.get(URL, {"act": "3444"})
+    assert "Also opened by operator" in response.text
+
+
+def test_deep_link_changes_nothing_but_the_opening(operator_client, site):
+    before = (Customer.objects.get(pk=site.pk).updated_at, StationMembership.objects.count())
+    operator_client.get(URL, {"act": "3444", "zone": "17"})
+    assert (
+        Customer.objects.get(pk=site.pk).updated_at,
+        StationMembership.objects.count(),
+    ) == before
+    assert SiteOpening.objects.count() == 1
+
+
+# --- speed ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 12])
+def test_query_count_is_fixed_whatever_the_size(
+    client, operator, record, size, django_assert_num_queries
+):
+    dealer = record.dealer
+    customer = CustomerFactory(dealer=dealer)
+    for b in range(size):
+        bridge = BridgeFactory(customer=customer)
+        for channel in range(1, 5):
+            camera = CameraFactory(bridge=bridge, channel=channel)
+            ZoneFactory(customer=customer, number=b * 4 + channel).cameras.add(camera)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="777")
+    for n in range(size * 10):
+        MonitoringAccountFactory(
+            customer=CustomerFactory(dealer=dealer), station_record=record, account_number=f"9{n}"
+        )
+    client.force_login(operator)
+    # session, user, resolve, cameras, zones, zone cameras, also-opened, insert
+    with django_assert_num_queries(8):
+        response = client.get(URL, {"act": "777", "zone": "3"})
+    assert response.status_code == 200
