@@ -123,6 +123,9 @@ class Bridge(models.Model):
     )
     model = models.CharField(max_length=12, choices=Model.choices, default=Model.CH4)
     name = models.CharField(max_length=100, blank=True)
+    # The device API token, hashed (SHA-256: the token is random, not a password); empty until
+    # the dealer issues one. The token itself is shown once and never stored.
+    token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BridgeQuerySet.as_manager()

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 
 class DealerOwnedQuerySet(models.QuerySet):
@@ -85,3 +86,60 @@ class Membership(models.Model):
     @property
     def can_edit(self) -> bool:
         return self.role in self.EDIT_ROLES
+
+
+class NotificationRecipientQuerySet(DealerOwnedQuerySet):
+    def subscribed_to(self, kind: str) -> NotificationRecipientQuerySet:
+        """The recipients who asked for this kind of notification (a ``Kind`` value)."""
+        return self.filter(**{NotificationRecipient.KIND_FIELDS[kind]: True})
+
+
+class NotificationRecipient(models.Model):
+    """Someone a dealer wants told when its signals are in trouble (dealer settings)."""
+
+    class Kind(models.TextChoices):
+        RECEIVER_STATUS = "receiver_status", "A receiver path goes down or comes back"
+        SIGNAL_FAILED = "signal_failed", "A signal could not be delivered in time"
+
+    # Which boolean field subscribes a recipient to each kind.
+    KIND_FIELDS = {
+        Kind.RECEIVER_STATUS: "receiver_notifications",
+        Kind.SIGNAL_FAILED: "signal_failure_notifications",
+    }
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # A dealer's subscribers go with the dealer.
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.CASCADE, related_name="notification_recipients"
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=100, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    receiver_notifications = models.BooleanField(
+        default=True, help_text="E-mail when a receiver path goes down or comes back."
+    )
+    signal_failure_notifications = models.BooleanField(
+        default=True, help_text="E-mail when a signal could not be delivered before its deadline."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = NotificationRecipientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dealer", "email"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                "dealer",
+                name="dealers_recipient_unique_dealer_email",
+                violation_error_message="This address already receives this dealer's "
+                "notifications.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip()
+        super().save(*args, **kwargs)

@@ -184,3 +184,12 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Signals --------------------------------------------------------------------------------
+# How long the dispatcher keeps trying to deliver a signal before it is marked failed and the
+# dealer is told.
+SIGNAL_DELIVERY_DEADLINE = timedelta(
+    seconds=env.int("SIGNAL_DELIVERY_DEADLINE_SECONDS", default=300)
+)
+# The portal's public address: the deep link in every alarm package starts with it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")

@@ -22,4 +22,5 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
+    path("", include("signals.urls")),
 ]

@@ -25,6 +25,7 @@ class MonitoringStationAdminForm(forms.ModelForm):
             "requires_reference_id",
             "reference_id_label",
             "time_zone",
+            "periodic_test_interval",
             "listed_dealers",
             "is_active",
         ]
@@ -49,7 +50,14 @@ class StationMembershipInline(admin.TabularInline):
 @admin.register(MonitoringStation)
 class MonitoringStationAdmin(admin.ModelAdmin):
     form = MonitoringStationAdminForm
-    list_display = ["name", "platform", "requires_reference_id", "time_zone", "is_active"]
+    list_display = [
+        "name",
+        "platform",
+        "requires_reference_id",
+        "time_zone",
+        "periodic_test_interval",
+        "is_active",
+    ]
     list_filter = ["platform", "requires_reference_id", "is_active"]
     search_fields = ["name"]
     filter_horizontal = ["listed_dealers"]

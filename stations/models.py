@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 import zoneinfo
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -55,6 +56,14 @@ class MonitoringStation(models.Model):
         help_text="What the station's software calls the reference ID; blank: the platform's.",
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    # Off when empty. `manage.py create_periodic_tests` (cron) queues one test per interval.
+    periodic_test_interval = models.DurationField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(timedelta(minutes=1))],
+        help_text="How often every account at this station sends a periodic test (e.g. "
+        "24:00:00 for daily). Empty: no periodic tests.",
+    )
     listed_dealers = models.ManyToManyField(
         Dealer,
         blank=True,

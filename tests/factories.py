@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, Membership
@@ -151,3 +155,94 @@ class MonitoringAccountFactory(factory.django.DjangoModelFactory):
         DealerStationFactory, dealer=factory.SelfAttribute("..customer.dealer")
     )
     account_number = factory.Sequence(lambda n: f"{n + 1000}")
+
+
+# --- signals --------------------------------------------------------------------------------
+
+
+class AlarmEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.AlarmEvent"
+
+    customer = factory.SubFactory(CustomerFactory)
+    kind = "alarm"
+    source = "device"
+    zone_number = 17
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+def _signal_payload(signal) -> bytes:
+    from signals.xml_v1 import Package, encode
+
+    return encode(
+        Package(
+            reference=signal.reference,
+            account=signal.account_number,
+            qualifier=signal.qualifier,
+            code=signal.event_code,
+            partition=signal.partition,
+            zone=signal.zone,
+            priority=signal.priority,
+            event_time=signal.event.occurred_at,
+            site_name=signal.customer.name,
+        )
+    )
+
+
+class SignalFactory(factory.django.DjangoModelFactory):
+    """A pending signal with a valid XML v1 payload, for the account's receiver."""
+
+    class Meta:
+        model = "signals.Signal"
+
+    account = factory.SubFactory(MonitoringAccountFactory)
+    event = factory.SubFactory(
+        AlarmEventFactory, customer=factory.SelfAttribute("..account.customer")
+    )
+    customer = factory.SelfAttribute("account.customer")
+    dealer = factory.SelfAttribute("account.customer.dealer")
+    account_number = factory.SelfAttribute("account.account_number")
+    station_record = factory.SelfAttribute("account.station_record")
+    station = factory.SelfAttribute("account.station")
+    receiver = factory.SelfAttribute("account.station_record.receiver")
+    protocol = "xml_v1"
+    qualifier = "E"
+    event_code = "130"
+    partition = 1
+    zone = 17
+    priority = 3
+    reference = factory.LazyFunction(lambda: str(uuid.uuid4()))
+    payload = factory.LazyAttribute(_signal_payload)
+    deadline_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=5))
+
+
+class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "signals.DeliveryAttempt"
+
+    signal = factory.SubFactory(SignalFactory)
+    path_role = "primary"
+    dispatcher_id = "test-dispatcher"
+    duration_ms = 12
+    outcome = "rejected"
+    reply = "<reply>busy</reply>"
+
+
+class EventCodeFactory(factory.django.DjangoModelFactory):
+    """A dealer-level library entry unless a customer (site) or zone is given."""
+
+    class Meta:
+        model = "signals.EventCode"
+
+    dealer = factory.SubFactory(DealerFactory)
+    trigger = "zone.instant"
+    event_code = "130"
+    enabled = True
+
+
+class NotificationRecipientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "dealers.NotificationRecipient"
+
+    dealer = factory.SubFactory(DealerFactory)
+    email = factory.Sequence(lambda n: f"alerts{n}@example.com")

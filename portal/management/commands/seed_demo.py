@@ -8,6 +8,7 @@ from django.db import transaction
 
 from customers import demo as customers_demo
 from dealers import demo as dealers_demo
+from signals import demo as signals_demo
 from stations import demo as stations_demo
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
             dealer = dealers_demo.seed()
             stations = stations_demo.seed(dealer.dealer)
             customers = customers_demo.seed(dealer.dealer, stations)
+            signals_demo.seed(dealer.dealer)
         self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
         self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ with:")
         for username, password, role in dealer.credentials:

@@ -1,0 +1,196 @@
+"""The device API: bridges report events here.
+
+``POST /api/devices/events`` with ``Authorization: Bearer <token>`` and a JSON object::
+
+    {"serial": "BR-0001", "event_id": "42", "kind": "alarm", "zone": 17,
+     "time": "2025-03-04T05:06:07+01:00"}
+
+``channel`` (the camera channel) may stand in for ``zone``; ``description`` is optional.
+Answers are JSON: 201 with the event and its signal references, 200 with the same body for
+an event id the bridge already sent, 4xx with ``{"error": "<reason>"}`` for anything else.
+An unknown serial and a wrong token get the same 401, so serials cannot be probed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from customers.lib import normalise_identifier
+from customers.models import ZONE_MAX, ZONE_MIN, Bridge
+from signals import lib, selectors, services
+from signals.models import AlarmEvent
+
+MAX_BODY_BYTES = 16 * 1024
+MAX_TOKEN_LENGTH = 200
+EVENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+DESCRIPTION_MAX = 200
+_BEARER_RE = re.compile(r"Bearer\s+(\S+)", re.IGNORECASE)
+# Compared against when the serial is unknown, so both failures take the same time.
+_NO_BRIDGE_HASH = lib.device_token_hash("no such bridge")
+
+
+class DeviceInputError(Exception):
+    """A request the device must fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class DeviceEvent:
+    event_id: str
+    kind: str
+    zone: int | None
+    channel: int | None
+    occurred_at: datetime
+    description: str
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="devices"'
+    return response
+
+
+def _bearer_token(request: HttpRequest) -> str | None:
+    match = _BEARER_RE.fullmatch(request.META.get("HTTP_AUTHORIZATION", "").strip())
+    if match is None or len(match.group(1)) > MAX_TOKEN_LENGTH:
+        return None
+    return match.group(1)
+
+
+def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
+    serial = data.get("serial")
+    if not isinstance(serial, str) or not serial.strip():
+        raise DeviceInputError("serial is required: the serial number on the bridge's label.")
+    bridge = selectors.bridge_by_serial(normalise_identifier(serial)[:64])
+    if bridge is None:
+        lib.device_token_matches(token, _NO_BRIDGE_HASH)
+        return None
+    return bridge if lib.device_token_matches(token, bridge.token_hash) else None
+
+
+def _event_id(data: dict[str, Any]) -> str:
+    value = data.get("event_id")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**20:
+        value = str(value)
+    if not isinstance(value, str) or not EVENT_ID_RE.fullmatch(value):
+        raise DeviceInputError(
+            "event_id is required: the device's own id for this event, 1-64 letters, digits, "
+            "'.', '_', ':' or '-' (the same id again is the same event)."
+        )
+    return value
+
+
+def _number(data: dict[str, Any], name: str, low: int, high: int) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 3:
+        value = int(value)  # zero-padded text such as "017"
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DeviceInputError(f"{name} must be a whole number from {low} to {high}.")
+    return value
+
+
+def _time(data: dict[str, Any]) -> datetime:
+    value = data.get("time")
+    hint = "e.g. 2025-03-04T05:06:07+01:00"
+    if not isinstance(value, str) or len(value) > 64:
+        raise DeviceInputError(f"time is required: an ISO-8601 date and time ({hint}).")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise DeviceInputError(f"time is not an ISO-8601 date and time ({hint}).") from None
+    if parsed.utcoffset() is None:
+        raise DeviceInputError(f"time must carry its UTC offset ({hint}).")
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise DeviceInputError("time is out of range.") from None
+
+
+def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
+    """Check every field of an authenticated request; ``DeviceInputError`` says what is wrong."""
+    kind = data.get("kind")
+    if not isinstance(kind, str) or kind not in lib.DEVICE_KINDS:
+        allowed = ", ".join(sorted(lib.DEVICE_KINDS))
+        raise DeviceInputError(f"kind must be one of: {allowed}.")
+    zone = _number(data, "zone", ZONE_MIN, ZONE_MAX)
+    channel = _number(data, "channel", 1, bridge.channel_count)
+    if kind in lib.ZONE_KINDS and zone is None and channel is None:
+        raise DeviceInputError(f"A {kind} needs its zone (or the camera channel).")
+    if kind in lib.CAMERA_KINDS and channel is None:
+        raise DeviceInputError(f"A {kind} needs the camera channel.")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise DeviceInputError("description must be text.")
+    return DeviceEvent(
+        event_id=_event_id(data),
+        kind=kind,
+        zone=zone,
+        channel=channel,
+        occurred_at=_time(data),
+        description=description[:DESCRIPTION_MAX],
+    )
+
+
+def _answer(event: AlarmEvent) -> JsonResponse:
+    body = {"event": str(event.code), "references": selectors.event_references(event)}
+    return JsonResponse(body, status=201 if event.is_new else 200)
+
+
+@csrf_exempt
+@never_cache
+def device_events(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        response = _error(405, "Use POST.")
+        response["Allow"] = "POST"
+        return response
+    token = _bearer_token(request)
+    if token is None:
+        return _error(401, "Send the bridge's token as 'Authorization: Bearer <token>'.")
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "Content-Length is not a number.")
+    if declared > MAX_BODY_BYTES:
+        return _error(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        return _error(400, "The body must be a JSON object.")
+    try:
+        bridge = _authenticate(data, token)
+        if bridge is None:
+            return _error(401, "Unknown bridge serial or wrong token.")
+        # A repeated event id answers as the first time did, whatever else it carries.
+        existing = AlarmEvent.objects.filter(bridge=bridge, device_event_id=_event_id(data))
+        if (event := existing.first()) is not None:
+            return _answer(event)
+        fields = parse_event(data, bridge)
+    except DeviceInputError as exc:
+        return _error(400, str(exc))
+    event = services.event_record(
+        customer=bridge.customer,
+        kind=fields.kind,
+        zone=fields.zone,
+        bridge=bridge,
+        channel=fields.channel,
+        occurred_at=fields.occurred_at,
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id=fields.event_id,
+        description=fields.description,
+    )
+    return _answer(event)

@@ -1,0 +1,311 @@
+"""Writes for signals: record an event with its outbox rows, test signals, periodic tests,
+device tokens, and the library defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from dealers.models import Dealer
+from signals import builders, lib, selectors
+from signals.lib import EventKind
+from signals.models import AlarmEvent, EventCode, Signal
+from signals.xml_v1 import XmlV1Codec
+from stations.models import Receiver
+
+# Protocols the portal can build packages for today; signals for a receiver that speaks
+# another are written as failed, with the reason, so the dealer sees them instead of nothing.
+SENDABLE_PROTOCOLS = frozenset({Receiver.Protocol.XML_V1})
+_XML_V1 = XmlV1Codec()
+
+
+def event_record(
+    *,
+    customer: Customer,
+    kind: str,
+    zone: Zone | int | None = None,
+    bridge: Bridge | None = None,
+    channel: int | None = None,
+    occurred_at: datetime,
+    source: str,
+    device_event_id: str = "",
+    description: str = "",
+    actor: AbstractBaseUser | None = None,
+) -> AlarmEvent:
+    """Store an event and, in the same transaction, one Signal per transmitting account.
+
+    ``zone`` is a Zone of the site or a bare zone number (one the portal may not know);
+    ``channel`` is the bridge's camera channel the event is about (a camera trouble, or an
+    alarm from a camera: its zone is then the lowest-numbered zone showing that camera). A
+    switched-off code, or a site with no account that has a receiver, records the event and
+    sends nothing.
+
+    Idempotent on (bridge, device_event_id): a repeated id returns the stored event (with
+    ``is_new`` False) and creates nothing, also when two requests race (the database's unique
+    constraint decides).
+    """
+    event = _event_record(
+        customer=customer,
+        kind=kind,
+        zone=zone,
+        bridge=bridge,
+        channel=channel,
+        occurred_at=occurred_at,
+        source=source,
+        device_event_id=device_event_id,
+        description=description,
+        actor=actor,
+    )
+    assert event is not None  # only silent periodic tests return None
+    return event
+
+
+def _existing_device_event(bridge: Bridge, device_event_id: str) -> AlarmEvent | None:
+    return AlarmEvent.objects.filter(bridge=bridge, device_event_id=device_event_id).first()
+
+
+def _event_record(
+    *,
+    customer: Customer,
+    kind: str,
+    zone: Zone | int | None,
+    bridge: Bridge | None,
+    channel: int | None,
+    occurred_at: datetime,
+    source: str,
+    device_event_id: str,
+    description: str,
+    actor: AbstractBaseUser | None,
+    only_account: MonitoringAccount | None = None,
+    now: datetime | None = None,
+    record_if_silent: bool = True,
+) -> AlarmEvent | None:
+    kind = EventKind(kind)
+    if occurred_at.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    now = now or timezone.now()
+    if bridge is not None and device_event_id:
+        existing = _existing_device_event(bridge, device_event_id)
+        if existing is not None:
+            return existing
+
+    if channel is not None and bridge is None:
+        raise ValueError("a channel belongs to a bridge: pass the bridge too")
+    camera = selectors.camera_on_channel(bridge, channel) if channel is not None else None
+    # Fetched again by number: with its cameras, and only if it is this site's.
+    number = zone.number if isinstance(zone, Zone) else zone
+    zone_row = selectors.zone_for_event(customer, number=number, camera=camera)
+    zone_number = number if number is not None else (zone_row.number if zone_row else None)
+    if channel is not None and kind in lib.CAMERA_KINDS and zone_number is None:
+        # A camera trouble names the device: its channel is the Contact ID zone field.
+        zone_number = channel
+
+    event = AlarmEvent(
+        customer=customer,
+        bridge=bridge,
+        kind=kind,
+        source=source,
+        zone_number=zone_number,
+        channel=channel,
+        device_event_id=device_event_id,
+        occurred_at=occurred_at,
+        received_at=now,
+        description=description[:200],
+        actor=actor,
+    )
+    # The foreign keys are rows the caller holds; the unique rule is the database's to judge.
+    event.full_clean(exclude=["customer", "bridge", "actor"], validate_constraints=False)
+
+    trigger = lib.trigger_for(kind, zone_row.zone_type if zone_row is not None else None)
+    rules = selectors.code_rules(customer, trigger, zone_row)
+    code = lib.code_resolve(
+        trigger,
+        rules,
+        customer_id=customer.pk,
+        zone_id=zone_row.pk if zone_row is not None else None,
+    )
+    try:
+        with transaction.atomic():
+            # Locks the site's accounts first: one site's events are written one at a time.
+            accounts = selectors.transmitting_accounts(customer, lock=True)
+            if only_account is not None:
+                accounts = [a for a in accounts if a.pk == only_account.pk]
+            if not record_if_silent and (code is None or not accounts):
+                return None
+            event.save()
+            if code is not None:
+                _signals_create(
+                    event=event,
+                    customer=customer,
+                    accounts=accounts,
+                    zone=zone_row,
+                    camera=camera,
+                    code=code,
+                    now=now,
+                )
+    except IntegrityError:
+        if bridge is None or not device_event_id:
+            raise
+        existing = _existing_device_event(bridge, device_event_id)
+        if existing is None:
+            raise
+        return existing
+    event.is_new = True
+    return event
+
+
+def _signals_create(
+    *,
+    event: AlarmEvent,
+    customer: Customer,
+    accounts: list[MonitoringAccount],
+    zone: Zone | None,
+    camera: Camera | None,
+    code: str,
+    now: datetime,
+) -> list[Signal]:
+    qualifier = lib.qualifier_for(event.kind)
+    priority = lib.priority_for(code, qualifier=qualifier, is_alarm=event.kind in lib.ZONE_KINDS)
+    deadline = now + settings.SIGNAL_DELIVERY_DEADLINE
+    rows = []
+    for account in accounts:
+        receiver = account.station_record.receiver
+        reference = lib.reference_new()
+        package = builders.package_build(
+            event=event,
+            customer=customer,
+            account=account,
+            zone=zone,
+            camera=camera,
+            qualifier=qualifier,
+            code=code,
+            priority=priority,
+            reference=reference,
+            base_url=settings.PORTAL_BASE_URL,
+        )
+        # encode() validates against signal-v1.xsd: an invalid package never reaches a row.
+        payload = _XML_V1.encode(package)
+        sendable = receiver.protocol in SENDABLE_PROTOCOLS
+        rows.append(
+            Signal(
+                event=event,
+                dealer_id=customer.dealer_id,
+                customer=customer,
+                account=account,
+                account_number=account.account_number,
+                station_record=account.station_record,
+                station_id=account.station_id,
+                receiver=receiver,
+                protocol=receiver.protocol,
+                qualifier=qualifier.value,
+                event_code=code,
+                partition=package.partition,
+                zone=package.zone,
+                priority=priority,
+                reference=reference,
+                payload=payload,
+                state=Signal.State.PENDING if sendable else Signal.State.FAILED,
+                failed_at=None if sendable else now,
+                last_error=""
+                if sendable
+                else f"The receiver speaks {receiver.get_protocol_display()}, which the "
+                "portal cannot send yet.",
+                next_attempt_at=now,
+                deadline_at=deadline,
+                created_at=now,
+            )
+        )
+    return Signal.objects.bulk_create(rows)
+
+
+def test_signal_send(*, customer: Customer, actor: AbstractBaseUser) -> AlarmEvent:
+    """The dealer's "send test signal": a test event, one signal per transmitting account."""
+    return event_record(
+        customer=customer,
+        kind=EventKind.TEST,
+        occurred_at=timezone.now(),
+        source=AlarmEvent.Source.TEST_SIGNAL,
+        description=f"Test signal sent by {actor.get_username()}",
+        actor=actor,
+    )
+
+
+test_signal_send.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def periodic_tests_create(now: datetime) -> list[AlarmEvent]:
+    """A periodic test for every account whose station's interval has come round.
+
+    Idempotent per interval: an account that already has a periodic-test signal in the
+    current slot (``lib.periodic_slot_start``) gets none, so cron may run this as often as it
+    likes, and two runs at once create one test (the account row is locked, then re-checked).
+    """
+    created = []
+    for account in selectors.periodic_test_candidates():
+        slot = lib.periodic_slot_start(now, account.station.periodic_test_interval, seed=account.pk)
+        if account.last_test_at is not None and account.last_test_at >= slot:
+            continue
+        event = _periodic_test_create(account=account, slot=slot, now=now)
+        if event is not None:
+            created.append(event)
+    return created
+
+
+def _periodic_test_create(
+    *, account: MonitoringAccount, slot: datetime, now: datetime
+) -> AlarmEvent | None:
+    with transaction.atomic():
+        if not MonitoringAccount.objects.select_for_update().filter(pk=account.pk).exists():
+            return None
+        already = Signal.objects.filter(
+            account=account, event__kind=EventKind.PERIODIC_TEST, created_at__gte=slot
+        )
+        if already.exists():
+            return None
+        return _event_record(
+            customer=account.customer,
+            kind=EventKind.PERIODIC_TEST,
+            zone=None,
+            bridge=None,
+            channel=None,
+            occurred_at=now,
+            source=AlarmEvent.Source.SCHEDULE,
+            device_event_id="",
+            description="Periodic test",
+            actor=None,
+            only_account=account,
+            now=now,
+            # A switched-off periodic test records nothing, or every run would add an event.
+            record_if_silent=False,
+        )
+
+
+def bridge_token_issue(*, bridge: Bridge) -> str:
+    """Give the bridge a new device API token and return it; the old one stops working.
+
+    Only its hash is stored: show the token to the dealer once, now.
+    """
+    token = lib.device_token_new()
+    bridge.token_hash = lib.device_token_hash(token)
+    bridge.save(update_fields=["token_hash"])
+    return token
+
+
+def library_defaults_create(*, dealer: Dealer) -> list[EventCode]:
+    """Write the built-in codes into the dealer's library (entries it has are left alone)."""
+    existing = set(
+        EventCode.objects.for_dealer(dealer)
+        .filter(customer__isnull=True, zone__isnull=True)
+        .values_list("trigger", flat=True)
+    )
+    rows = [
+        EventCode(dealer=dealer, trigger=trigger, event_code=code)
+        for trigger, code in lib.DEFAULT_CODES.items()
+        if trigger not in existing
+    ]
+    return EventCode.objects.bulk_create(rows)

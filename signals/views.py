@@ -1,0 +1,128 @@
+"""Dealer pages for signals: the lists, "send test signal", and issuing a bridge's token.
+
+Every object is found through the tenant doorway: another dealer's customer or bridge answers
+404. Any member may look at the lists; the actions need a role that edits sites.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.generic import ListView
+
+from customers.models import Bridge, Customer
+from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
+from dealers.models import Membership
+from signals import selectors, services
+from signals.models import Signal
+from stations.models import DealerStation
+
+PAGE_SIZE = 25
+
+
+class SignalListView(DealerRequiredMixin, ListView):
+    """The dealer's signals, newest first, filterable by state and station record."""
+
+    template_name = "signals/signal_list.html"
+    context_object_name = "signals"
+    paginate_by = PAGE_SIZE
+    http_method_names = ["get", "head", "options"]
+
+    def get_customer(self) -> Customer | None:
+        return None
+
+    def get_queryset(self):
+        params = self.request.GET
+        state = params.get("state", "")
+        self.state = state if state in Signal.State.values else ""
+        self.records = list(DealerStation.objects.for_dealer(self.dealer).order_by("name"))
+        self.record = next((r for r in self.records if str(r.code) == params.get("station")), None)
+        filters = selectors.SignalFilters(state=self.state, record=self.record)
+        return selectors.signal_list(self.dealer, customer=self.get_customer(), filters=filters)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            customer=self.get_customer(),
+            state=self.state,
+            states=Signal.State.choices,
+            records=self.records,
+            record=self.record,
+            querystring=query.urlencode(),
+        )
+        return context
+
+
+class CustomerSignalListView(SignalListView):
+    """One customer's signals (linked from the customer's monitoring section)."""
+
+    @cached_property
+    def customer(self) -> Customer:
+        return get_for_dealer_or_404(Customer.objects, self.dealer, code=self.kwargs["code"])
+
+    def get_customer(self) -> Customer:
+        return self.customer
+
+
+class TestSignalSendView(DealerRequiredMixin, View):
+    """The customer's "send test signal" button: one test signal per transmitting account."""
+
+    required_roles = Membership.EDIT_ROLES
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        customer = get_for_dealer_or_404(Customer.objects, self.dealer, code=self.kwargs["code"])
+        if not selectors.transmitting_accounts(customer):
+            messages.warning(
+                request,
+                "No test signal was sent: none of this customer's monitoring station accounts "
+                "has a receiver (video only, or no account yet).",
+            )
+            return redirect(reverse("customers:detail", args=[customer.code]) + "#monitoring")
+        event = services.test_signal_send(customer=customer, actor=request.user)
+        count = event.signals.count()
+        if count == 0:
+            messages.warning(
+                request,
+                "No test signal was sent: the test signal is switched off in your alarm library "
+                "for this customer.",
+            )
+        else:
+            noun = "signal" if count == 1 else "signals"
+            messages.success(
+                request,
+                f"{count} test {noun} queued for delivery. Follow them on the signals page.",
+            )
+        return redirect(reverse("customers:detail", args=[customer.code]) + "#monitoring")
+
+
+@method_decorator(never_cache, name="dispatch")
+class BridgeTokenIssueView(DealerRequiredMixin, View):
+    """Issue a new device token for a bridge and show it once (the old one stops working)."""
+
+    required_roles = Membership.EDIT_ROLES
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        bridge = get_for_dealer_or_404(
+            Bridge.objects.select_related("customer"), self.dealer, code=self.kwargs["code"]
+        )
+        token = services.bridge_token_issue(bridge=bridge)
+        context = {
+            "bridge": bridge,
+            "customer": bridge.customer,
+            "token": token,
+            "endpoint": request.build_absolute_uri(reverse("signals:device-events")),
+            "membership": self.membership,
+        }
+        return render(request, "signals/bridge_token.html", context)

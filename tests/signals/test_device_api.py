@@ -1,0 +1,304 @@
+"""POST /api/devices/events: per-bridge tokens, idempotent events, 4xx reasons, never a 500."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from customers.models import Bridge
+from signals import api, services
+from signals.models import AlarmEvent, Signal
+from tests.factories import BridgeFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/devices/events"
+
+
+def _event(**overrides) -> dict:
+    body = {
+        "serial": "BR-0001",
+        "event_id": "ev-1",
+        "kind": "alarm",
+        "zone": 17,
+        "time": "2025-03-04T06:06:07+01:00",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _post(client: Client, body, token: str | None, **extra):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    data = body if isinstance(body, bytes | str) else json.dumps(body)
+    return client.post(URL, data=data, content_type="application/json", **headers, **extra)
+
+
+@pytest.fixture
+def api_client() -> Client:
+    # A device has no CSRF token: the endpoint must not ask for one.
+    return Client(enforce_csrf_checks=True)
+
+
+def test_the_url_is_where_the_docs_say():
+    assert reverse("signals:device-events") == URL
+
+
+def test_an_alarm_creates_the_event_and_its_signals(api_client, device_token, account, zone):
+    response = _post(api_client, _event(), device_token)
+    assert response.status_code == 201
+    event = AlarmEvent.objects.get()
+    signal = Signal.objects.get()
+    assert response.json() == {"event": str(event.code), "references": [signal.reference]}
+    assert (event.kind, event.zone_number, event.source) == ("alarm", 17, "device")
+    assert (event.device_event_id, event.bridge.serial) == ("ev-1", "BR-0001")
+    assert event.occurred_at.isoformat() == "2025-03-04T05:06:07+00:00"
+    assert (signal.qualifier, signal.event_code, signal.zone) == ("E", "134", 17)
+
+
+def test_a_repeated_event_id_answers_the_same_and_creates_nothing(
+    api_client, device_token, account, zone
+):
+    first = _post(api_client, _event(), device_token)
+    again = _post(api_client, _event(kind="restore", zone=3), device_token)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert AlarmEvent.objects.count() == 1
+    assert Signal.objects.count() == 1
+
+
+def test_event_ids_may_be_numbers(api_client, device_token, account):
+    assert _post(api_client, _event(event_id=42), device_token).status_code == 201
+    assert _post(api_client, _event(event_id="42"), device_token).status_code == 200
+
+
+def test_channel_stands_in_for_zone(api_client, device_token, account, zone):
+    response = _post(api_client, _event(zone=None, channel=1), device_token)
+    assert response.status_code == 201
+    assert Signal.objects.get().zone == 17
+
+
+def test_zero_padded_zones_are_read_as_numbers(api_client, device_token, account, zone):
+    assert _post(api_client, _event(zone="017"), device_token).status_code == 201
+    assert AlarmEvent.objects.get().zone_number == 17
+
+
+def test_serials_are_read_like_the_label(api_client, device_token, account):
+    assert _post(api_client, _event(serial="  br-0001 "), device_token).status_code == 201
+
+
+def test_a_site_without_receiver_still_records_the_event(api_client, device_token):
+    response = _post(api_client, _event(), device_token)
+    assert response.status_code == 201
+    assert response.json()["references"] == []
+    assert AlarmEvent.objects.count() == 1
+
+
+# --- tokens ---------------------------------------------------------------------------------
+
+
+def test_only_a_hash_of_the_token_is_stored(bridge, device_token):
+    bridge.refresh_from_db()
+    assert device_token.startswith("brt_") and len(device_token) > 40
+    assert bridge.token_hash == hashlib.sha256(device_token.encode()).hexdigest()
+    assert device_token not in repr(list(Bridge.objects.filter(pk=bridge.pk).values()))
+
+
+def test_a_new_token_retires_the_old_one(api_client, bridge, device_token, account):
+    new_token = services.bridge_token_issue(bridge=bridge)
+    assert new_token != device_token
+    old = _post(api_client, _event(), device_token)
+    assert old.status_code == 401
+    assert _post(api_client, _event(), new_token).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer wrong-token",
+        "Bearer " + "x" * 500,
+        "Token brt_abc",
+    ],
+)
+def test_bad_or_missing_tokens_get_401(api_client, device_token, account, header):
+    extra = {"HTTP_AUTHORIZATION": header} if header is not None else {}
+    response = api_client.post(
+        URL, data=json.dumps(_event()), content_type="application/json", **extra
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not AlarmEvent.objects.exists()
+
+
+def test_another_bridges_token_gets_401(api_client, device_token, customer, account):
+    other = BridgeFactory(customer=customer, serial="BR-0002")
+    other_token = services.bridge_token_issue(bridge=other)
+    assert _post(api_client, _event(), other_token).status_code == 401
+    assert _post(api_client, _event(serial="BR-0002"), other_token).status_code == 201
+
+
+def test_an_unknown_serial_answers_like_a_wrong_token(api_client, device_token):
+    unknown = _post(api_client, _event(serial="NO-SUCH-1"), device_token)
+    wrong = _post(api_client, _event(), device_token + "x")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+
+
+def test_a_bridge_without_a_token_accepts_none(api_client, bridge):
+    assert bridge.token_hash == ""
+    for token in ("", "brt_", api.lib.device_token_hash("")):
+        assert _post(api_client, _event(), token).status_code == 401
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "not valid JSON"),
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe\x00", "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
+        (b'{"a": ' + b"1" * 5000 + b"}", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'"text"', "JSON object"),
+        (_event(serial=None), "serial"),
+        (_event(serial=17), "serial"),
+        (_event(serial="   "), "serial"),
+        (_event(event_id=None), "event_id"),
+        (_event(event_id=""), "event_id"),
+        (_event(event_id="has space"), "event_id"),
+        (_event(event_id="x" * 65), "event_id"),
+        (_event(event_id=True), "event_id"),
+        (_event(event_id=-1), "event_id"),
+        (_event(event_id=1.5), "event_id"),
+        (_event(kind=None), "kind"),
+        (_event(kind="explode"), "kind"),
+        (_event(kind="periodic_test"), "kind"),
+        (_event(kind="cameras_viewed"), "kind"),
+        (_event(kind=["alarm"]), "kind"),
+        (_event(zone=None), "zone"),
+        (_event(zone=0), "zone"),
+        (_event(zone=1000), "zone"),
+        (_event(zone=-3), "zone"),
+        (_event(zone="abc"), "zone"),
+        (_event(zone="0017"), "zone"),
+        (_event(zone=17.0), "zone"),
+        (_event(zone=True), "zone"),
+        (_event(zone=None, channel=5), "channel"),  # a Bridge 4 has channels 1-4
+        (_event(zone=None, channel=0), "channel"),
+        (_event(kind="camera_lost", zone=None), "channel"),
+        (_event(time=None), "time"),
+        (_event(time=1741064767), "time"),
+        (_event(time="yesterday"), "time"),
+        (_event(time="2025-03-04T05:06:07"), "UTC offset"),
+        (_event(time="2025-02-30T05:06:07Z"), "time"),
+        (_event(time="0001-01-01T00:00:00+01:00"), "time"),
+        (_event(time="9" * 100), "time"),
+        (_event(description=["x"]), "description"),
+    ],
+)
+def test_bad_input_gets_400_with_a_reason(api_client, device_token, account, body, reason):
+    response = _post(api_client, body, device_token)
+    assert response.status_code == 400, response.content
+    assert reason in response.json()["error"]
+    assert not AlarmEvent.objects.exists()
+
+
+def test_a_body_too_large_gets_413(api_client, device_token, account):
+    body = json.dumps(_event(description="x" * (api.MAX_BODY_BYTES + 1)))
+    response = _post(api_client, body, device_token)
+    assert response.status_code == 413
+    assert "larger" in response.json()["error"]
+    assert not AlarmEvent.objects.exists()
+
+
+def test_a_declared_length_too_large_gets_413_before_reading(api_client, device_token):
+    response = _post(api_client, b"{}", device_token, CONTENT_LENGTH=str(10**9))
+    assert response.status_code == 413
+
+
+def test_a_bad_content_length_gets_400(api_client, device_token):
+    response = _post(api_client, b"{}", device_token, CONTENT_LENGTH="lots")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("method", ["get", "put", "delete", "patch"])
+def test_other_methods_get_405(api_client, device_token, method):
+    response = getattr(api_client, method)(URL)
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
+def test_long_descriptions_are_cut_not_refused(api_client, device_token, account):
+    response = _post(api_client, _event(description="d" * 500), device_token)
+    assert response.status_code == 201
+    assert AlarmEvent.objects.get().description == "d" * 200
+
+
+# --- never a 500 ----------------------------------------------------------------------------
+
+HYPOTHESIS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+field_values = st.one_of(
+    json_values,
+    st.sampled_from(["alarm", "restore", "camera_lost", "trouble", "arm", "test", "017", "999"]),
+    st.integers(min_value=-2, max_value=1001),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.from_regex(r"[0-9T:+\-.Z ]{0,40}", fullmatch=True),
+)
+
+
+@HYPOTHESIS
+@given(body=st.binary(max_size=2048))
+def test_arbitrary_bytes_never_500(api_client, device_token, account, zone, body):
+    response = _post(api_client, body, device_token)
+    assert response.status_code in {400, 401, 413}
+
+
+@HYPOTHESIS
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(["event_id", "kind", "zone", "channel", "time", "description"]),
+        field_values,
+    )
+)
+def test_arbitrary_fields_never_500(api_client, device_token, account, zone, fields):
+    response = _post(api_client, {"serial": "BR-0001", **fields}, device_token)
+    assert response.status_code in {200, 201, 400}
+    if response.status_code >= 400:
+        assert response.json()["error"]
+
+
+@HYPOTHESIS
+@given(header=st.text(max_size=300), serial=json_values)
+def test_arbitrary_credentials_never_500(api_client, device_token, header, serial):
+    try:
+        response = api_client.post(
+            URL,
+            data=json.dumps(_event(serial=serial)),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=header,
+        )
+    except UnicodeEncodeError:  # the test client cannot send such a header at all
+        return
+    assert response.status_code in {400, 401}

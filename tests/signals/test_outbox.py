@@ -1,0 +1,311 @@
+"""event_record: the event and its outbox rows, in one transaction, with the exact bytes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import IntegrityError
+from django.utils import timezone
+from lxml import etree
+
+from customers.models import MonitoringAccount
+from signals import builders, services
+from signals.lib import EventKind
+from signals.models import AlarmEvent, Signal
+from signals.xml_v1 import NAMESPACE, validate_package
+from stations.models import Receiver
+from tests.factories import (
+    BridgeFactory,
+    CameraFactory,
+    DealerStationFactory,
+    MonitoringAccountFactory,
+    MonitoringStationFactory,
+    ReceiverFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NS = {"s": NAMESPACE}
+WHEN = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def _record(customer, **kwargs) -> AlarmEvent:
+    defaults = {"kind": EventKind.ALARM, "occurred_at": WHEN, "source": AlarmEvent.Source.DEVICE}
+    return services.event_record(customer=customer, **{**defaults, **kwargs})
+
+
+def _xml(signal: Signal):
+    return etree.fromstring(bytes(signal.payload))
+
+
+def _text(root, path: str) -> str:
+    return root.xpath(f"string({path})", namespaces=NS)
+
+
+def test_one_signal_per_account_whose_record_has_a_receiver(
+    customer, dealer, account, video_only_account, zone
+):
+    other_receiver = ReceiverFactory(name="Backup station XML")
+    other_record = DealerStationFactory(dealer=dealer, receiver=other_receiver, name="Backup")
+    second = MonitoringAccountFactory(
+        customer=customer, station_record=other_record, account_number="B77"
+    )
+
+    event = _record(customer, zone=zone)
+
+    signals = list(event.signals.order_by("id"))
+    assert [(s.account, s.account_number, s.receiver) for s in signals] == [
+        (account, "3444", account.station_record.receiver),
+        (second, "B77", other_receiver),
+    ]
+    assert event.is_new
+    assert all(s.state == Signal.State.PENDING and s.dealer == dealer for s in signals)
+    assert not Signal.objects.filter(account=video_only_account).exists()
+    assert len({s.reference for s in signals}) == 2
+
+
+def test_a_site_without_a_transmitting_account_records_the_event_and_sends_nothing(
+    customer, video_only_account
+):
+    event = _record(customer, zone=17)
+    assert AlarmEvent.objects.filter(pk=event.pk).exists()
+    assert not Signal.objects.exists()
+
+
+def test_the_package_is_valid_and_carries_everything(customer, account, zone, settings):
+    settings.PORTAL_BASE_URL = "https://portal.example"
+    event = _record(
+        customer,
+        zone=zone,
+        occurred_at=datetime(2025, 3, 4, 6, 6, 7, tzinfo=timezone.get_fixed_timezone(60)),
+    )
+    signal = event.signals.get()
+
+    validate_package(bytes(signal.payload))
+    root = _xml(signal)
+    assert _text(root, "/s:signal/s:reference") == signal.reference
+    assert _text(root, "/s:signal/s:account") == "3444"
+    assert _text(root, "/s:signal/s:receiver/@number") == "R1"
+    assert _text(root, "/s:signal/s:receiver/@line") == "L2"
+    assert _text(root, "/s:signal/s:event/s:qualifier") == "E"
+    assert _text(root, "/s:signal/s:event/s:code") == "134"  # Entry/Exit
+    assert _text(root, "/s:signal/s:event/s:partition") == "01"
+    assert _text(root, "/s:signal/s:event/s:zone") == "017"
+    assert _text(root, "/s:signal/s:event/s:priority") == "3"
+    assert _text(root, "/s:signal/s:event/s:eventTime") == "2025-03-04T05:06:07Z"
+    assert _text(root, "/s:signal/s:site/s:name") == "Corner Store"
+    assert _text(root, "/s:signal/s:site/s:zoneDescription") == "Back door"
+    assert _text(root, "/s:signal/s:site/s:cameraDescription") == "Back door camera"
+    assert (
+        _text(root, "/s:signal/s:site/s:videoUrl")
+        == "https://portal.example/monitoring?act=3444&zone=017"
+    )
+    assert (signal.qualifier, signal.event_code, signal.zone, signal.partition) == (
+        "E",
+        "134",
+        17,
+        1,
+    )
+    assert signal.contact_id == "3444 18 1134 01 017"
+    assert signal.protocol == Receiver.Protocol.XML_V1
+
+
+def test_a_restore_sends_the_same_code_with_qualifier_r(customer, account, zone):
+    signal = _record(customer, kind=EventKind.RESTORE, zone=zone).signals.get()
+    assert (signal.qualifier, signal.event_code) == ("R", "134")
+    assert signal.priority == 5  # a restore needs no one to act
+    assert _text(_xml(signal), "/s:signal/s:event/s:qualifier") == "R"
+
+
+def test_hostile_site_and_zone_names_are_escaped_not_concatenated(customer, account, zone):
+    customer.name = 'Smith & Sons <script>alert("x")</script> \x1b]'
+    customer.save()
+    zone.name = "</zoneDescription><evil/>"
+    zone.save()
+    signal = _record(customer, zone=zone).signals.get()
+    validate_package(bytes(signal.payload))
+    root = _xml(signal)
+    assert _text(root, "/s:signal/s:site/s:name").startswith('Smith & Sons <script>alert("x")')
+    assert _text(root, "/s:signal/s:site/s:zoneDescription") == "</zoneDescription><evil/>"
+    assert not root.xpath("//s:evil", namespaces=NS)
+
+
+def test_the_account_number_stays_as_it_was(customer, account, zone):
+    signal = _record(customer, zone=zone).signals.get()
+    payload = bytes(signal.payload)
+    account.account_number = "9999"
+    account.save()
+    signal.refresh_from_db()
+    assert signal.account_number == "3444"
+    assert bytes(signal.payload) == payload
+
+    account.delete()
+    signal.refresh_from_db()
+    assert signal.account is None
+    assert signal.account_number == "3444"
+    assert not MonitoringAccount.objects.exists()
+
+
+def test_signals_are_due_now_with_the_configured_deadline(customer, account, settings):
+    settings.SIGNAL_DELIVERY_DEADLINE = timedelta(seconds=90)
+    before = timezone.now()
+    signal = _record(customer, zone=17).signals.get()
+    assert before <= signal.created_at <= timezone.now()
+    assert signal.next_attempt_at == signal.created_at
+    assert signal.deadline_at == signal.created_at + timedelta(seconds=90)
+    assert (signal.attempts, signal.lease_owner, signal.lease_expires_at) == (0, "", None)
+    assert list(Signal.objects.due(timezone.now())) == [signal]
+
+
+def test_a_zone_the_portal_does_not_know_is_sent_as_instant(customer, account):
+    signal = _record(customer, zone=42).signals.get()
+    assert (signal.event_code, signal.zone) == ("130", 42)
+    root = _xml(signal)
+    assert _text(root, "/s:signal/s:site/s:zoneDescription") == ""
+    assert _text(root, "/s:signal/s:site/s:videoUrl").endswith("act=3444&zone=042")
+
+
+def test_a_camera_channel_finds_the_zone_that_shows_it(customer, account, bridge, zone):
+    event = _record(customer, bridge=bridge, channel=1)
+    signal = event.signals.get()
+    assert (event.zone_number, event.channel) == (17, 1)
+    assert (signal.event_code, signal.zone) == ("134", 17)
+
+
+def test_a_camera_trouble_without_a_zone_carries_the_channel(customer, account, bridge):
+    CameraFactory(bridge=bridge, channel=3, name="Yard")
+    event = _record(customer, kind=EventKind.CAMERA_LOST, bridge=bridge, channel=3)
+    signal = event.signals.get()
+    assert (signal.qualifier, signal.event_code, signal.zone, signal.priority) == ("E", "380", 3, 5)
+    assert _text(_xml(signal), "/s:signal/s:site/s:cameraDescription") == "Yard"
+
+
+def test_system_events_have_no_zone(customer, account):
+    signal = _record(customer, kind=EventKind.ARM).signals.get()
+    # Contact ID sends arming as a closing.
+    assert (signal.qualifier, signal.event_code, signal.zone, signal.priority) == ("R", "407", 0, 6)
+    assert _text(_xml(signal), "/s:signal/s:site/s:videoUrl").endswith("/monitoring?act=3444")
+
+
+def test_a_receiver_the_portal_cannot_speak_to_gets_a_failed_signal_with_the_reason(
+    customer, dealer
+):
+    sos = ReceiverFactory(name="SOS", protocol=Receiver.Protocol.SOS_ACCESS_V4)
+    record = DealerStationFactory(dealer=dealer, receiver=sos, name="SOS station")
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="S1")
+    signal = _record(customer, zone=17).signals.get()
+    assert signal.state == Signal.State.FAILED
+    assert signal.failed_at is not None
+    assert "SOS Access v4" in signal.last_error
+    assert not Signal.objects.due(timezone.now()).exists()
+
+
+def test_a_bad_receiver_number_is_left_out_not_fatal(customer, account, receiver):
+    receiver.receiver_number = "R 1!"
+    receiver.save()
+    signal = _record(customer, zone=17).signals.get()
+    root = _xml(signal)
+    assert _text(root, "/s:signal/s:receiver/@number") == ""
+    assert _text(root, "/s:signal/s:receiver/@line") == "L2"
+
+
+def test_a_broken_base_url_leaves_the_video_link_out(customer, account, settings):
+    settings.PORTAL_BASE_URL = "portal.example"
+    signal = _record(customer, zone=17).signals.get()
+    validate_package(bytes(signal.payload))
+    assert _text(_xml(signal), "/s:signal/s:site/s:videoUrl") == ""
+
+
+def test_event_and_signals_are_one_transaction(customer, account, dealer, monkeypatch):
+    second = DealerStationFactory(dealer=dealer, receiver=ReceiverFactory(), name="Second")
+    MonitoringAccountFactory(customer=customer, station_record=second, account_number="X2")
+    real = builders.package_build
+    calls = []
+
+    def fail_on_second(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(**kwargs)
+
+    monkeypatch.setattr(builders, "package_build", fail_on_second)
+    with pytest.raises(RuntimeError):
+        _record(customer, zone=17)
+    assert not AlarmEvent.objects.exists()
+    assert not Signal.objects.exists()
+
+
+def test_naive_times_are_refused(customer, account):
+    with pytest.raises(ValueError):
+        _record(customer, occurred_at=datetime(2025, 3, 4, 5, 6, 7))
+    assert not AlarmEvent.objects.exists()
+
+
+# --- idempotency ----------------------------------------------------------------------------
+
+
+def test_the_same_device_event_id_twice_creates_nothing_new(customer, account, bridge):
+    first = _record(customer, bridge=bridge, zone=17, device_event_id="ev-1")
+    again = _record(
+        customer, bridge=bridge, zone=17, device_event_id="ev-1", kind=EventKind.RESTORE
+    )
+    assert again.pk == first.pk
+    assert (first.is_new, again.is_new) == (True, False)
+    assert AlarmEvent.objects.count() == 1
+    assert Signal.objects.count() == 1
+
+
+def test_the_same_id_from_another_bridge_is_another_event(customer, account, bridge):
+    other = BridgeFactory(customer=customer)
+    _record(customer, bridge=bridge, zone=17, device_event_id="ev-1")
+    _record(customer, bridge=other, zone=17, device_event_id="ev-1")
+    assert AlarmEvent.objects.count() == 2
+
+
+def test_a_lost_race_returns_the_winners_event(customer, account, bridge, monkeypatch):
+    """The other request committed between our look-up and our insert: the database's unique
+    constraint refuses ours, and we answer with theirs."""
+    winner = _record(customer, bridge=bridge, zone=17, device_event_id="ev-9")
+    real = services._existing_device_event
+    calls = []
+
+    def not_yet_then_real(bridge, device_event_id):
+        calls.append(device_event_id)
+        return None if len(calls) == 1 else real(bridge, device_event_id)
+
+    monkeypatch.setattr(services, "_existing_device_event", not_yet_then_real)
+    loser = _record(customer, bridge=bridge, zone=17, device_event_id="ev-9")
+    assert len(calls) == 2
+    assert loser.pk == winner.pk
+    assert not loser.is_new
+    assert Signal.objects.count() == 1
+
+
+def test_an_unrelated_integrity_error_is_not_swallowed(customer, account, monkeypatch):
+    def collide():
+        return "same-reference"
+
+    monkeypatch.setattr(services.lib, "reference_new", collide)
+    _record(customer, zone=17)
+    with pytest.raises(IntegrityError):
+        _record(customer, zone=18)
+
+
+def test_test_signal_send_records_who(customer, account, owner):
+    event = services.test_signal_send(customer=customer, actor=owner)
+    signal = event.signals.get()
+    assert (event.kind, event.source, event.actor) == ("test", "test_signal", owner)
+    assert (signal.qualifier, signal.event_code, signal.priority) == ("E", "601", 6)
+
+
+def test_an_account_at_another_station_is_a_separate_signal_stream(customer, dealer, account):
+    station = MonitoringStationFactory(name="Other")
+    record = DealerStationFactory(
+        dealer=dealer, receiver=ReceiverFactory(station=station), name="Other record"
+    )
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="3444")
+    event = _record(customer, zone=17)
+    assert sorted(s.station_id for s in event.signals.all()) == sorted(
+        [account.station_id, station.pk]
+    )

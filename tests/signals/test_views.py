@@ -1,0 +1,276 @@
+"""Dealer pages: send test signal, the signal lists, and issuing a bridge's device token."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from signals.lib import Trigger, device_token_matches
+from signals.models import AlarmEvent, Signal
+from tests.factories import (
+    BridgeFactory,
+    DealerStationFactory,
+    DeliveryAttemptFactory,
+    EventCodeFactory,
+    MonitoringAccountFactory,
+    ReceiverFactory,
+    SignalFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("signals:list")
+
+
+def _test_url(customer) -> str:
+    return reverse("signals:test-send", args=[customer.code])
+
+
+def _customer_list(customer) -> str:
+    return reverse("signals:customer-list", args=[customer.code])
+
+
+def _token_url(bridge) -> str:
+    return reverse("signals:bridge-token", args=[bridge.code])
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def outsider_account(outsider_customer, outsider_record):
+    return MonitoringAccountFactory(
+        customer=outsider_customer, station_record=outsider_record, account_number="OUT1"
+    )
+
+
+# --- send test signal -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", ["owner_client", "technician_client"])
+def test_editors_send_a_test_signal(request, persona, customer, account, dealer):
+    second = DealerStationFactory(dealer=dealer, receiver=ReceiverFactory(), name="Second")
+    MonitoringAccountFactory(customer=customer, station_record=second, account_number="T2")
+    response = request.getfixturevalue(persona).post(_test_url(customer))
+    assert response.status_code == 302
+    assert response.url == reverse("customers:detail", args=[customer.code]) + "#monitoring"
+    event = AlarmEvent.objects.get()
+    assert (event.kind, event.source, event.customer) == ("test", "test_signal", customer)
+    assert event.actor.username in ("owner", "technician")
+    assert Signal.objects.filter(event=event).count() == 2
+    assert _messages(response) == [
+        "2 test signals queued for delivery. Follow them on the signals page."
+    ]
+
+
+def test_no_receiver_no_test_signal(owner_client, customer, video_only_account):
+    response = owner_client.post(_test_url(customer))
+    assert response.status_code == 302
+    assert not Signal.objects.exists()
+    assert (
+        "none of this customer's monitoring station accounts has a receiver"
+        in (_messages(response)[0])
+    )
+
+
+def test_a_switched_off_test_code_is_explained(owner_client, customer, account, dealer):
+    EventCodeFactory(dealer=dealer, trigger=Trigger.TEST, event_code="601", enabled=False)
+    response = owner_client.post(_test_url(customer))
+    assert not Signal.objects.exists()
+    assert "switched off in your alarm library" in _messages(response)[0]
+
+
+def test_viewers_may_not_send_test_signals(viewer_client, customer, account):
+    assert viewer_client.post(_test_url(customer)).status_code == 403
+    assert not AlarmEvent.objects.exists()
+
+
+def test_outsiders_get_404_for_test_signals(outsider_client, customer, account):
+    assert outsider_client.post(_test_url(customer)).status_code == 404
+    assert not AlarmEvent.objects.exists()
+
+
+def test_test_signal_needs_sign_in_and_post(client, owner_client, customer, account):
+    response = client.post(_test_url(customer))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+    assert owner_client.get(_test_url(customer)).status_code == 405
+    assert not AlarmEvent.objects.exists()
+
+
+def test_the_customer_page_offers_the_button_to_editors_only(
+    owner_client, viewer_client, customer, account
+):
+    detail = reverse("customers:detail", args=[customer.code])
+    owner_html = owner_client.get(detail).content.decode()
+    viewer_html = viewer_client.get(detail).content.decode()
+    assert _test_url(customer) in owner_html
+    assert _test_url(customer) not in viewer_html
+    assert _customer_list(customer) in owner_html
+    assert _customer_list(customer) in viewer_html
+
+
+# --- lists ----------------------------------------------------------------------------------
+
+
+def test_lists_need_sign_in(client, customer):
+    for url in (LIST, _customer_list(customer)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_lists_are_read_only(owner_client, customer, method):
+    for url in (LIST, _customer_list(customer)):
+        assert getattr(owner_client, method)(url).status_code == 405
+
+
+def test_outsiders_get_404_for_a_customers_signals(outsider_client, customer):
+    assert outsider_client.get(_customer_list(customer)).status_code == 404
+
+
+def test_any_member_sees_the_dealers_signals_only(viewer_client, account, outsider_account):
+    mine = SignalFactory(account=account)
+    theirs = SignalFactory(account=outsider_account)
+    response = viewer_client.get(LIST)
+    assert response.status_code == 200
+    assert list(response.context["signals"]) == [mine]
+    html = response.content.decode()
+    assert mine.reference in html
+    assert theirs.reference not in html
+
+
+def test_the_customer_list_shows_that_customer_only(owner_client, customer, dealer, account):
+    mine = SignalFactory(account=account)
+    other = SignalFactory(account=MonitoringAccountFactory(customer__dealer=dealer))
+    response = owner_client.get(_customer_list(customer))
+    assert list(response.context["signals"]) == [mine]
+    assert other.reference not in response.content.decode()
+
+
+def test_the_list_shows_state_answer_xml_and_attempts(owner_client, customer, account):
+    customer.name = "<script>alert(1)</script>"
+    customer.save()
+    signal = SignalFactory(
+        account=account,
+        customer=customer,
+        attempts=2,
+        ack_status="rejected",
+        ack_reason="Account not ready",
+    )
+    DeliveryAttemptFactory(signal=signal, outcome="timeout", reply="", error="no reply in 10 s")
+    DeliveryAttemptFactory(signal=signal, outcome="rejected", reply="<reply>busy & more</reply>")
+    html = owner_client.get(LIST).content.decode()
+    assert "rejected: Account not ready" in html
+    assert "Pending" in html
+    assert "no reply in 10 s" in html
+    assert "&lt;reply&gt;busy &amp; more&lt;/reply&gt;" in html
+    # The XML sent, escaped: the site name was escaped once for XML, then for HTML.
+    assert "&lt;account&gt;3444&lt;/account&gt;" in html
+    assert "&amp;lt;script&amp;gt;" in html
+    assert "<script>alert(1)" not in html
+
+
+def test_filter_by_state_and_station_record(owner_client, customer, dealer, account):
+    other_record = DealerStationFactory(dealer=dealer, name="Other record")
+    other = MonitoringAccountFactory(customer=customer, station_record=other_record)
+    pending = SignalFactory(account=account)
+    delivered = SignalFactory(account=account, state="delivered", delivered_at=pending.created_at)
+    elsewhere = SignalFactory(account=other)
+
+    def listed(**params) -> set:
+        return set(owner_client.get(LIST, params).context["signals"])
+
+    assert listed() == {pending, delivered, elsewhere}
+    assert listed(state="delivered") == {delivered}
+    assert listed(state="pending") == {pending, elsewhere}
+    assert listed(station=str(other_record.code)) == {elsewhere}
+    assert listed(station=str(account.station_record.code), state="pending") == {pending}
+    assert listed(state="bogus", station="not-a-uuid") == {pending, delivered, elsewhere}
+
+
+def test_another_dealers_record_is_no_filter(owner_client, account, outsider_record):
+    SignalFactory(account=account)
+    response = owner_client.get(LIST, {"station": str(outsider_record.code)})
+    assert response.context["record"] is None
+    assert len(response.context["signals"]) == 1
+
+
+def test_the_list_is_paginated(owner_client, account):
+    SignalFactory.create_batch(30, account=account)
+    assert len(owner_client.get(LIST).context["signals"]) == 25
+    assert len(owner_client.get(LIST, {"page": 2}).context["signals"]) == 5
+    assert owner_client.get(LIST, {"page": 9}).status_code == 404
+
+
+@pytest.mark.parametrize("count", [1, 20])
+def test_list_query_counts_do_not_grow(
+    client, owner, customer, account, count, django_assert_num_queries
+):
+    for signal in SignalFactory.create_batch(count, account=account):
+        DeliveryAttemptFactory.create_batch(2, signal=signal)
+    client.force_login(owner)
+    # session, user, memberships, station records (filter), count, page, attempts
+    with django_assert_num_queries(7):
+        assert client.get(LIST).status_code == 200
+    # ... and the customer
+    with django_assert_num_queries(8):
+        assert client.get(_customer_list(customer)).status_code == 200
+
+
+def test_the_nav_links_to_the_signals(owner_client):
+    assert f'href="{LIST}"' in owner_client.get(reverse("customers:list")).content.decode()
+
+
+# --- device tokens --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("persona", ["owner_client", "technician_client"])
+def test_editors_issue_a_token_shown_once(request, persona, bridge):
+    response = request.getfixturevalue(persona).post(_token_url(bridge))
+    assert response.status_code == 200
+    token = response.context["token"]
+    assert (
+        f'data-testid="device-token" class="user-select-all">{token}<' in response.content.decode()
+    )
+    assert "no-cache" in response["Cache-Control"]
+    bridge.refresh_from_db()
+    assert device_token_matches(token, bridge.token_hash)
+    assert token not in bridge.token_hash
+
+
+def test_a_second_token_replaces_the_first(owner_client, bridge):
+    first = owner_client.post(_token_url(bridge)).context["token"]
+    second = owner_client.post(_token_url(bridge)).context["token"]
+    bridge.refresh_from_db()
+    assert not device_token_matches(first, bridge.token_hash)
+    assert device_token_matches(second, bridge.token_hash)
+
+
+def test_token_rules(client, viewer_client, outsider_client, owner_client, bridge):
+    assert viewer_client.post(_token_url(bridge)).status_code == 403
+    assert outsider_client.post(_token_url(bridge)).status_code == 404
+    assert owner_client.get(_token_url(bridge)).status_code == 405
+    response = client.post(_token_url(bridge))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
+    bridge.refresh_from_db()
+    assert bridge.token_hash == ""
+
+
+def test_the_devices_section_offers_the_token_button(owner_client, customer, bridge):
+    other = BridgeFactory(customer=customer, serial="BR-0002")
+    html = owner_client.get(reverse("customers:detail", args=[customer.code])).content.decode()
+    assert _token_url(bridge) in html
+    assert _token_url(other) in html
+    assert "Issue device token" in html
+
+
+def test_a_client_without_csrf_cannot_issue_tokens(owner, bridge):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.post(_token_url(bridge)).status_code == 403
