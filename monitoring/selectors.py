@@ -13,9 +13,12 @@ from django.utils import timezone
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening
+from signals.models import AlarmEvent
+from signals.selectors import events_recent
 from stations.models import MonitoringStation, StationMembership
 
 ALSO_OPENED_WINDOW = timedelta(hours=24)
+RECENT_EVENTS = 15
 
 
 def operator_stations(user) -> list[MonitoringStation]:
@@ -122,10 +125,11 @@ class SitePage:
     zones: list[Zone]
     zone_found: bool
     also_opened: list[SiteOpening]
+    events: list[AlarmEvent]
 
 
 def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
-    """The cameras (the zone's first), zones and recent openings of one site: 4 queries."""
+    """The cameras (the zone's first), zones, recent events and openings of a site: 5 queries."""
     cameras = list(
         Camera.objects.filter(bridge__customer=customer)
         .select_related("bridge")
@@ -158,4 +162,10 @@ def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
         .select_related("user")
         .order_by("-opened_at")[:10]
     )
-    return SitePage(cameras=views, zones=zones, zone_found=zone_found, also_opened=also_opened)
+    return SitePage(
+        cameras=views,
+        zones=zones,
+        zone_found=zone_found,
+        also_opened=also_opened,
+        events=events_recent(customer, limit=RECENT_EVENTS),
+    )

@@ -330,7 +330,28 @@ def test_query_count_is_fixed_whatever_the_size(
             customer=CustomerFactory(dealer=dealer), station_record=record, account_number=f"9{n}"
         )
     client.force_login(operator)
-    # session, user, resolve, cameras, zones, zone cameras, also-opened, insert
-    with django_assert_num_queries(8):
+    # session, user, resolve, cameras, zones, zone cameras, also-opened, events, insert
+    with django_assert_num_queries(9):
         response = client.get(URL, {"act": "777", "zone": "3"})
     assert response.status_code == 200
+
+
+def test_site_page_shows_recent_events_in_the_sites_time_zone(operator_client, site):
+    from datetime import UTC, datetime
+
+    from signals.lib import EventKind
+    from signals.models import AlarmEvent
+
+    AlarmEvent.objects.create(
+        customer=site,
+        kind=EventKind.ALARM,
+        source=AlarmEvent.Source.DEVICE,
+        zone_number=17,
+        occurred_at=datetime(2026, 11, 26, 15, 4, 5, tzinfo=UTC),
+    )
+    response = operator_client.get(URL, {"act": "3444", "zone": "17"})
+    events = response.context["page"].events
+    assert [e.zone_number for e in events] == [17]
+    table = response.text.split('data-testid="events"')[1]
+    assert "2026-11-26 10:04:05" in table  # America/New_York
+    assert "017" in table
