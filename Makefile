@@ -16,12 +16,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Bring up the portal with demo data on the embedded SQLite database.
+## Bring up the portal with demo data on the embedded SQLite database, with the receiver
+## emulator (127.0.0.1:9100, where the demo receiver points) and one signal dispatcher.
+## Ctrl-C stops all three.
 run: export DJANGO_DEBUG ?= true
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(BIN)/python manage.py run_all --addr $(HOST):$(PORT)
 
 ## Run the whole suite (DATABASE_URL picks the database; SQLite when unset).
 test: $(STAMP)

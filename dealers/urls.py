@@ -9,4 +9,16 @@ urlpatterns = [
     path("switch/", views.switch, name="switch"),
     path("team/", views.MemberListView.as_view(), name="member-list"),
     path("team/<uuid:code>/", views.MemberDetailView.as_view(), name="member-detail"),
+    path("notifications/", views.RecipientListView.as_view(), name="recipient-list"),
+    path("notifications/add/", views.RecipientCreateView.as_view(), name="recipient-create"),
+    path(
+        "notifications/<uuid:code>/edit/",
+        views.RecipientUpdateView.as_view(),
+        name="recipient-update",
+    ),
+    path(
+        "notifications/<uuid:code>/delete/",
+        views.RecipientDeleteView.as_view(),
+        name="recipient-delete",
+    ),
 ]

@@ -1,20 +1,24 @@
-"""Dealer pages: the dashboard, the team, and switching between dealers."""
+"""Dealer pages: the dashboard, the team, switching between dealers, and the notification
+recipients of the dealer's settings."""
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
-from django.views.generic import DetailView, ListView, TemplateView
+from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from dealers import access, selectors
-from dealers.models import Membership
+from dealers import access, selectors, services
+from dealers.forms import NotificationRecipientForm
+from dealers.models import Membership, NotificationRecipient
 
 
 class DashboardView(access.DealerRequiredMixin, TemplateView):
@@ -65,3 +69,94 @@ def switch(request: HttpRequest) -> HttpResponseRedirect:
     ):
         next_url = reverse("dealers:dashboard")
     return redirect(next_url)
+
+
+# --- dealer settings: notification recipients -----------------------------------------------
+
+
+class RecipientListView(access.DealerRequiredMixin, ListView):
+    """Who is e-mailed about receiver paths and failed signals; owners and admins change it."""
+
+    template_name = "dealers/recipient_list.html"
+    context_object_name = "recipients"
+    http_method_names = ["get", "head", "options"]
+
+    def get_queryset(self):
+        return NotificationRecipient.objects.for_dealer(self.dealer).order_by("email")
+
+
+class _RecipientFormView(access.DealerRequiredMixin, FormView):
+    """Shared by add and edit: the service saves, the form shows what it said."""
+
+    template_name = "dealers/recipient_form.html"
+    form_class = NotificationRecipientForm
+    required_roles = Membership.MANAGE_ROLES
+    success_url = reverse_lazy("dealers:recipient-list")
+    http_method_names = ["get", "post", "head", "options"]
+
+    @cached_property
+    def recipient(self) -> NotificationRecipient | None:
+        return None
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        kwargs["dealer"] = self.dealer
+        kwargs["instance"] = self.recipient
+        return kwargs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["recipient"] = self.recipient
+        return context
+
+    def form_valid(self, form: NotificationRecipientForm) -> HttpResponse:
+        fields = {name: form.cleaned_data[name] for name in services.RECIPIENT_FIELDS}
+        try:
+            recipient = self.save(fields)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Notifications for {recipient.email} saved.")
+        return redirect(self.get_success_url())
+
+    def save(self, fields: dict[str, Any]) -> NotificationRecipient:
+        raise NotImplementedError
+
+
+class RecipientCreateView(_RecipientFormView):
+    def save(self, fields: dict[str, Any]) -> NotificationRecipient:
+        return services.recipient_create(dealer=self.dealer, **fields)
+
+
+class RecipientUpdateView(_RecipientFormView):
+    @cached_property
+    def recipient(self) -> NotificationRecipient:
+        return access.get_for_dealer_or_404(
+            NotificationRecipient.objects, self.dealer, code=self.kwargs["code"]
+        )
+
+    def save(self, fields: dict[str, Any]) -> NotificationRecipient:
+        return services.recipient_update(recipient=self.recipient, **fields)
+
+
+class RecipientDeleteView(access.DealerRequiredMixin, TemplateView):
+    template_name = "dealers/recipient_confirm_delete.html"
+    required_roles = Membership.MANAGE_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+
+    @cached_property
+    def recipient(self) -> NotificationRecipient:
+        return access.get_for_dealer_or_404(
+            NotificationRecipient.objects, self.dealer, code=self.kwargs["code"]
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["recipient"] = self.recipient
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        email = self.recipient.email
+        services.recipient_delete(recipient=self.recipient)
+        messages.success(request, f"{email} no longer receives notifications.")
+        return redirect("dealers:recipient-list")

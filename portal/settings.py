@@ -91,6 +91,9 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{_default_sql
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The web server and the dispatcher write at the same time (make run): taking the write
+    # lock when a transaction begins makes the second writer wait instead of failing.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
     "DATABASE_POOL", default=True
 ):
@@ -193,3 +196,20 @@ SIGNAL_DELIVERY_DEADLINE = timedelta(
 )
 # The portal's public address: the deep link in every alarm package starts with it.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# The dispatcher (manage.py run_dispatcher; see docs/signals.md). Retries wait
+# SIGNAL_BACKOFF_BASE_SECONDS, doubling per attempt up to SIGNAL_BACKOFF_MAX_SECONDS (jittered).
+SIGNAL_BACKOFF_BASE_SECONDS = env.float("SIGNAL_BACKOFF_BASE_SECONDS", default=1.0)
+SIGNAL_BACKOFF_MAX_SECONDS = env.float("SIGNAL_BACKOFF_MAX_SECONDS", default=60.0)
+# How long a claimed signal stays a dispatcher's: a dispatcher that dies holds its signals this
+# long at most. Keep it above twice a path's connect + reply timeout.
+SIGNAL_LEASE_SECONDS = env.float("SIGNAL_LEASE_SECONDS", default=60.0)
+# Signals claimed per transaction, and the pause when nothing is due.
+SIGNAL_DISPATCH_BATCH = env.int("SIGNAL_DISPATCH_BATCH", default=50)
+SIGNAL_DISPATCH_POLL_SECONDS = env.float("SIGNAL_DISPATCH_POLL_SECONDS", default=0.5)
+# Consecutive failures after which a receiver path counts as down (and dealers are told).
+SIGNAL_PATH_DOWN_AFTER = env.int("SIGNAL_PATH_DOWN_AFTER", default=2)
+# After a path fails, a dispatcher starts on the other path for this long before trying it again.
+SIGNAL_PATH_RETRY_SECONDS = env.float("SIGNAL_PATH_RETRY_SECONDS", default=30.0)
+# Extra CA certificates (PEM) trusted for receivers' TLS, e.g. a station's private CA.
+SIGNAL_TLS_CA_FILE = env.str("SIGNAL_TLS_CA_FILE", default="")

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dealers.models import NotificationRecipient
-from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
+from signals.models import AlarmEvent, DeliveryAttempt, EventCode, PathHealth, Signal
 from signals.services import SENDABLE_PROTOCOLS
 
 
@@ -212,3 +212,42 @@ class NotificationRecipientAdmin(admin.ModelAdmin):
         "receiver_notifications",
         "signal_failure_notifications",
     ]
+
+
+@admin.register(PathHealth)
+class PathHealthAdmin(admin.ModelAdmin):
+    """Every receiver path's health at a glance; the dispatchers write it, nobody edits it."""
+
+    list_display = [
+        "path",
+        "receiver",
+        "state",
+        "changed_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+    ]
+    list_filter = ["state"]
+    search_fields = ["path__host", "path__receiver__name", "path__receiver__station__name"]
+    list_select_related = ["path__receiver__station"]
+    readonly_fields = [
+        "path",
+        "state",
+        "changed_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+        "consecutive_failures",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="receiver", ordering="path__receiver__name")
+    def receiver(self, obj: PathHealth) -> str:
+        return str(obj.path.receiver)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,5 +1,5 @@
 """Plain helpers for signals: event kinds, the built-in code table, code resolution, priority,
-references, device tokens and periodic-test slots.
+references, device tokens, periodic-test slots, and the dispatcher's backoff and path health.
 
 No queries and no I/O: selectors fetch the rows, these functions decide.
 """
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
 import secrets
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -289,3 +291,90 @@ def periodic_slot_start(now: datetime, interval: timedelta, *, seed: int) -> dat
     offset = (seed * 2654435761) % period
     elapsed = int((now - _EPOCH).total_seconds()) - offset
     return _EPOCH + timedelta(seconds=offset + elapsed - elapsed % period)
+
+
+# --- delivery: backoff and path health ------------------------------------------------------
+
+# Beyond this the doubling no longer matters (any cap is reached) and floats would overflow.
+_BACKOFF_MAX_EXPONENT = 32
+
+
+def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before the next try of a signal that has failed ``attempts`` times.
+
+    ``base`` doubles with each attempt up to ``cap``; the wait is then drawn from the upper half
+    of that ("equal jitter"), so signals that failed together do not all come back together,
+    and the wait never exceeds ``cap``.
+    """
+    exponent = min(max(attempts - 1, 0), _BACKOFF_MAX_EXPONENT)
+    ceiling = min(cap, base * 2**exponent)
+    return ceiling / 2 + rng.random() * ceiling / 2
+
+
+class PathState(models.TextChoices):
+    """How a receiver path has been answering (``PathHealth.state``)."""
+
+    UNKNOWN = "unknown", "Unknown"
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+
+
+@dataclass(frozen=True)
+class PathObservation:
+    """One delivery attempt as path health sees it: did the path answer?
+
+    ``ok`` is a reply from the receiver (a rejection too: the receiver is listening); not ok is
+    no connection, no reply in time, a reply that is not one, or a request to use the alternate.
+    """
+
+    path_id: int
+    ok: bool
+    at: datetime
+    error: str = ""
+
+
+def path_state_next(
+    state: str, consecutive_failures: int, *, ok: bool, down_after: int
+) -> tuple[str, int]:
+    """The path's state and consecutive-failure count after one more observation.
+
+    Up on any success; down once ``down_after`` failures follow one another; otherwise as it
+    was (a path in the unknown state stays unknown until it answers or reaches the limit).
+    """
+    if ok:
+        return PathState.UP, 0
+    failures = consecutive_failures + 1
+    if failures >= max(down_after, 1):
+        return PathState.DOWN, failures
+    return state, failures
+
+
+@dataclass(frozen=True)
+class ReceiverHealth:
+    """A receiver's paths summed up for a badge on the dealer's station records."""
+
+    state: str  # "up", "down", "degraded" or "unknown"
+    label: str
+    css: str  # a Bootstrap colour name
+    detail: str
+
+
+def receiver_health_summary(paths: Iterable[tuple[str, str, str]]) -> ReceiverHealth:
+    """Sum up ``(role label, state, url)`` of a receiver's paths.
+
+    Up when every path that has answered or failed is up, down when all are down, degraded
+    when one is down and another up, unknown before any delivery was tried.
+    """
+    paths = list(paths)
+    detail = "; ".join(
+        f"{role} {url}: {PathState(state).label.lower()}" for role, state, url in paths
+    )
+    known = [state for _, state, _ in paths if state != PathState.UNKNOWN]
+    if not known:
+        return ReceiverHealth("unknown", "Receiver not tried yet", "secondary", detail)
+    if all(state == PathState.UP for state in known):
+        return ReceiverHealth("up", "Receiver up", "success", detail)
+    if all(state == PathState.DOWN for state in known):
+        return ReceiverHealth("down", "Receiver down", "danger", detail)
+    down = [role for role, state, _ in paths if state == PathState.DOWN]
+    return ReceiverHealth("degraded", f"{' and '.join(down)} path down", "warning", detail)

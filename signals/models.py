@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Bridge, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, DealerOwnedQuerySet
-from signals.lib import EventKind, Trigger
+from signals.lib import EventKind, PathState, Trigger
 from signals.xml_v1 import Qualifier
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
@@ -270,6 +270,13 @@ class Signal(models.Model):
             models.Index(
                 fields=["station", "account_number", "id"], name="signals_signal_account_order"
             ),
+            # The same question asked by every claim, answered from the pending rows only: it
+            # stays as small as the backlog however long an account's history grows.
+            models.Index(
+                fields=["station", "account_number", "id"],
+                condition=Q(state="pending"),
+                name="signals_signal_pending_account",
+            ),
             # The dealer-wide signal list, newest first.
             models.Index(fields=["dealer", "-created_at"], name="signals_signal_dealer_recent"),
             # The customer's signal list, newest first.
@@ -442,3 +449,40 @@ class EventCode(models.Model):
             and self.customer.dealer_id != self.dealer_id
         ):
             raise ValidationError({"customer": "Choose one of this dealer's sites."})
+
+
+class PathHealth(models.Model):
+    """How one receiver path has been answering: written by the dispatchers after each batch.
+
+    A path is up after a reply (any status but ``failover``: a ``rejected`` still proves the
+    receiver is listening) and down after ``SIGNAL_PATH_DOWN_AFTER`` consecutive failures
+    (no connection, no reply in time, a reply that is not one, or ``failover``). Each change
+    of state is e-mailed once to the receiver-notification subscribers of every dealer whose
+    station records use the receiver.
+    """
+
+    State = PathState
+
+    # Health is a property of the path and goes with it.
+    path = models.OneToOneField(ReceiverPath, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "receiver path health"
+        verbose_name_plural = "receiver path health"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["unknown", "up", "down"]),
+                name="signals_pathhealth_state_valid",
+                violation_error_message="Unknown path state.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path_id}: {self.get_state_display()}"

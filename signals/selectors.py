@@ -1,16 +1,18 @@
-"""Reads for signals that span models: what an event needs to become signals, and the lists."""
+"""Reads for signals that span models: what an event needs to become signals, the lists, and
+who hears about receivers and failed signals."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
-from dealers.models import Dealer
-from signals.lib import EventKind
+from dealers.models import Dealer, NotificationRecipient
+from signals.lib import EventKind, PathState, receiver_health_summary
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
-from stations.models import DealerStation
+from stations.models import DealerStation, ReceiverPath
 
 
 def transmitting_accounts(customer: Customer, *, lock: bool = False) -> list[MonitoringAccount]:
@@ -115,4 +117,58 @@ def signal_list(
         signals.select_related("event", "customer", "station_record", "station", "receiver")
         .prefetch_related(Prefetch("delivery_attempts", attempts))
         .order_by("-created_at", "-id")
+    )
+
+
+# --- receiver health and notifications ------------------------------------------------------
+
+
+def records_with_receiver_health(records: Iterable[DealerStation]) -> list[DealerStation]:
+    """The records, each with ``receiver_health`` (``lib.ReceiverHealth``, or None when video
+    only) for its badge: one query for all the records' receivers' paths and their health."""
+    records = list(records)
+    receiver_ids = {r.receiver_id for r in records if r.receiver_id is not None}
+    paths_by_receiver: dict[int, list[ReceiverPath]] = {}
+    if receiver_ids:
+        paths = (
+            ReceiverPath.objects.filter(receiver_id__in=receiver_ids)
+            .select_related("health")
+            .order_by("receiver_id", "-role")  # primary before alternate
+        )
+        for path in paths:
+            paths_by_receiver.setdefault(path.receiver_id, []).append(path)
+    for record in records:
+        if record.receiver_id is None:
+            record.receiver_health = None
+            continue
+        record.receiver_health = receiver_health_summary(
+            (path.get_role_display(), _path_state(path), path.url)
+            for path in paths_by_receiver.get(record.receiver_id, [])
+        )
+    return records
+
+
+def _path_state(path: ReceiverPath) -> str:
+    health = getattr(path, "health", None)  # no row until a dispatcher first tries the path
+    return health.state if health is not None else PathState.UNKNOWN
+
+
+def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:
+    """Who hears that a path of this receiver went down or came back: the receiver-notification
+    subscribers of every active dealer with a station record on it."""
+    return list(
+        NotificationRecipient.objects.subscribed_to(NotificationRecipient.Kind.RECEIVER_STATUS)
+        .filter(dealer__is_active=True, dealer__station_records__receiver_id=receiver_id)
+        .select_related("dealer")
+        .distinct()
+        .order_by("dealer__name", "email")
+    )
+
+
+def signal_failure_recipients(dealer_ids: Iterable[int]) -> list[NotificationRecipient]:
+    """The signal-failure subscribers of these dealers."""
+    return list(
+        NotificationRecipient.objects.subscribed_to(NotificationRecipient.Kind.SIGNAL_FAILED)
+        .filter(dealer_id__in=list(dealer_ids), dealer__is_active=True)
+        .order_by("dealer_id", "email")
     )

@@ -1,22 +1,31 @@
 """Writes for signals: record an event with its outbox rows, test signals, periodic tests,
-device tokens, and the library defaults."""
+device tokens, the library defaults, receiver path health, and the e-mails dealers get when a
+path goes down or comes back and when a signal could not be delivered."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
 from signals import builders, lib, selectors
-from signals.lib import EventKind
-from signals.models import AlarmEvent, EventCode, Signal
+from signals.lib import EventKind, PathObservation, PathState
+from signals.models import AlarmEvent, EventCode, PathHealth, Signal
 from signals.xml_v1 import XmlV1Codec
-from stations.models import Receiver
+from stations.models import Receiver, ReceiverPath
+
+logger = logging.getLogger(__name__)
 
 # Protocols the portal can build packages for today; signals for a receiver that speaks
 # another are written as failed, with the reason, so the dealer sees them instead of nothing.
@@ -309,3 +318,177 @@ def library_defaults_create(*, dealer: Dealer) -> list[EventCode]:
         if trigger not in existing
     ]
     return EventCode.objects.bulk_create(rows)
+
+
+# --- receiver path health -------------------------------------------------------------------
+
+LAST_ERROR_MAX = 500
+
+
+@dataclass(frozen=True)
+class PathStateChange:
+    path_id: int
+    old: str
+    new: str
+    at: datetime
+    error: str
+
+
+def path_health_record(
+    *, observations: Sequence[PathObservation], down_after: int | None = None
+) -> list[PathStateChange]:
+    """Apply delivery attempts, in the order they happened, to their paths' health.
+
+    Each path's row is locked while it changes, so dispatchers that report at the same time
+    take turns and a change of state happens (and is e-mailed, after commit) exactly once. Up
+    and down are e-mailed; the first success of a path never tried before is not news.
+    """
+    if not observations:
+        return []
+    down_after = settings.SIGNAL_PATH_DOWN_AFTER if down_after is None else down_after
+    path_ids = sorted({o.path_id for o in observations})
+    changes: list[PathStateChange] = []
+    # Locked in path order, so two dispatchers reporting the same paths cannot deadlock.
+    locked = PathHealth.objects.select_for_update().order_by("path_id")
+    with transaction.atomic():
+        rows = {row.path_id: row for row in locked.filter(path_id__in=path_ids)}
+        missing = [path_id for path_id in path_ids if path_id not in rows]
+        if missing:
+            # A row per path, made by whoever reports first (a racing insert loses quietly),
+            # and only for paths that still exist.
+            existing = ReceiverPath.objects.filter(pk__in=missing).values_list("pk", flat=True)
+            PathHealth.objects.bulk_create(
+                [PathHealth(path_id=path_id) for path_id in existing], ignore_conflicts=True
+            )
+            rows.update({row.path_id: row for row in locked.filter(path_id__in=missing)})
+        for path_id in path_ids:
+            row = rows.get(path_id)
+            if row is None:  # the path was deleted meanwhile
+                continue
+            for observation in (o for o in observations if o.path_id == path_id):
+                state, row.consecutive_failures = lib.path_state_next(
+                    row.state, row.consecutive_failures, ok=observation.ok, down_after=down_after
+                )
+                if observation.ok:
+                    row.last_success_at = observation.at
+                else:
+                    row.last_failure_at = observation.at
+                    row.last_error = observation.error[:LAST_ERROR_MAX]
+                if state != row.state:
+                    changes.append(
+                        PathStateChange(path_id, row.state, state, observation.at, row.last_error)
+                    )
+                    row.state = state
+                    row.changed_at = observation.at
+            row.save(
+                update_fields=[
+                    "state",
+                    "changed_at",
+                    "last_success_at",
+                    "last_failure_at",
+                    "last_error",
+                    "consecutive_failures",
+                    "updated_at",
+                ]
+            )
+        for change in changes:
+            if change.new == PathState.DOWN or change.old == PathState.DOWN:
+                transaction.on_commit(partial(path_change_notify, change=change))
+    return changes
+
+
+def path_change_notify(*, change: PathStateChange) -> int:
+    """E-mail a path's change of state to the subscribers of every dealer using its receiver;
+    returns how many messages went out."""
+    path = (
+        ReceiverPath.objects.select_related("receiver__station").filter(pk=change.path_id).first()
+    )
+    if path is None:
+        return 0
+    receiver = path.receiver
+    going = "down" if change.new == PathState.DOWN else "back up"
+    subject = f"Receiver path {going}: {receiver} ({path.get_role_display().lower()})"
+    lines = [
+        f"The {path.get_role_display().lower()} path of the alarm receiver “{receiver.name}” at "
+        f"{receiver.station} is {going} since {change.at:%Y-%m-%d %H:%M:%S %Z}.",
+        "",
+        f"Path: {path.url}",
+    ]
+    if change.new == PathState.DOWN:
+        if change.error:
+            lines.append(f"Last error: {change.error}")
+        lines += [
+            "",
+            "Signals keep being retried (on the alternate path when the receiver has one) "
+            "until they are delivered or their deadline passes.",
+        ]
+    else:
+        lines += ["", "Signals are being delivered over this path again."]
+    lines += ["", f"Your signals: {settings.PORTAL_BASE_URL}{reverse('signals:list')}"]
+    messages = [
+        EmailMessage(subject, "\n".join(lines), to=[recipient.email])
+        for recipient in selectors.receiver_status_recipients(receiver.pk)
+    ]
+    return _send_all(messages)
+
+
+# --- signals that could not be delivered ----------------------------------------------------
+
+
+def signal_failure_notify(*, signal_ids: Iterable[int]) -> int:
+    """E-mail each dealer's signal-failure subscribers the signals of theirs that failed (one
+    message per recipient); returns how many messages went out."""
+    signals = list(
+        Signal.objects.filter(pk__in=list(signal_ids), state=Signal.State.FAILED)
+        .select_related("customer", "station", "event")
+        .order_by("dealer_id", "id")
+    )
+    by_dealer: dict[int, list[Signal]] = {}
+    for signal in signals:
+        by_dealer.setdefault(signal.dealer_id, []).append(signal)
+    messages = []
+    for recipient in selectors.signal_failure_recipients(by_dealer):
+        failed = by_dealer[recipient.dealer_id]
+        if len(failed) == 1:
+            subject = (
+                f"Signal not delivered: {failed[0].customer.name}, "
+                f"account {failed[0].account_number}"
+            )
+        else:
+            subject = f"{len(failed)} signals not delivered"
+        messages.append(EmailMessage(subject, _failure_body(failed), to=[recipient.email]))
+    return _send_all(messages)
+
+
+def _failure_body(signals: list[Signal]) -> str:
+    seconds = int(settings.SIGNAL_DELIVERY_DEADLINE.total_seconds())
+    deadline = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
+    these = "This alarm signal" if len(signals) == 1 else f"These {len(signals)} alarm signals"
+    lines = [
+        f"{these} could not be delivered to the monitoring station within {deadline} and "
+        f"{'was' if len(signals) == 1 else 'were'} marked failed. Call the station to pass "
+        "the event on.",
+        "",
+    ]
+    for signal in signals:
+        lines += [
+            f"- {signal.customer.name}: account {signal.account_number} at {signal.station}, "
+            f"{signal.qualifier}{signal.event_code} ({signal.event.get_kind_display()}), "
+            f"happened {signal.event.occurred_at:%Y-%m-%d %H:%M:%S %Z}",
+            f"  reference {signal.reference}; {signal.attempts} attempt(s); "
+            f"last error: {signal.last_error or signal.ack_reason or 'none'}",
+        ]
+    url = f"{settings.PORTAL_BASE_URL}{reverse('signals:list')}?state={Signal.State.FAILED}"
+    lines += ["", f"Failed signals: {url}"]
+    return "\n".join(lines)
+
+
+def _send_all(messages: list[EmailMessage]) -> int:
+    """Send over one connection. A mail server that is down must never stop alarms: log it."""
+    if not messages:
+        return 0
+    try:
+        return get_connection().send_messages(messages) or 0
+    except Exception:
+        logger.exception("could not send %d notification e-mail(s)", len(messages))
+        return 0

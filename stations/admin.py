@@ -2,6 +2,7 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin
+from django.utils.html import format_html
 
 from stations.models import (
     DealerStation,
@@ -106,11 +107,63 @@ class ReceiverAdminForm(forms.ModelForm):
         return receiver
 
 
+class ReceiverPathAdminForm(forms.ModelForm):
+    """Transport and URL path may be left empty: a TCP path at "/" is what most stations use."""
+
+    class Meta:
+        model = ReceiverPath
+        fields = [
+            "role",
+            "transport",
+            "host",
+            "port",
+            "use_tls",
+            "url_path",
+            "connect_timeout",
+            "reply_timeout",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["transport"].required = False
+        self.fields["url_path"].required = False
+
+    def clean_transport(self) -> str:
+        return self.cleaned_data["transport"] or ReceiverPath.Transport.TCP
+
+    def clean_url_path(self) -> str:
+        return self.cleaned_data["url_path"] or "/"
+
+
 class ReceiverPathInline(admin.TabularInline):
     model = ReceiverPath
+    form = ReceiverPathAdminForm
     extra = 0
     max_num = 2
-    fields = ["role", "host", "port", "use_tls", "connect_timeout", "reply_timeout"]
+    fields = [*ReceiverPathAdminForm.Meta.fields, "path_health"]
+    readonly_fields = ["path_health"]
+
+    def get_queryset(self, request):
+        # ``health`` is signals.PathHealth's one-to-one back to the path, kept by dispatchers.
+        return super().get_queryset(request).select_related("health")
+
+    @admin.display(description="health (from the dispatchers)")
+    def path_health(self, obj: ReceiverPath) -> str:
+        health = getattr(obj, "health", None)
+        if health is None:
+            return "No delivery tried yet"
+        return format_html(
+            "<strong>{}</strong> since {}<br>last success: {}<br>last failure: {}{}",
+            health.get_state_display(),
+            _when(health.changed_at),
+            _when(health.last_success_at),
+            _when(health.last_failure_at),
+            format_html("<br>last error: {}", health.last_error) if health.last_error else "",
+        )
+
+
+def _when(value) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S %Z}" if value else "never"
 
 
 @admin.register(Receiver)

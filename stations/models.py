@@ -166,12 +166,23 @@ class ReceiverPath(models.Model):
         PRIMARY = "primary", "Primary"
         ALTERNATE = "alternate", "Alternate"
 
+    class Transport(models.TextChoices):
+        TCP = "tcp", "TCP (length-prefixed frames; TLS when use_tls)"
+        HTTPS = "https", "HTTPS POST"
+
     # A path only exists as part of its receiver.
     receiver = models.ForeignKey(Receiver, on_delete=models.CASCADE, related_name="paths")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.PRIMARY)
+    transport = models.CharField(max_length=10, choices=Transport.choices, default=Transport.TCP)
     host = models.CharField(max_length=253)
     port = models.PositiveIntegerField(validators=[MinValueValidator(1), MaxValueValidator(65535)])
     use_tls = models.BooleanField(default=True)
+    url_path = models.CharField(
+        "URL path",
+        max_length=200,
+        default="/",
+        help_text="HTTPS only: the path the station gave, e.g. /alarm-receiver/signals.",
+    )
     connect_timeout = models.FloatField(
         default=5.0, validators=[MinValueValidator(0.1)], help_text="Seconds."
     )
@@ -192,11 +203,29 @@ class ReceiverPath(models.Model):
                 name="stations_receiverpath_port_range",
                 violation_error_message="The port must be between 1 and 65535.",
             ),
+            # Alarm packages never cross the network in clear text over HTTP.
+            models.CheckConstraint(
+                condition=~Q(transport="https") | Q(use_tls=True),
+                name="stations_receiverpath_https_uses_tls",
+                violation_error_message="An HTTPS path always uses TLS.",
+            ),
+            models.CheckConstraint(
+                condition=Q(url_path__startswith="/"),
+                name="stations_receiverpath_url_path_absolute",
+                violation_error_message="The URL path starts with '/'.",
+            ),
         ]
 
     def __str__(self) -> str:
+        return f"{self.get_role_display()} {self.url}"
+
+    @property
+    def url(self) -> str:
+        """Where the path leads, e.g. ``tls://receiver.example:9100`` or an https URL."""
+        if self.transport == self.Transport.HTTPS:
+            return f"https://{self.host}:{self.port}{self.url_path}"
         scheme = "tls" if self.use_tls else "tcp"
-        return f"{self.get_role_display()} {scheme}://{self.host}:{self.port}"
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 class StationMembership(models.Model):

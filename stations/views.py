@@ -15,6 +15,7 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
 from dealers.models import Membership
+from signals import selectors as signals_selectors
 from stations import selectors, services
 from stations.forms import DealerStationForm
 from stations.models import DealerStation
@@ -29,7 +30,9 @@ class RecordListView(DealerRequiredMixin, ListView):
     http_method_names = ["get", "head", "options"]
 
     def get_queryset(self):
-        return selectors.station_records_for(self.dealer).order_by("name")
+        records = selectors.station_records_for(self.dealer).order_by("name")
+        # Each record's receiver badge, from the dispatchers' path health (one query).
+        return signals_selectors.records_with_receiver_health(records)
 
 
 class _RecordFormView(DealerRequiredMixin, FormView):

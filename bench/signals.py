@@ -1,0 +1,433 @@
+"""Signals: packages built and validated per second, and signals delivered with an
+acknowledgement per second by one and by two dispatchers, against floors measured in the same
+run on the same loopback.
+
+    .venv/bin/python bench/signals.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal .venv/bin/python bench/signals.py
+
+Floors: a bare request/reply over loopback TCP with the portal's framing (TcpTransport against
+a server that answers every frame with a canned reply), and the same through the receiver
+emulator (which validates each package and builds each reply, as the dispatcher reads it), with
+no database. The dispatchers are real ``manage.py run_dispatcher`` processes against a
+throw-away test database; the emulator runs in this process, without faults. A last run sends
+to a receiver that answers from a template (no XML work of its own), to show the dispatcher's
+own pace when the receiver is not the slower side. The aim: at least 1,000 acknowledged
+signals per second per dispatcher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal as os_signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from _harness import ROOT, test_database
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def line(label: str, per_second: float, floor: float | None = None) -> None:
+    text = f"{label:<58} {per_second:10,.0f} /s"
+    if floor:
+        text += f"   {per_second / floor:6.1%} of the floor"
+    print(text, flush=True)
+
+
+# --- floors -----------------------------------------------------------------------------------
+
+
+def bare_floor(payload: bytes, reply: bytes, count: int) -> float:
+    """Round trips per second: TcpTransport against a server that only frames a canned reply."""
+    from signals.transports import TcpTransport, encode_frame, recv_frame
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    framed = encode_frame(reply)
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while recv_frame(conn) is not None:
+                conn.sendall(framed)
+
+    threading.Thread(target=serve, daemon=True).start()
+    with TcpTransport("127.0.0.1", listener.getsockname()[1]) as transport:
+        for _ in range(100):
+            transport.send(payload)
+        start = time.perf_counter()
+        for _ in range(count):
+            transport.send(payload)
+        elapsed = time.perf_counter() - start
+    listener.close()
+    return rate(count, elapsed)
+
+
+def emulator_floor(port: int, payloads: list[bytes]) -> float:
+    """Round trips per second through the emulator, each reply decoded: no database."""
+    from signals.transports import TcpTransport
+    from signals.xml_v1 import decode_reply
+
+    with TcpTransport("127.0.0.1", port) as transport:
+        start = time.perf_counter()
+        for payload in payloads:
+            decode_reply(transport.send(payload))
+        elapsed = time.perf_counter() - start
+    return rate(len(payloads), elapsed)
+
+
+class QuickReceiver:
+    """Answers every package ``accepted`` from a reply template: no XSD work at the receiver,
+    so what is measured against it is the dispatcher (and the database) alone."""
+
+    PLACEHOLDER = b"REFERENCE-PLACEHOLDER"
+
+    def __init__(self) -> None:
+        from signals.xml_v1 import encode_reply
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.template = encode_reply(self.PLACEHOLDER.decode(), "accepted")
+        self.count = 0
+        self.changed = threading.Condition()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        import re
+
+        from signals.transports import encode_frame, recv_frame
+
+        reference = re.compile(rb"<reference>([A-Za-z0-9-]+)</reference>")
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while (payload := recv_frame(conn)) is not None:
+                found = reference.search(payload)
+                assert found is not None
+                conn.sendall(encode_frame(self.template.replace(self.PLACEHOLDER, found[1])))
+                with self.changed:
+                    self.count += 1
+                    self.changed.notify_all()
+
+    def wait_for_accepted(self, count: int, timeout: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: self.count >= count, timeout)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+# --- the database side --------------------------------------------------------------------------
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    return (
+        f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+        f"{quote(db['NAME'], safe='')}"
+    )
+
+
+def build_packages(count: int, accounts: list[str], start: int) -> tuple[list, list[bytes], float]:
+    """``count`` packages for the accounts in turn, encoded (and validated against the XSD)."""
+    from signals.lib import reference_new
+    from signals.xml_v1 import Package, Qualifier, encode
+
+    packages = [
+        Package(
+            reference=reference_new(),
+            account=accounts[i % len(accounts)],
+            qualifier=Qualifier.NEW,
+            code="130",
+            partition=1,
+            zone=(start + i) % 999 + 1,
+            priority=3,
+            event_time=datetime(2025, 6, 1, tzinfo=UTC),
+            site_name=f"Bench site {i % len(accounts)} & <friends>",
+            zone_description="Back door",
+            camera_description="Loading bay",
+            video_url="https://portal.example/monitoring?act=1&zone=017",
+            receiver_number="1",
+            receiver_line="1",
+        )
+        for i in range(count)
+    ]
+    sent_at = datetime.now(UTC)
+    started = time.perf_counter()
+    payloads = [encode(package, sent_at=sent_at) for package in packages]
+    return packages, payloads, time.perf_counter() - started
+
+
+def insert_signals(packages, payloads, accounts_by_number, *, gate: datetime) -> list[int]:
+    """The signals, held by a lease that runs out at ``gate``: every dispatcher of the run is
+    up and polling by then, so they start together."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from signals.models import Signal
+
+    now = timezone.now()
+    rows = []
+    for package, payload in zip(packages, payloads, strict=True):
+        account = accounts_by_number[package.account]
+        rows.append(
+            Signal(
+                event_id=account.bench_event_id,
+                dealer_id=account.customer.dealer_id,
+                customer_id=account.customer_id,
+                account=account,
+                account_number=account.account_number,
+                station_record_id=account.station_record_id,
+                station_id=account.station_id,
+                receiver_id=account.station_record.receiver_id,
+                protocol="xml_v1",
+                qualifier="E",
+                event_code="130",
+                partition=1,
+                zone=package.zone,
+                priority=3,
+                reference=package.reference,
+                payload=payload,
+                next_attempt_at=now,
+                lease_owner="bench-gate",
+                lease_expires_at=gate,
+                deadline_at=now + timedelta(minutes=10),
+                created_at=now,
+            )
+        )
+    ids = [s.pk for s in Signal.objects.bulk_create(rows, batch_size=1000)]
+    # Statistics as a live outbox has them (autovacuum keeps them fresh in production).
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return ids
+
+
+class Dispatchers:
+    def __init__(self, batch: int) -> None:
+        self.batch = batch
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+            "SIGNAL_DISPATCH_POLL_SECONDS": "0.02",
+            "DJANGO_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, count: int) -> None:
+        for n in range(count):
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "manage.py",
+                        "run_dispatcher",
+                        "--id",
+                        f"bench-{n + 1}",
+                        "--batch",
+                        str(self.batch),
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        for process in self.processes:
+            # The banner: Django is up and the dispatcher is polling.
+            assert process.stdout is not None
+            banner = process.stdout.readline()
+            if "delivering signals" not in banner:
+                raise SystemExit(f"dispatcher did not start: {banner}{process.stdout.read()}")
+
+    def stop(self) -> list[str]:
+        for process in self.processes:
+            process.send_signal(os_signal.SIGTERM)
+        summaries = []
+        for process in self.processes:
+            output, _ = process.communicate(timeout=30)
+            summaries.append(output.strip().splitlines()[-1] if output.strip() else "")
+        self.processes = []
+        return summaries
+
+
+def deliver(dispatchers: int, ids: list[int], emulator, accepted_before: int) -> float:
+    """Run the dispatchers until every signal is delivered; signals per second from the first
+    send to the last acknowledgement recorded."""
+    from django.db.models import Max, Min
+
+    from signals.models import DeliveryAttempt, Signal
+
+    running = Dispatchers(batch=ARGS.batch)
+    running.start(dispatchers)
+    try:
+        # Wait on the emulator (no queries that would compete for the CPU), then for the
+        # dispatchers to record the last acknowledgements.
+        if not emulator.wait_for_accepted(accepted_before + len(ids), timeout=300):
+            raise SystemExit("the emulator did not see every signal within 300 s")
+        while Signal.objects.filter(state="pending").exists():
+            time.sleep(0.05)
+    finally:
+        for summary in running.stop():
+            print(f"    {summary}", flush=True)
+    first = DeliveryAttempt.objects.filter(signal_id__in=ids).aggregate(t=Min("started_at"))["t"]
+    last = Signal.objects.filter(pk__in=ids).aggregate(t=Max("delivered_at"))["t"]
+    return rate(len(ids), (last - first).total_seconds())
+
+
+ARGS: argparse.Namespace
+
+
+def main() -> None:
+    global ARGS
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--signals", type=int, default=5000, help="per dispatcher run")
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--floor-round-trips", type=int, default=20_000)
+    parser.add_argument(
+        "--start-seconds",
+        type=float,
+        default=6.0,
+        help="the signals wait this long for the dispatcher processes to start",
+    )
+    ARGS = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        # The dispatchers are other processes: the test database must be a file they can open.
+        connection.settings_dict["TEST"]["NAME"] = str(ROOT / "var" / "bench-signals.sqlite3")
+
+    with test_database():
+        logging.getLogger("signals").setLevel(logging.WARNING)
+        from django.utils import timezone
+
+        from customers.models import Customer, MonitoringAccount
+        from signals.emulator import ReceiverEmulator
+        from signals.models import AlarmEvent, DeliveryAttempt
+        from signals.xml_v1 import encode_reply
+        from tests.factories import DealerStationFactory, ReceiverPathFactory
+
+        print(
+            f"{connection.vendor}: {ARGS.signals} signals per run over {ARGS.accounts} accounts, "
+            f"batch {ARGS.batch}",
+            flush=True,
+        )
+        record = DealerStationFactory()
+        customers = Customer.objects.bulk_create(
+            Customer(dealer=record.dealer, name=f"Bench site {i}", site_id=f"B{i:07d}")
+            for i in range(ARGS.accounts)
+        )
+        accounts = MonitoringAccount.objects.bulk_create(
+            MonitoringAccount(
+                customer=c,
+                station_record=record,
+                station=record.station,
+                account_number=f"{100000 + i}",
+            )
+            for i, c in enumerate(customers)
+        )
+        events = AlarmEvent.objects.bulk_create(
+            AlarmEvent(customer=c, kind="alarm", source="device", occurred_at=timezone.now())
+            for c in customers
+        )
+        accounts_by_number = {}
+        for account, customer, event in zip(accounts, customers, events, strict=True):
+            account.customer, account.station_record = customer, record
+            account.bench_event_id = event.pk
+            accounts_by_number[account.account_number] = account
+        numbers = list(accounts_by_number)
+
+        # 1. Packages built and validated.
+        runs = [build_packages(ARGS.signals, numbers, run * ARGS.signals) for run in range(3)]
+        built = sum(len(p) for p, _, _ in runs)
+        build_seconds = sum(s for _, _, s in runs)
+        line("packages built and validated against the XSD", rate(built, build_seconds))
+
+        with ReceiverEmulator() as emulator:
+            path = ReceiverPathFactory(
+                receiver=record.receiver, port=emulator.port, connect_timeout=2, reply_timeout=5
+            )
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
+
+            # 2. Floors, on the same loopback.
+            sample = runs[0][1][0]
+            canned = encode_reply("floor-0001", "accepted", received_at=datetime.now(UTC))
+            floor = bare_floor(sample, canned, ARGS.floor_round_trips)
+            line("floor: bare framed request/reply over loopback TCP", floor)
+            warm = build_packages(2000, [f"F{i}" for i in range(50)], 0)[1]
+            protocol = emulator_floor(emulator.port, warm)
+            line("floor: through the emulator, reply decoded (no database)", protocol, floor)
+            emulator.reset()
+
+            # 3. Dispatchers.
+            results = {}
+            for dispatchers, (packages, payloads, _) in zip((1, 2), runs[:2], strict=True):
+                print(f"  {dispatchers} dispatcher(s):", flush=True)
+                gate = timezone.now() + timedelta(seconds=ARGS.start_seconds)
+                ids = insert_signals(packages, payloads, accounts_by_number, gate=gate)
+                before = len(emulator.accepted)
+                results[dispatchers] = deliver(dispatchers, ids, emulator, before)
+            accepted = len(emulator.accepted)
+            duplicates = emulator.counts.get("duplicate", 0)
+
+        # 4. The same, against a receiver that does no XML work of its own.
+        quick = QuickReceiver()
+        path.port = quick.port
+        path.save(update_fields=["port"])
+        print("  1 dispatcher, to a receiver answering from a template:", flush=True)
+        packages, payloads, _ = runs[2]
+        gate = timezone.now() + timedelta(seconds=ARGS.start_seconds)
+        ids = insert_signals(packages, payloads, accounts_by_number, gate=gate)
+        quick_rate = deliver(1, ids, quick, 0)
+        quick.close()
+
+        line("1 dispatcher: signals acknowledged and recorded", results[1], floor)
+        line("2 dispatchers: signals acknowledged and recorded", results[2], floor)
+        line("1 dispatcher, receiver answering from a template", quick_rate, floor)
+        print(
+            f"{'ratios':<58} 1 dispatcher / emulator floor {results[1] / protocol:5.1%}; "
+            f"2 / 1 dispatchers {results[2] / results[1]:4.2f}x",
+            flush=True,
+        )
+        print(
+            f"checks: {accepted} accepted by the emulator ({duplicates} duplicates), "
+            f"{DeliveryAttempt.objects.count()} attempts recorded; "
+            f"aim: >= 1,000 /s per dispatcher",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Run the demo portal: the receiver emulator, one dispatcher and the web server, together.
+
+``make run`` calls this after migrating and seeding. Every child runs in its own process group
+(so a runserver's autoreloader goes with it), its output is prefixed with its name, and Ctrl-C
+or SIGTERM stops them all; when one of them exits on its own, the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from argparse import ArgumentParser
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+
+STOP_GRACE_SECONDS = 10.0
+
+
+class Child:
+    """One ``manage.py`` subcommand with its output copied line by line, prefixed."""
+
+    def __init__(self, name: str, args: list[str], out: OutputWrapper) -> None:
+        self.name = name
+        self.args = args
+        self.out = out
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, lock: threading.Lock) -> None:
+        manage = Path(settings.BASE_DIR) / "manage.py"
+        self.process = subprocess.Popen(
+            [sys.executable, "-u", str(manage), *self.args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            # Its own process group: a signal reaches the child and whatever it started.
+            start_new_session=True,
+        )
+        threading.Thread(target=self._copy, args=(lock,), daemon=True).start()
+
+    def _copy(self, lock: threading.Lock) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            with lock:
+                self.out.write(f"[{self.name}] {line}", ending="")
+                self.out.flush()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        """Signal the child's whole group, even when the child itself has already gone."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signum)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the receiver emulator, one signal dispatcher and the development web server "
+        "together until Ctrl-C (the demo of `make run`)."
+    )
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--addr", default="127.0.0.1:8000", help="Web server address.")
+        parser.add_argument(
+            "--receiver-port",
+            type=int,
+            default=9100,
+            help="Where the emulator listens (the demo receiver's path points at 9100).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("run_all is for local development: set DJANGO_DEBUG=true.")
+        out = self.stdout
+        children = [
+            Child(
+                "receiver",
+                ["run_receiver", "--host", "127.0.0.1", "--port", str(options["receiver_port"])],
+                out,
+            ),
+            Child("dispatcher", ["run_dispatcher", "--id", "demo-dispatcher", "-v", "2"], out),
+            Child("web", ["runserver", options["addr"]], out),
+        ]
+        stop = threading.Event()
+        previous = {
+            signum: signal.signal(signum, self._stopper(stop))
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        lock = threading.Lock()
+        exit_code = 0
+        try:
+            for child in children:
+                child.start(lock)
+            with lock:
+                out.write(
+                    f"Portal on http://{options['addr']}/ · receiver emulator on "
+                    f"127.0.0.1:{options['receiver_port']} · one dispatcher. Ctrl-C stops all."
+                )
+                out.flush()
+            while not stop.wait(0.2):
+                ended = [c for c in children if not c.running]
+                if ended:
+                    exit_code = 1
+                    with lock:
+                        out.write(f"{ended[0].name} exited; stopping the others.")
+                    break
+        finally:
+            self._stop_all(children)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if exit_code:
+            raise CommandError("a process of the demo stopped", returncode=exit_code)
+
+    @staticmethod
+    def _stopper(stop: threading.Event):
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        return request_stop
+
+    @staticmethod
+    def _stop_all(children: list[Child]) -> None:
+        # The web server first, then the dispatcher (it finishes its signal), the receiver last.
+        for child in reversed(children):
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for child in reversed(children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.signal(signal.SIGKILL)
+                child.process.wait()

@@ -1,0 +1,814 @@
+"""The dispatcher: claims due signals, sends their stored bytes to the receiver, records what
+came back. ``manage.py run_dispatcher`` runs one; run as many as you like, anywhere.
+
+One round is three steps:
+
+1. **Claim**, in one short transaction: the due signals that are the oldest pending signal of
+   their account (station and account number), highest priority first, locked with
+   ``SELECT ... FOR UPDATE SKIP LOCKED`` and leased to this dispatcher (``lease_owner``,
+   ``lease_expires_at``). Another dispatcher skips them; a signal whose lease ran out (its
+   dispatcher died) is due again.
+2. **Send** each claimed signal's payload, byte for byte as stored, over its receiver's paths:
+   the path that worked last first, the other right away on no connection, no reply in time, a
+   reply that is not one, or ``failover``. ``accepted`` and ``duplicate`` deliver it;
+   ``rejected`` waits for a retry with capped, jittered exponential backoff.
+3. **Record**, in one transaction: every attempt as a ``DeliveryAttempt`` (one bulk insert),
+   the signals' new states (one UPDATE for all delivered alike; one per retry, for its own
+   jittered time), path health, and, after commit, the e-mails: signals marked failed after
+   their deadline, paths that went down or came back. With ``pipeline`` (the command's default
+   on PostgreSQL) a second thread records one batch while the next one is claimed and sent.
+
+A batch that takes longer than its lease allows is recorded part way and the rest of its
+leases are renewed; one signal that waited out every path of a receiver sends that receiver's
+other signals of the batch back to wait a little, so a dead receiver does not hold up others.
+
+Order: an account's signal is never claimed while an earlier one of the same account is
+pending, so the next one leaves only after the receiver has acknowledged the previous one
+(``accepted`` or ``duplicate``) or it failed for good. A dispatcher that dies mid-send loses
+nothing: its leases expire and the next dispatcher sends the same bytes with the same
+reference, which the receiver answers ``duplicate``.
+
+The result of a signal is written only while this dispatcher still holds its lease, except
+"delivered", which is true whoever holds the lease.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import queue
+import random
+import secrets
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, PositiveIntegerField, Value
+from django.utils import timezone
+
+from signals import lib, services
+from signals.models import REPLY_MAX, DeliveryAttempt, Signal
+from signals.transports import HttpsTransport, TcpTransport, Transport, TransportError
+from signals.xml_v1 import Codec, ProtocolError, Status, XmlV1Codec
+from stations.models import Receiver, ReceiverPath
+
+logger = logging.getLogger(__name__)
+
+Outcome = DeliveryAttempt.Outcome
+
+# One codec per protocol the portal can send (services.SENDABLE_PROTOCOLS).
+CODECS: dict[str, Codec] = {Receiver.Protocol.XML_V1: XmlV1Codec()}
+
+# What sending and recording a signal reads from its row (the rest stays in the database).
+CLAIMED_FIELDS = (
+    "id",
+    "reference",
+    "payload",
+    "protocol",
+    "receiver_id",
+    "account_number",
+    "attempts",
+    "deadline_at",
+    "lease_owner",
+    "lease_expires_at",
+)
+# A path that only answered is written to its health row at most this often per dispatcher;
+# a failure, or a change of state, is always written at once.
+HEALTH_REFRESH_SECONDS = 1.0
+# A send starts only if the lease outlives the worst case of its paths by this much.
+LEASE_MARGIN_SECONDS = 0.5
+# Receiver paths are read again this often, so admins' changes reach running dispatchers.
+PATHS_REFRESH_SECONDS = 10.0
+ERROR_MAX = 2000
+
+_STATUS_OUTCOME = {
+    Status.ACCEPTED: Outcome.ACCEPTED,
+    Status.DUPLICATE: Outcome.DUPLICATE,
+    Status.REJECTED: Outcome.REJECTED,
+    Status.FAILOVER: Outcome.FAILOVER,
+}
+# Outcomes that end a signal's round: the receiver has decided.
+_ANSWERED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED})
+_DELIVERED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE})
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def claimable(now: datetime):
+    """Due signals that are the oldest pending signal of their station and account number."""
+    earlier = Signal.objects.filter(
+        station_id=OuterRef("station_id"),
+        account_number=OuterRef("account_number"),
+        state=Signal.State.PENDING,
+        id__lt=OuterRef("id"),
+    )
+    return Signal.objects.due(now).filter(~Exists(earlier))
+
+
+def tls_context() -> ssl.SSLContext:
+    """The system's trusted CAs, plus ``SIGNAL_TLS_CA_FILE`` (a station's private CA)."""
+    context = ssl.create_default_context()
+    if settings.SIGNAL_TLS_CA_FILE:
+        context.load_verify_locations(cafile=settings.SIGNAL_TLS_CA_FILE)
+    return context
+
+
+@dataclass
+class Attempt:
+    """One send of one signal over one path, before it is written as a ``DeliveryAttempt``."""
+
+    path: ReceiverPath | None
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    reply: str = ""
+    role: str = ""
+    error: str = ""
+    status: str = ""
+    reason: str = ""
+    # No connection or no reply at all: the receiver may be gone (as opposed to answering).
+    unreachable: bool = False
+
+    @property
+    def path_ok(self) -> bool:
+        return self.outcome in _ANSWERED
+
+
+@dataclass
+class Result:
+    """What one round did with one signal."""
+
+    signal: Signal
+    attempts: list[Attempt] = field(default_factory=list)
+    # Not sent: its receiver could not be reached earlier in this batch (why, if so).
+    skipped: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return bool(self.attempts) and self.attempts[-1].outcome in _DELIVERED
+
+    @property
+    def unreachable(self) -> bool:
+        """Every path was tried and none could be reached."""
+        return bool(self.attempts) and all(a.unreachable for a in self.attempts)
+
+
+@dataclass
+class Stats:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    attempts: int = 0
+
+
+class Dispatcher:
+    """Claims, sends and records signals; ``run()`` until ``stop()``, or ``run(once=True)``.
+
+    One instance is one dispatcher: its database connection (a second one for the pipeline's
+    writer), one open transport per receiver path (reused across signals), and its own memory
+    of which path worked last.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        batch: int | None = None,
+        lease_seconds: float | None = None,
+        poll_seconds: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        rng: random.Random | None = None,
+        pipeline: bool = False,
+    ) -> None:
+        self.name = (name or default_name())[:80]
+        # The lease names this process, even when two dispatchers were given the same name.
+        self.lease_owner = f"{self.name}/{secrets.token_hex(4)}"
+        self.batch = batch or settings.SIGNAL_DISPATCH_BATCH
+        self.lease_seconds = lease_seconds or settings.SIGNAL_LEASE_SECONDS
+        self.poll_seconds = (
+            settings.SIGNAL_DISPATCH_POLL_SECONDS if poll_seconds is None else poll_seconds
+        )
+        self.ssl_context = ssl_context or tls_context()
+        self.rng = rng or random.Random()
+        self.stats = Stats()
+        self._stop = threading.Event()
+        self._paths: dict[int, list[ReceiverPath]] = {}
+        self._paths_loaded_at = -math.inf
+        self._transports: dict[int, tuple[tuple, Transport]] = {}
+        # Per path, when (monotonic) it last answered and last failed.
+        self._last_ok: dict[int, float] = {}
+        self._last_failure: dict[int, float] = {}
+        # Paths this dispatcher last recorded as up, and when (monotonic).
+        self._recorded_up: dict[int, float] = {}
+        # With a pipeline, a thread of its own (and its own database connection) records one
+        # batch while the next is being sent. Tests inside one transaction flush inline.
+        self._writer = _Writer(self) if pipeline else None
+
+    def __repr__(self) -> str:
+        return f"<Dispatcher {self.lease_owner}>"
+
+    # --- running --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the signal being sent, record what was done, release the rest, return."""
+        self._stop.set()
+
+    def run(self, *, once: bool = False) -> Stats:
+        """Deliver until stopped; with ``once``, until nothing is due any more."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    handled = self.run_batch()
+                except DatabaseError:
+                    # The database went away or a flush lost a race: what was sent but not
+                    # recorded is resent when the leases expire (and answered duplicate).
+                    logger.exception("dispatcher %s: database error; retrying", self.name)
+                    self._reset_connection()
+                    self._stop.wait(max(self.poll_seconds, 1.0))
+                    continue
+                if handled == 0:
+                    if self._writer is not None and self._writer.busy:
+                        # A batch being recorded may make the next signals of accounts due.
+                        self._writer.drain()
+                        continue
+                    if once:
+                        break
+                    self._stop.wait(self.poll_seconds)
+        finally:
+            self.close()
+        return self.stats
+
+    def close(self) -> None:
+        """Record what is still in the pipeline, then close the connections to receivers."""
+        if self._writer is not None:
+            self._writer.close()
+        for _, transport in self._transports.values():
+            transport.close()
+        self._transports.clear()
+
+    def run_batch(self) -> int:
+        """Claim, send and flush one batch; returns how many signals were claimed."""
+        lease_until = time.monotonic() + self.lease_seconds
+        claimed = self.claim()
+        if not claimed:
+            return 0
+        self.stats.claimed += len(claimed)
+        self._load_paths({signal.receiver_id for signal in claimed})
+        results: list[Result] = []
+        unreachable: dict[int, str] = {}  # receiver id -> what its paths said
+        remaining = list(claimed)
+        while remaining and not self._stop.is_set():
+            signal = remaining[0]
+            paths = self._ordered_paths(signal.receiver_id)
+            # A lease shorter than the paths' timeouts cannot be helped by renewing it: send
+            # anyway (at worst another dispatcher resends meanwhile, answered duplicate).
+            needed = min(self._budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
+            if time.monotonic() + needed > lease_until:
+                # Record what is done and extend the leases of the rest before going on.
+                lease_until = time.monotonic() + self.lease_seconds
+                self.flush(results)
+                results = []
+                remaining = self._renew(remaining)
+                continue
+            remaining.pop(0)
+            if signal.receiver_id in unreachable:
+                # One signal already waited out every path of this receiver in this batch: the
+                # others try again shortly, instead of holding up other receivers' signals.
+                results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
+                continue
+            result = self.deliver(signal, paths)
+            results.append(result)
+            if result.unreachable:
+                unreachable[signal.receiver_id] = (
+                    "not sent: the receiver could not be reached a moment ago ("
+                    + "; ".join(_describe(a) for a in result.attempts)
+                    + ")"
+                )
+        self.flush(results, release=remaining)
+        return len(claimed)
+
+    # --- claiming -------------------------------------------------------------------------------
+
+    def claim(self) -> list[Signal]:
+        """Lease up to ``batch`` due signals to this dispatcher, in the order to send them."""
+        now = timezone.now()
+        expires = now + timedelta(seconds=self.lease_seconds)
+        with transaction.atomic():
+            signals = list(
+                claimable(now)
+                # SQLite has no row locks: Django leaves FOR UPDATE out and the conditional
+                # UPDATE below (under SQLite's database lock) keeps the claim exclusive.
+                .select_for_update(skip_locked=True)
+                .order_by("priority", "next_attempt_at", "id")
+                .only(*CLAIMED_FIELDS)[: self.batch]
+            )
+            if not signals:
+                return []
+            ids = [signal.pk for signal in signals]
+            leased = (
+                Signal.objects.due(now)
+                .filter(pk__in=ids)
+                .update(lease_owner=self.lease_owner, lease_expires_at=expires)
+            )
+        if leased != len(signals):
+            mine = set(
+                Signal.objects.filter(
+                    pk__in=ids, lease_owner=self.lease_owner, lease_expires_at=expires
+                ).values_list("pk", flat=True)
+            )
+            signals = [signal for signal in signals if signal.pk in mine]
+        for signal in signals:
+            signal.lease_owner, signal.lease_expires_at = self.lease_owner, expires
+        return signals
+
+    def _renew(self, signals: list[Signal]) -> list[Signal]:
+        """Extend the leases still ours; drop the signals whose lease another dispatcher took."""
+        if not signals:
+            return []
+        expires = timezone.now() + timedelta(seconds=self.lease_seconds)
+        ids = [signal.pk for signal in signals]
+        mine = Signal.objects.filter(
+            pk__in=ids, lease_owner=self.lease_owner, state=Signal.State.PENDING
+        )
+        if mine.update(lease_expires_at=expires) != len(ids):
+            kept = set(mine.values_list("pk", flat=True))
+            signals = [signal for signal in signals if signal.pk in kept]
+        return signals
+
+    # --- sending --------------------------------------------------------------------------------
+
+    def deliver(self, signal: Signal, paths: list[ReceiverPath]) -> Result:
+        """Send one signal over its receiver's paths until one answers (or all have failed)."""
+        result = Result(signal)
+        codec = CODECS.get(signal.protocol)
+        if codec is None or not paths:
+            problem = (
+                f"the portal cannot send the {signal.protocol} protocol"
+                if codec is None
+                else "the receiver has no path configured"
+            )
+            result.attempts.append(
+                Attempt(None, timezone.now(), 0, Outcome.ERROR, error=problem, unreachable=True)
+            )
+            return result
+        payload = bytes(signal.payload)
+        for path in paths:
+            attempt = self._attempt(signal.reference, payload, path, codec)
+            result.attempts.append(attempt)
+            if attempt.path_ok:
+                self._last_ok[path.pk] = time.monotonic()
+                break
+            self._last_failure[path.pk] = time.monotonic()
+        return result
+
+    def _attempt(self, reference: str, payload: bytes, path: ReceiverPath, codec: Codec) -> Attempt:
+        attempt = self._try(reference, payload, path, codec)
+        attempt.role = path.role
+        return attempt
+
+    def _try(self, reference: str, payload: bytes, path: ReceiverPath, codec: Codec) -> Attempt:
+        started_at = timezone.now()
+        start = time.monotonic()
+
+        def took() -> int:
+            return round((time.monotonic() - start) * 1000)
+
+        transport: Transport | None = None
+        try:
+            transport = self._transport(path)
+            reply = transport.send(payload)
+        except TransportError as exc:
+            outcome = Outcome.TIMEOUT if "timeout" in exc.reason else Outcome.ERROR
+            return Attempt(path, started_at, took(), outcome, error=exc.reason, unreachable=True)
+        except Exception as exc:  # a bug or a bad path must cost one attempt, not the dispatcher
+            logger.exception("unexpected error sending %s over %s", reference, path.url)
+            if transport is not None:
+                transport.close()
+            return Attempt(
+                path,
+                started_at,
+                took(),
+                Outcome.ERROR,
+                error=f"internal: {exc!r}",
+                unreachable=True,
+            )
+        duration = took()
+        text = reply[:REPLY_MAX].decode("utf-8", errors="replace")
+        try:
+            ack = codec.decode(reply)
+            if ack.reference != reference:
+                raise ProtocolError(
+                    f"reply is for reference {ack.reference!r}, expected {reference!r}"
+                )
+        except ProtocolError as exc:
+            # Whatever the peer is doing, this conversation is out of step: start afresh.
+            transport.close()
+            return Attempt(path, started_at, duration, Outcome.ERROR, reply=text, error=exc.reason)
+        except Exception as exc:  # the parser is hardened; still, never trust a reply
+            logger.exception("unexpected error reading the reply to %s", reference)
+            transport.close()
+            return Attempt(
+                path, started_at, duration, Outcome.ERROR, reply=text, error=f"internal: {exc!r}"
+            )
+        return Attempt(
+            path,
+            started_at,
+            duration,
+            _STATUS_OUTCOME[ack.status],
+            reply=text,
+            status=ack.status.value,
+            reason=ack.reason,
+        )
+
+    # --- paths and transports -------------------------------------------------------------------
+
+    def paths_for(self, receiver_id: int) -> list[ReceiverPath]:
+        """The receiver's paths in the order this dispatcher would try them now."""
+        self._load_paths({receiver_id})
+        return self._ordered_paths(receiver_id)
+
+    def _load_paths(self, receiver_ids: set[int]) -> None:
+        if time.monotonic() - self._paths_loaded_at > PATHS_REFRESH_SECONDS:
+            self._paths.clear()
+            self._paths_loaded_at = time.monotonic()
+        missing = receiver_ids - self._paths.keys()
+        if not missing:
+            return
+        for receiver_id in missing:
+            self._paths[receiver_id] = []
+        for path in ReceiverPath.objects.filter(receiver_id__in=missing).order_by("pk"):
+            self._paths[path.receiver_id].append(path)
+
+    def _ordered_paths(self, receiver_id: int) -> list[ReceiverPath]:
+        """Primary first, unless it failed after it last worked, less than
+        ``SIGNAL_PATH_RETRY_SECONDS`` ago: then the other path goes first."""
+        now = time.monotonic()
+        retry_after = settings.SIGNAL_PATH_RETRY_SECONDS
+
+        def failing(path: ReceiverPath) -> bool:
+            failed = self._last_failure.get(path.pk)
+            return (
+                failed is not None
+                and failed > self._last_ok.get(path.pk, -math.inf)
+                and now - failed < retry_after
+            )
+
+        paths = self._paths.get(receiver_id, [])
+        return sorted(paths, key=lambda p: (failing(p), p.role != ReceiverPath.Role.PRIMARY))
+
+    @staticmethod
+    def _budget(paths: Iterable[ReceiverPath]) -> float:
+        """The longest sending one signal over these paths can take."""
+        total = 0.0
+        for path in paths:
+            if path.transport == ReceiverPath.Transport.HTTPS:
+                total += 2 * max(path.connect_timeout, path.reply_timeout)
+            else:
+                total += path.connect_timeout + path.reply_timeout
+        return total
+
+    def _transport(self, path: ReceiverPath) -> Transport:
+        config = (
+            path.transport,
+            path.host,
+            path.port,
+            path.use_tls,
+            path.url_path,
+            path.connect_timeout,
+            path.reply_timeout,
+        )
+        cached = self._transports.get(path.pk)
+        if cached is not None and cached[0] == config:
+            return cached[1]
+        if cached is not None:
+            cached[1].close()
+        transport: Transport
+        if path.transport == ReceiverPath.Transport.HTTPS:
+            transport = HttpsTransport(
+                path.url,
+                ssl_context=self.ssl_context,
+                timeout=max(path.connect_timeout, path.reply_timeout),
+            )
+        else:
+            transport = TcpTransport(
+                path.host,
+                path.port,
+                use_tls=path.use_tls,
+                ssl_context=self.ssl_context if path.use_tls else None,
+                connect_timeout=path.connect_timeout,
+                reply_timeout=path.reply_timeout,
+            )
+        self._transports[path.pk] = (config, transport)
+        return transport
+
+    # --- recording ------------------------------------------------------------------------------
+
+    def flush(self, results: list[Result], *, release: Iterable[Signal] = ()) -> None:
+        """Record a batch: now, or in the pipeline's writer while the next batch is sent."""
+        release = list(release)
+        if not results and not release:
+            return
+        if self._writer is not None:
+            self._writer.submit(results, release)
+        else:
+            self.write(results, release=release)
+
+    def write(self, results: list[Result], *, release: Iterable[Signal] = ()) -> None:
+        """Write a batch; see ``_write``. A receiver path deleted while this dispatcher still
+        used it fails the write (its attempts name it): they are written again without it."""
+        release = list(release)
+        try:
+            self._write(results, release)
+        except IntegrityError:
+            if not self._forget_deleted_paths(results):
+                raise
+            self._write(results, release)
+
+    def _forget_deleted_paths(self, results: list[Result]) -> bool:
+        used = {a.path.pk for r in results for a in r.attempts if a.path is not None}
+        existing = set(ReceiverPath.objects.filter(pk__in=used).values_list("pk", flat=True))
+        if used <= existing:
+            return False
+        for result in results:
+            for attempt in result.attempts:
+                if attempt.path is not None and attempt.path.pk not in existing:
+                    attempt.path = None  # the role it had stays on the attempt
+        self._paths_loaded_at = -math.inf  # read the receivers' paths again
+        return True
+
+    def _write(self, results: list[Result], release: list[Signal]) -> None:
+        """Write a batch's attempts and outcomes in one transaction; release unsent leases.
+
+        Signals delivered in the same way share one UPDATE (the common case is one for the
+        whole batch); a retry has its own jittered time, so it has its own UPDATE.
+        """
+        release_ids = [signal.pk for signal in release]
+        now = timezone.now()
+        released = {"lease_owner": "", "lease_expires_at": None}
+        attempts: list[DeliveryAttempt] = []
+        observations: list[lib.PathObservation] = []
+        delivered: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
+        retried: list[tuple[int, dict[str, Any]]] = []
+        failed: list[tuple[Signal, dict[str, Any]]] = []
+        skipped: list[int] = []
+        for result in results:
+            signal = result.signal
+            for attempt in result.attempts:
+                attempts.append(self._attempt_row(signal, attempt))
+                if attempt.path is not None:
+                    observations.append(
+                        lib.PathObservation(
+                            attempt.path.pk,
+                            attempt.path_ok,
+                            attempt.started_at,
+                            _short_error(attempt),
+                        )
+                    )
+            if result.skipped and now < signal.deadline_at:
+                skipped.append(signal.pk)
+                continue
+            if result.skipped:
+                # Past its deadline, with its receiver unreachable right now: trying it would
+                # only hold up the others for another timeout.
+                fields = {
+                    "state": Signal.State.FAILED,
+                    "failed_at": now,
+                    "last_error": result.skipped[:ERROR_MAX],
+                    **released,
+                }
+                failed.append((signal, fields))
+                continue
+            state, fields = self._conclude(result, now)
+            if state == Signal.State.DELIVERED:
+                key = (len(result.attempts), fields["ack_status"], fields["ack_reason"])
+                delivered.setdefault(key, (fields, []))[1].append(signal.pk)
+            elif state == Signal.State.FAILED:
+                failed.append((signal, fields))
+            else:
+                retried.append((signal.pk, fields))
+
+        mine = Signal.objects.filter(state=Signal.State.PENDING, lease_owner=self.lease_owner)
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(attempts)
+            for fields, ids in delivered.values():
+                # Delivered is true whoever holds the lease now, and after a deadline passed.
+                Signal.objects.filter(
+                    pk__in=ids, state__in=[Signal.State.PENDING, Signal.State.FAILED]
+                ).update(**fields)
+            for pk, fields in retried:
+                mine.filter(pk=pk).update(**fields)
+            if skipped:
+                mine.filter(pk__in=skipped).update(
+                    next_attempt_at=now + timedelta(seconds=settings.SIGNAL_BACKOFF_BASE_SECONDS),
+                    **released,
+                )
+            failed_ids = [
+                signal.pk for signal, fields in failed if mine.filter(pk=signal.pk).update(**fields)
+            ]
+            if release_ids:
+                mine.filter(pk__in=release_ids).update(**released)
+            self._record_health(observations)
+            if failed_ids:
+                transaction.on_commit(lambda: services.signal_failure_notify(signal_ids=failed_ids))
+        self.stats.attempts += len(attempts)
+        self.stats.delivered += sum(len(ids) for _, ids in delivered.values())
+        self.stats.retried += len(retried)
+        self.stats.failed += len(failed_ids)
+        for signal, fields in failed:
+            logger.warning(
+                "signal %s (account %s) failed: deadline passed; last error: %s",
+                signal.reference,
+                signal.account_number,
+                fields["last_error"] or fields.get("ack_reason", ""),
+            )
+
+    def _record_health(self, observations: list[lib.PathObservation]) -> None:
+        """Path health, last in the batch's transaction and in a savepoint of its own.
+
+        A dispatcher frozen mid-write could hold a path's health row: the others wait for it a
+        moment, then record their signals without the health of this batch, rather than stop.
+        """
+        news = self._news(observations)
+        if not news:
+            return
+        try:
+            with transaction.atomic():
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SET LOCAL lock_timeout = '2s'")
+                services.path_health_record(observations=news)
+        except DatabaseError as exc:
+            for observation in news:
+                self._recorded_up.pop(observation.path_id, None)
+            logger.warning("dispatcher %s: path health not recorded: %s", self.name, exc)
+
+    def _news(self, observations: list[lib.PathObservation]) -> list[lib.PathObservation]:
+        """Leave out paths that only answered and were recorded up a moment ago: writing the
+        same health row for every batch would cost every batch a locked row."""
+        now = time.monotonic()
+        failed = {o.path_id for o in observations if not o.ok}
+        news = []
+        for observation in observations:
+            path_id = observation.path_id
+            if path_id in failed:
+                self._recorded_up.pop(path_id, None)
+                news.append(observation)
+            elif now - self._recorded_up.get(path_id, -math.inf) >= HEALTH_REFRESH_SECONDS:
+                news.append(observation)
+        for observation in news:
+            if observation.path_id not in failed:
+                self._recorded_up[observation.path_id] = now
+        return news
+
+    def _conclude(self, result: Result, now: datetime) -> tuple[str, dict[str, Any]]:
+        """The signal's new state after its round, and the fields that say so."""
+        signal = result.signal
+        tried = len(result.attempts)
+        fields: dict[str, Any] = {
+            # The database adds this round's attempts to whatever it holds by then.
+            "attempts": F("attempts") + Value(tried, output_field=PositiveIntegerField()),
+            "lease_owner": "",
+            "lease_expires_at": None,
+        }
+        answered = [a for a in result.attempts if a.status]
+        if answered:
+            fields["ack_status"], fields["ack_reason"] = answered[-1].status, answered[-1].reason
+        last = result.attempts[-1]
+        if result.delivered:
+            fields.update(state=Signal.State.DELIVERED, delivered_at=now, last_error="")
+            logger.debug(
+                "delivered %s (account %s) via %s in %d ms: %s",
+                signal.reference,
+                signal.account_number,
+                last.role or "-",
+                last.duration_ms,
+                last.status,
+            )
+            return Signal.State.DELIVERED, fields
+        errors = [_describe(a) for a in result.attempts if a.error]
+        fields["last_error"] = "; ".join(errors)[:ERROR_MAX]
+        if now >= signal.deadline_at:
+            fields.update(state=Signal.State.FAILED, failed_at=now)
+            return Signal.State.FAILED, fields
+        delay = lib.backoff_delay(
+            signal.attempts + tried,
+            base=settings.SIGNAL_BACKOFF_BASE_SECONDS,
+            cap=settings.SIGNAL_BACKOFF_MAX_SECONDS,
+            rng=self.rng,
+        )
+        fields["next_attempt_at"] = now + timedelta(seconds=delay)
+        logger.info(
+            "retrying %s (account %s) in %.1f s: %s",
+            signal.reference,
+            signal.account_number,
+            delay,
+            fields["last_error"] or f"{last.status}: {last.reason}",
+        )
+        return Signal.State.PENDING, fields
+
+    def _attempt_row(self, signal: Signal, attempt: Attempt) -> DeliveryAttempt:
+        # bulk_create skips DeliveryAttempt.save(): cut the texts here.
+        return DeliveryAttempt(
+            signal_id=signal.pk,
+            started_at=attempt.started_at,
+            duration_ms=attempt.duration_ms,
+            path=attempt.path,
+            path_role=attempt.role,
+            dispatcher_id=self.name,
+            outcome=attempt.outcome,
+            reply=attempt.reply[:REPLY_MAX],
+            error=attempt.error[:ERROR_MAX],
+        )
+
+    def _reset_connection(self) -> None:
+        # The next query opens a fresh connection (or takes one from the pool).
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+
+
+def _describe(attempt: Attempt) -> str:
+    return f"{attempt.role or 'no path'}: {attempt.error}"
+
+
+def _short_error(attempt: Attempt) -> str:
+    if attempt.outcome == Outcome.FAILOVER:
+        return f"receiver asked for the alternate path: {attempt.reason}".strip(": ")
+    return attempt.error
+
+
+class _Writer:
+    """The pipeline's second stage: writes batches in order, one at a time, on its own thread.
+
+    At most one batch waits while another is written, so the sender never runs far ahead. A
+    batch whose write fails (the database went away) is retried a few times, then dropped: its
+    signals stay leased, and are resent when the leases expire (and answered duplicate).
+    """
+
+    RETRIES = 3
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._queue: queue.Queue[tuple[list[Result], list[Signal]] | None] = queue.Queue(1)
+        self._thread = threading.Thread(
+            target=self._run, name=f"dispatcher-writer-{dispatcher.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._queue.unfinished_tasks > 0
+
+    def submit(self, results: list[Result], release: list[Signal]) -> None:
+        self._queue.put((results, release))
+
+    def drain(self) -> None:
+        self._queue.join()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                try:
+                    if item is None:
+                        return
+                    self._write(*item)
+                finally:
+                    self._queue.task_done()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _write(self, results: list[Result], release: list[Signal]) -> None:
+        for attempt in range(1, self.RETRIES + 1):
+            try:
+                self.dispatcher.write(results, release=release)
+                return
+            except DatabaseError:
+                logger.exception(
+                    "dispatcher %s: could not record a batch (try %d of %d)",
+                    self.dispatcher.name,
+                    attempt,
+                    self.RETRIES,
+                )
+                with contextlib.suppress(DatabaseError):
+                    connection.close()
+                time.sleep(min(attempt, 3))
+            except Exception:
+                logger.exception("dispatcher %s: could not record a batch", self.dispatcher.name)
+                return

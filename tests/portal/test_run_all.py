@@ -1,0 +1,128 @@
+"""`make run`'s ``manage.py run_all``: the web server, a dispatcher and the receiver emulator
+together, a test signal travelling end to end, and one Ctrl-C stopping all three."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens there (connections closing in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_run_all_is_for_development_only(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG"):
+        call_command("run_all")
+
+
+def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
+    database = tmp_path / "demo.sqlite3"
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{database}",
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "PYTHONUNBUFFERED": "1",
+    }
+    manage = [sys.executable, "manage.py"]
+    for command in (["migrate", "--no-input"], ["seed_demo"]):
+        subprocess.run(
+            [*manage, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
+        )
+    web, receiver = free_port(), free_port()
+    with sqlite3.connect(database) as db:
+        # The demo receiver points at 9100; this run's emulator listens elsewhere.
+        db.execute("UPDATE stations_receiverpath SET port = ?", (receiver,))
+        (code,) = db.execute(
+            "SELECT code FROM customers_customer WHERE name = 'Corner Pharmacy'"
+        ).fetchone()
+    log = tmp_path / "run_all.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [*manage, "run_all", "--addr", f"127.0.0.1:{web}", "--receiver-port", str(receiver)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{web}"
+    try:
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+
+        def serving() -> bool:
+            try:
+                return browser.open(f"{base}/accounts/login/", timeout=2).status == 200
+            except OSError:
+                return False
+
+        assert wait_until(serving, 60), log.read_text()
+        assert wait_until(lambda: "Receiver listening" in log.read_text(), 30), log.read_text()
+
+        def post(path: str, **fields: str) -> None:
+            token = next(c.value for c in jar if c.name == "csrftoken")
+            body = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
+            browser.open(urllib.request.Request(f"{base}{path}", data=body), timeout=10)
+
+        post("/accounts/login/", username="demo-owner", password="demo-owner-pass")
+        post(f"/signals/customers/{uuid.UUID(code)}/test/")
+
+        def states() -> list[str]:
+            with sqlite3.connect(database) as db:
+                return [row[0] for row in db.execute("SELECT state FROM signals_signal")]
+
+        assert wait_until(lambda: states() == ["delivered"], 15), (states(), log.read_text())
+
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+
+    output = log.read_text()
+    assert "[receiver] Receiver stopped; frames: accepted 1" in output
+    assert "[dispatcher] Dispatcher demo-dispatcher/" in output
+    assert "1 delivered" in output
+    assert "[web] " in output
+    assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)

@@ -1,0 +1,122 @@
+"""Loopback receivers and helpers for the dispatcher tests: real sockets, never mocks."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from signals.dispatcher import Dispatcher
+from signals.transports import encode_frame, recv_frame
+from signals.xml_v1 import decode_package, encode_reply
+from stations.models import Receiver, ReceiverPath
+from tests.factories import ReceiverPathFactory
+
+# What a scripted receiver does with a frame: reply with these bytes, close the connection
+# (CLOSE) or keep it open and never answer (HANG).
+CLOSE = b"\x00close"
+HANG = b"\x00hang"
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (connecting to it is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accept_reply(payload: bytes) -> bytes:
+    return encode_reply(decode_package(payload).reference, "accepted")
+
+
+class ScriptedReceiver:
+    """A framed-TCP loopback server that answers each frame with ``respond(payload, n)``.
+
+    ``n`` counts frames from 0 across connections; every frame is kept in ``frames``.
+    """
+
+    def __init__(self, respond: Callable[[bytes, int], bytes], port: int = 0) -> None:
+        self.respond = respond
+        self.frames: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", port))
+        self.port = self._listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> ScriptedReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            for conn in self._conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while not self._stopping.is_set():
+                payload = recv_frame(conn)
+                if payload is None:
+                    return
+                with self._lock:
+                    n = len(self.frames)
+                    self.frames.append(payload)
+                reply = self.respond(payload, n)
+                if reply == CLOSE:
+                    return
+                if reply == HANG:
+                    self._stopping.wait(30)
+                    return
+                conn.sendall(encode_frame(reply))
+
+
+@contextmanager
+def scripted(respond: Callable[[bytes, int], bytes]) -> Iterator[ScriptedReceiver]:
+    with ScriptedReceiver(respond) as receiver:
+        yield receiver
+
+
+def path_to(
+    receiver: Receiver, port: int, role: str = ReceiverPath.Role.PRIMARY, **fields: object
+) -> ReceiverPath:
+    """A plain-TCP loopback path with short timeouts."""
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "use_tls": False,
+        "connect_timeout": 1.0,
+        "reply_timeout": 0.5,
+    }
+    values.update(fields)
+    return ReceiverPathFactory(receiver=receiver, role=role, port=port, **values)
+
+
+def dispatcher(**options: object) -> Dispatcher:
+    """A dispatcher that never sleeps and draws the same jitter every run."""
+    values: dict[str, object] = {
+        "name": "test-dispatcher",
+        "poll_seconds": 0,
+        "rng": random.Random(7),
+    }
+    values.update(options)
+    return Dispatcher(**values)  # type: ignore[arg-type]

@@ -1,0 +1,348 @@
+"""Dispatchers as separate processes (and connections) against a misbehaving receiver, on
+PostgreSQL.
+
+300 signals for 30 accounts go through two ``manage.py run_dispatcher`` processes to a receiver
+emulator that rejects, delays, drops replies, closes connections and asks for failover at
+seeded random rates; one dispatcher is SIGKILLed while it holds leases and another is started
+in its place. Every reference must reach the receiver, each account's signals must arrive in
+the order they were recorded, none may be accepted twice as new, and none may be left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal as os_signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection, connections, transaction
+from django.utils import timezone
+
+from customers.models import Zone
+from signals import services
+from signals.emulator import Faults, ReceiverEmulator
+from signals.lib import Trigger
+from signals.models import AlarmEvent, DeliveryAttempt, PathHealth, Signal
+from stations.models import ReceiverPath
+from tests.factories import (
+    CustomerFactory,
+    DealerStationFactory,
+    EventCodeFactory,
+    MonitoringAccountFactory,
+    ZoneFactory,
+)
+from tests.signals.receivers import dispatcher, path_to
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs several processes and connections sharing one database with row locks "
+        "(SELECT ... FOR UPDATE SKIP LOCKED): runs on PostgreSQL (CI sets DATABASE_URL)",
+    ),
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+ACCOUNTS = 30
+SIGNALS_PER_ACCOUNT = 10
+LEASE_SECONDS = 3
+DELIVERY_BOUND_SECONDS = 90
+
+
+def database_url() -> str:
+    """The test database (pytest-django's ``test_<name>``) as the subprocesses' DATABASE_URL."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or "127.0.0.1"
+    port = db["PORT"] or "5432"
+    return f"postgres://{credentials}@{host}:{port}/{quote(db['NAME'], safe='')}"
+
+
+class Dispatchers:
+    """``manage.py run_dispatcher`` processes against the test database."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+            # Quick retries keep the test short; the rules are the same as in production.
+            "SIGNAL_BACKOFF_BASE_SECONDS": "0.1",
+            "SIGNAL_BACKOFF_MAX_SECONDS": "1",
+            "SIGNAL_PATH_RETRY_SECONDS": "1",
+            "SIGNAL_DISPATCH_POLL_SECONDS": "0.1",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def start(self, name: str, *extra: str) -> subprocess.Popen:
+        log = (self.logs / f"{name}.log").open("w")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "run_dispatcher",
+                "--id",
+                name,
+                "--lease-seconds",
+                str(LEASE_SECONDS),
+                "--batch",
+                "10",
+                *extra,
+            ],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = process
+        return process
+
+    def stop_all(self) -> dict[str, int]:
+        codes = {}
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(os_signal.SIGTERM)
+        for name, process in self.processes.items():
+            try:
+                codes[name] = process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes[name] = process.wait()
+        return codes
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text()
+
+
+@pytest.fixture
+def dispatchers(tmp_path: Path) -> Iterator[Dispatchers]:
+    running = Dispatchers(tmp_path)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def sites(count: int):
+    """``count`` sites with one account each on one record, and zones whose codes span the
+    priorities: fire (24-hour zone, 110), hold-up (follower zone, 122), burglary (instant)."""
+    record = DealerStationFactory()
+    EventCodeFactory(dealer=record.dealer, trigger=Trigger.ZONE_24H, event_code="110")
+    EventCodeFactory(dealer=record.dealer, trigger=Trigger.ZONE_FOLLOWER, event_code="122")
+    accounts = []
+    for i in range(count):
+        customer = CustomerFactory(dealer=record.dealer)
+        ZoneFactory(customer=customer, number=1, zone_type=Zone.Type.INSTANT)
+        ZoneFactory(customer=customer, number=2, zone_type=Zone.Type.TWENTY_FOUR_HOUR)
+        ZoneFactory(customer=customer, number=3, zone_type=Zone.Type.FOLLOWER)
+        accounts.append(
+            MonitoringAccountFactory(
+                customer=customer, station_record=record, account_number=f"{5000 + i}"
+            )
+        )
+    return record, accounts
+
+
+# kind, zone: priorities 3, 1, 5, 6, 2, 5, ... so accounts' heads differ in priority.
+EVENTS = [
+    ("alarm", 1),
+    ("alarm", 2),
+    ("trouble", 1),
+    ("test", None),
+    ("alarm", 3),
+    ("restore", 1),
+]
+
+
+def record_event(account, n: int) -> None:
+    kind, zone = EVENTS[(n + int(account.account_number)) % len(EVENTS)]
+    services.event_record(
+        customer=account.customer,
+        kind=kind,
+        zone=zone,
+        occurred_at=datetime(2025, 6, 1, tzinfo=UTC) + timedelta(seconds=n),
+        source=AlarmEvent.Source.DEVICE,
+    )
+
+
+def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(dispatchers):
+    record, accounts = sites(ACCOUNTS)
+    faults = Faults(
+        reject_rate=0.08,
+        failover_rate=0.03,
+        delay_rate=0.1,
+        delay_seconds=0.2,
+        drop_rate=0.04,
+        close_rate=0.02,
+    )
+    with ReceiverEmulator(faults=faults, seed=20250601) as emulator:
+        # Both paths lead to the same receiver: a failover or a timeout on one tries the other.
+        for role in ReceiverPath.Role.values:
+            path_to(record.receiver, emulator.port, role, connect_timeout=0.5, reply_timeout=0.5)
+
+        # Half the events exist before the dispatchers start; the rest arrive while they work.
+        for n in range(SIGNALS_PER_ACCOUNT // 2):
+            for account in accounts:
+                record_event(account, n)
+        started = time.monotonic()
+        dispatchers.start("chaos-1")
+        dispatchers.start("chaos-2")
+        for n in range(SIGNALS_PER_ACCOUNT // 2, SIGNALS_PER_ACCOUNT):
+            for account in accounts:
+                record_event(account, n)
+        assert Signal.objects.count() == ACCOUNTS * SIGNALS_PER_ACCOUNT
+
+        assert wait_until(lambda: len(emulator.accepted) >= 60, timeout=30), dispatchers.log(
+            "chaos-1"
+        )
+        # Kill chaos-1 while it holds leases: mid-batch, packages possibly on the wire. It is
+        # frozen first, so that what it holds can be read before it dies.
+        chaos_1 = dispatchers.processes["chaos-1"]
+        held: list[int] = []
+        for _ in range(50):
+            chaos_1.send_signal(os_signal.SIGSTOP)
+            time.sleep(0.1)
+            held = list(
+                Signal.objects.filter(
+                    state=Signal.State.PENDING, lease_owner__startswith="chaos-1/"
+                ).values_list("pk", flat=True)
+            )
+            if held:
+                break
+            chaos_1.send_signal(os_signal.SIGCONT)
+            time.sleep(0.05)
+        assert held, "chaos-1 never held a lease"
+        chaos_1.send_signal(os_signal.SIGKILL)
+        assert chaos_1.wait(timeout=10) == -os_signal.SIGKILL
+        killed_at = timezone.now()
+        time.sleep(1)
+        dispatchers.start("chaos-3")  # its replacement
+
+        everything_delivered = wait_until(
+            lambda: not Signal.objects.exclude(state=Signal.State.DELIVERED).exists(),
+            timeout=DELIVERY_BOUND_SECONDS,
+            interval=0.2,
+        )
+        elapsed = time.monotonic() - started
+        codes = dispatchers.stop_all()
+        accepted = emulator.accepted
+        counts = emulator.counts
+
+    left = Signal.objects.exclude(state=Signal.State.DELIVERED)
+    assert everything_delivered, (
+        f"{left.count()} signal(s) not delivered after {elapsed:.0f} s: "
+        f"{list(left.values('reference', 'state', 'attempts', 'last_error')[:5])}\n"
+        + "\n".join(dispatchers.log(n)[-3000:] for n in dispatchers.processes)
+    )
+    assert codes["chaos-2"] == 0 and codes["chaos-3"] == 0, codes
+
+    signals = list(Signal.objects.order_by("id"))
+    references = [s.reference for s in signals]
+    # The receiver saw every reference, and accepted none of them twice as new.
+    assert sorted(p.reference for p in accepted) == sorted(references)
+    assert counts["accepted"] == len(signals) == ACCOUNTS * SIGNALS_PER_ACCOUNT
+    # Each account's signals arrived in the order they were recorded.
+    for account in accounts:
+        expected = [s.reference for s in signals if s.account_number == account.account_number]
+        assert [p.reference for p in emulator.accepted_for(account.account_number)] == expected
+    # Every signal ends on the receiver's yes, and every attempt is on record.
+    last_outcomes = {
+        a.signal_id: a.outcome for a in DeliveryAttempt.objects.order_by("signal_id", "id")
+    }
+    assert set(last_outcomes) == {s.pk for s in signals}
+    assert set(last_outcomes.values()) <= {"accepted", "duplicate"}
+    assert all(s.ack_status in ("accepted", "duplicate") for s in signals)
+    # What the killed dispatcher held was finished by the others, after its lease ran out.
+    for signal in Signal.objects.filter(pk__in=held):
+        assert signal.delivered_at > killed_at
+        final = signal.delivery_attempts.order_by("id").last()
+        assert final.dispatcher_id in ("chaos-2", "chaos-3")
+    assert set(DeliveryAttempt.objects.values_list("dispatcher_id", flat=True)) >= {
+        "chaos-2",
+        "chaos-3",
+    }
+    # The receiver really did misbehave.
+    for fault in ("rejected", "delayed", "dropped", "closed", "failover"):
+        assert counts.get(fault, 0) > 0, counts
+    assert counts.get("duplicate", 0) > 0, counts
+    assert elapsed < DELIVERY_BOUND_SECONDS
+    print(f"chaos: {len(signals)} delivered in {elapsed:.1f} s; held at kill {len(held)}; {counts}")
+
+
+def test_sigterm_finishes_the_signal_in_flight_and_releases_the_rest(dispatchers):
+    record, accounts = sites(3)
+    with ReceiverEmulator(faults=Faults(delay_rate=1.0, delay_seconds=1.0)) as emulator:
+        path_to(record.receiver, emulator.port, reply_timeout=5)
+        for account in accounts:
+            record_event(account, 0)
+        process = dispatchers.start("term-1", "--lease-seconds", "60")
+
+        assert wait_until(lambda: len(emulator.accepted) == 1, timeout=20), dispatchers.log(
+            "term-1"
+        )
+        process.send_signal(os_signal.SIGTERM)  # while the reply is still 1 s away
+        assert process.wait(timeout=15) == 0, dispatchers.log("term-1")
+
+    signals = list(Signal.objects.order_by("priority", "id"))
+    assert [s.state for s in signals].count(Signal.State.DELIVERED) == 1
+    assert [p.reference for p in emulator.accepted] == [
+        s.reference for s in signals if s.state == Signal.State.DELIVERED
+    ]
+    # The others were claimed with it, and are free again at once (not after 60 s).
+    assert all(s.lease_owner == "" and s.lease_expires_at is None for s in signals)
+    assert "1 delivered" in dispatchers.log("term-1")
+
+
+def test_a_health_row_held_by_a_frozen_dispatcher_does_not_stop_the_others():
+    """Another connection holds the path's health row (as a dispatcher frozen mid-write
+    would): the dispatcher records its deliveries anyway, without that batch's health."""
+    record, accounts = sites(1)
+    with ReceiverEmulator() as emulator:
+        path = path_to(record.receiver, emulator.port)
+        PathHealth.objects.create(path=path)
+        record_event(accounts[0], 0)
+        locked, release = threading.Event(), threading.Event()
+
+        def hold_the_row() -> None:
+            try:
+                with transaction.atomic():
+                    PathHealth.objects.select_for_update().get(path=path)
+                    locked.set()
+                    release.wait(30)
+            finally:
+                connections.close_all()
+
+        holder = threading.Thread(target=hold_the_row)
+        holder.start()
+        try:
+            assert locked.wait(10)
+            started = time.monotonic()
+            dispatcher().run(once=True)
+            took = time.monotonic() - started
+        finally:
+            release.set()
+            holder.join(10)
+
+    assert Signal.objects.get().state == Signal.State.DELIVERED
+    assert 1.5 < took < 10
+    assert PathHealth.objects.get(path=path).state == "unknown"  # that batch's health skipped
