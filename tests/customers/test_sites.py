@@ -132,6 +132,8 @@ def test_list_paginates(owner_client, dealer):
     first = owner_client.get(LIST)
     assert len(first.context["customers"]) == 50
     assert first.context["paginator"].count == 60
+    assert "Page 1 of 2 · 60 customers" in first.text
+    assert "&amp;page=2" in first.text or "&page=2" in first.text
     assert len(owner_client.get(LIST, {"page": 2}).context["customers"]) == 10
     assert owner_client.get(LIST, {"page": 99}).status_code == 404
 
