@@ -12,6 +12,8 @@ ACCOUNT_NUMBER_MAX = 20
 REFERENCE_ID_MAX = 30
 ACCOUNT_NUMBER_RE = re.compile(rf"^{IDENTIFIER_CHARS}{{1,{ACCOUNT_NUMBER_MAX}}}$")
 REFERENCE_ID_RE = re.compile(rf"^{IDENTIFIER_CHARS}{{1,{REFERENCE_ID_MAX}}}$")
+# A bridge serial, as printed on its label and stored (CheckConstraint on Bridge.serial).
+SERIAL_RE = re.compile(rf"^{IDENTIFIER_CHARS}{{4,32}}$")
 
 # Site IDs: no 0/O or 1/I, so an operator can read one aloud.
 _SITE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

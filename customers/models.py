@@ -14,6 +14,7 @@ from customers.lib import (
     ACCOUNT_NUMBER_MAX,
     IDENTIFIER_CHARS,
     REFERENCE_ID_MAX,
+    SERIAL_RE,
     generate_site_id,
     normalise_identifier,
 )
@@ -26,7 +27,8 @@ ZONE_MIN, ZONE_MAX = 1, 999  # what a Contact ID zone field (3 digits) can carry
 class CustomerQuerySet(DealerOwnedQuerySet):
     def search(self, term: str) -> CustomerQuerySet:
         """Name, address or city contains the term, or an account number starts with it."""
-        term = term.strip()
+        # Control characters match nothing, and PostgreSQL refuses NUL bytes outright.
+        term = "".join(ch for ch in term if ch.isprintable()).strip()
         if not term:
             return self
         number = normalise_identifier(term)
@@ -134,7 +136,7 @@ class Bridge(models.Model):
         ordering = ["customer", "serial"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(serial__regex=r"^[A-Z0-9-]{4,32}$"),
+                condition=Q(serial__regex=SERIAL_RE.pattern),
                 name="customers_bridge_serial_normalised",
                 violation_error_message="A serial has 4-32 letters, digits or '-'.",
             ),

@@ -23,7 +23,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from customers.lib import normalise_identifier
+from customers.lib import SERIAL_RE, normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Bridge
 from signals import lib, selectors, services
 from signals.models import AlarmEvent
@@ -69,7 +69,11 @@ def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
     serial = data.get("serial")
     if not isinstance(serial, str) or not serial.strip():
         raise DeviceInputError("serial is required: the serial number on the bridge's label.")
-    bridge = selectors.bridge_by_serial(normalise_identifier(serial)[:64])
+    serial = normalise_identifier(serial)
+    if not SERIAL_RE.match(serial):
+        # No bridge can have it; and it must never reach the database (NUL bytes, say).
+        raise DeviceInputError("serial must be 4-32 letters, digits or '-', as on the label.")
+    bridge = selectors.bridge_by_serial(serial)
     if bridge is None:
         lib.device_token_matches(token, _NO_BRIDGE_HASH)
         return None
@@ -131,6 +135,8 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise DeviceInputError("description must be text.")
+    # Printable text only: control characters (NUL among them) have no place in a log line.
+    description = "".join(ch for ch in description if ch.isprintable())
     return DeviceEvent(
         event_id=_event_id(data),
         kind=kind,

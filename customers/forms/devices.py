@@ -8,17 +8,15 @@ services ask the database again, which has the last word when two requests race.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django import forms
 from django.db.models import Max
 
-from customers.lib import IDENTIFIER_CHARS, normalise_identifier
+from customers.lib import SERIAL_RE, normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Bridge, Camera, Customer, Zone
 
 # What the database's customers_bridge_serial_normalised constraint accepts.
-SERIAL_RE = re.compile(rf"^{IDENTIFIER_CHARS}{{4,32}}$")
 # Platform-wide, so it may be another dealer's bridge: say nothing about whose it is.
 DUPLICATE_SERIAL = (
     "A bridge with this serial is already registered. Check the serial on the bridge's label."

@@ -211,3 +211,9 @@ def test_detail_query_count_does_not_grow_with_devices(
             CameraFactory(bridge=bridge, channel=channel)
     with django_assert_max_num_queries(14):
         assert owner_client.get(_detail(customer)).status_code == 200
+
+
+def test_search_with_control_characters_is_no_error(owner_client, customer):
+    response = owner_client.get(LIST, {"q": "Cor\x00ner"})
+    assert response.status_code == 200
+    assert list(response.context["customers"]) == [customer]

@@ -247,6 +247,20 @@ def test_long_descriptions_are_cut_not_refused(api_client, device_token, account
     assert AlarmEvent.objects.get().description == "d" * 200
 
 
+def test_control_characters_in_the_description_are_dropped(api_client, device_token, account):
+    response = _post(api_client, _event(description="door\x00 forced\x07"), device_token)
+    assert response.status_code == 201
+    assert AlarmEvent.objects.get().description == "door forced"
+
+
+def test_a_serial_no_label_could_carry_gets_400_before_any_lookup(api_client, device_token):
+    # PostgreSQL refuses NUL bytes in text: such a serial must never reach the database.
+    for serial in ("BR\x000001", "a b", "x"):
+        response = _post(api_client, _event(serial=serial), device_token)
+        assert response.status_code == 400, serial
+        assert "serial must be" in response.json()["error"]
+
+
 # --- never a 500 ----------------------------------------------------------------------------
 
 HYPOTHESIS = settings(
