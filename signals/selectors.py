@@ -10,7 +10,15 @@ from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, NotificationRecipient
-from signals.lib import EventKind, PathState, receiver_health_summary
+from signals.lib import (
+    DEFAULT_CODES,
+    EventKind,
+    PathState,
+    Trigger,
+    receiver_health_summary,
+    rule_level,
+    zone_trigger,
+)
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 from stations.models import DealerStation, ReceiverPath
 
@@ -172,3 +180,124 @@ def signal_failure_recipients(dealer_ids: Iterable[int]) -> list[NotificationRec
         .filter(dealer_id__in=list(dealer_ids), dealer__is_active=True)
         .order_by("dealer_id", "email")
     )
+
+
+# --- the alarm library pages ----------------------------------------------------------------
+
+BUILT_IN = "Built-in default"
+
+
+@dataclass(frozen=True)
+class EffectiveCode:
+    """The code a trigger sends (or that it is off) and where that comes from."""
+
+    event_code: str
+    enabled: bool
+    source: str  # "Built-in default", or the deciding entry's level label
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    """One line of an alarm-library page: a trigger at one level (dealer, site or a zone).
+
+    ``inherited`` is what applies without this level's entry (what clearing it goes back to);
+    ``entry`` is this level's own entry, if any.
+    """
+
+    key: str  # the form's field prefix: the trigger, or "zone-017" for a zone's row
+    trigger: str
+    label: str
+    inherited: EffectiveCode
+    entry: EventCode | None = None
+    zone: Zone | None = None
+
+    @property
+    def effective(self) -> EffectiveCode:
+        if self.entry is None:
+            return self.inherited
+        return _from_entry(self.entry)
+
+
+def _from_entry(entry: EventCode) -> EffectiveCode:
+    return EffectiveCode(entry.event_code, entry.enabled, entry.get_level_display())
+
+
+def code_effective(
+    trigger: str,
+    rules: Iterable[EventCode],
+    *,
+    customer_id: int,
+    zone_id: int | None = None,
+    below: int = 4,
+) -> EffectiveCode:
+    """What ``lib.code_resolve`` decides, with its source, counting only entries of a level
+    under ``below`` (3 zone, 2 site, 1 dealer): ``below=2`` is what a site inherits."""
+    best: EventCode | None = None
+    best_level = 0
+    for rule in rules:
+        if rule.trigger != trigger:
+            continue
+        level = rule_level(rule, customer_id=customer_id, zone_id=zone_id)
+        if level is not None and best_level < level < below:
+            best, best_level = rule, level
+    if best is None:
+        return EffectiveCode(DEFAULT_CODES[trigger], True, BUILT_IN)
+    return _from_entry(best)
+
+
+def code_library_rows(dealer: Dealer) -> list[CodeRow]:
+    """Every trigger with the dealer's entry, falling back to the built-in code: one query."""
+    entries = {
+        entry.trigger: entry
+        for entry in EventCode.objects.for_dealer(dealer).filter(
+            customer__isnull=True, zone__isnull=True
+        )
+    }
+    return [
+        CodeRow(
+            key=trigger,
+            trigger=trigger,
+            label=label,
+            inherited=EffectiveCode(DEFAULT_CODES[trigger], True, BUILT_IN),
+            entry=entries.get(trigger),
+        )
+        for trigger, label in Trigger.choices
+    ]
+
+
+def site_code_rows(customer: Customer) -> tuple[list[CodeRow], list[CodeRow]]:
+    """The site's rows (every trigger) and its zones' rows (each zone's alarm trigger, for its
+    current type), each with what it inherits: two queries however many zones."""
+    rules = list(
+        EventCode.objects.filter(dealer_id=customer.dealer_id).filter(
+            Q(customer__isnull=True, zone__isnull=True) | Q(customer=customer)
+        )
+    )
+    site_entries = {r.trigger: r for r in rules if r.customer_id is not None and r.zone_id is None}
+    zone_entries = {(r.zone_id, r.trigger): r for r in rules if r.zone_id is not None}
+    site_rows = [
+        CodeRow(
+            key=trigger,
+            trigger=trigger,
+            label=label,
+            inherited=code_effective(trigger, rules, customer_id=customer.pk, below=2),
+            entry=site_entries.get(trigger),
+        )
+        for trigger, label in Trigger.choices
+    ]
+    zone_rows = []
+    for zone in Zone.objects.filter(customer=customer).order_by("number"):
+        trigger = zone_trigger(zone.zone_type)
+        zone_rows.append(
+            CodeRow(
+                key=f"zone-{zone.number:03d}",
+                trigger=trigger,
+                label=Trigger(trigger).label,
+                inherited=code_effective(
+                    trigger, rules, customer_id=customer.pk, zone_id=zone.pk, below=3
+                ),
+                entry=zone_entries.get((zone.pk, trigger)),
+                zone=zone,
+            )
+        )
+    return site_rows, zone_rows

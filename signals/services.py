@@ -1,17 +1,19 @@
 """Writes for signals: record an event with its outbox rows, test signals, periodic tests,
-device tokens, the library defaults, receiver path health, and the e-mails dealers get when a
-path goes down or comes back and when a signal could not be delivered."""
+device tokens, the alarm library (its defaults, and the dealer's and sites' pages), receiver
+path health, and the e-mails dealers get when a path goes down or comes back and when a signal
+could not be delivered."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -492,3 +494,95 @@ def _send_all(messages: list[EmailMessage]) -> int:
     except Exception:
         logger.exception("could not send %d notification e-mail(s)", len(messages))
         return 0
+
+
+# --- the alarm library pages ----------------------------------------------------------------
+
+# A library entry as the pages set it: (Contact ID code, switched on). A site or zone entry
+# switched off may leave the code empty: it sends nothing, so any valid code will do.
+CodeEntry = tuple[str, bool]
+
+
+def code_library_save(*, dealer: Dealer, entries: Mapping[str, CodeEntry]) -> list[EventCode]:
+    """Set the dealer's library (dealer-level entries only); returns the entries it wrote.
+
+    A trigger without an entry that is given its built-in code, switched on, gets none: it
+    keeps following the built-in table. Unchanged entries are not written.
+    """
+    written = []
+    with transaction.atomic():
+        # Locked, so two owners saving at once take turns instead of racing on inserts.
+        existing = {
+            entry.trigger: entry
+            for entry in EventCode.objects.for_dealer(dealer)
+            .filter(customer__isnull=True, zone__isnull=True)
+            .select_for_update()
+        }
+        for trigger, (event_code, enabled) in entries.items():
+            entry = existing.get(trigger)
+            if entry is None and enabled and event_code == lib.DEFAULT_CODES.get(trigger):
+                continue
+            if entry is None:
+                entry = EventCode(dealer=dealer, trigger=trigger)
+            saved = _code_entry_write(entry, event_code=event_code, enabled=enabled)
+            if saved is not None:
+                written.append(saved)
+    return written
+
+
+def site_codes_save(
+    *,
+    customer: Customer,
+    site: Mapping[str, CodeEntry | None],
+    zones: Mapping[Zone, CodeEntry | None],
+) -> list[EventCode]:
+    """Set a site's overrides of the library, by trigger, and its zones' (each zone's alarm
+    trigger for its current type); None clears an override. Returns the entries it wrote."""
+    written = []
+    with transaction.atomic():
+        entries = list(
+            EventCode.objects.filter(dealer_id=customer.dealer_id, customer=customer)
+            .select_related("customer", "zone")
+            .select_for_update(of=("self",))
+        )
+        site_entries = {e.trigger: e for e in entries if e.zone_id is None}
+        zone_entries = {(e.zone_id, e.trigger): e for e in entries if e.zone_id is not None}
+        changes: list[tuple[EventCode, CodeEntry | None]] = []
+        for trigger, value in site.items():
+            entry = site_entries.get(trigger) or EventCode(
+                dealer_id=customer.dealer_id, customer=customer, trigger=trigger
+            )
+            changes.append((entry, value))
+        for zone, value in zones.items():
+            if zone.customer_id != customer.pk:
+                raise ValidationError({"zone": "Choose one of this site's zones."})
+            trigger = lib.zone_trigger(zone.zone_type)
+            entry = zone_entries.get((zone.pk, trigger)) or EventCode(
+                dealer_id=customer.dealer_id, customer=customer, zone=zone, trigger=trigger
+            )
+            changes.append((entry, value))
+        for entry, value in changes:
+            if value is None:
+                if entry.pk is not None:
+                    entry.delete()
+                continue
+            event_code, enabled = value
+            # An override switched off without a code keeps the one it had, else the default.
+            event_code = event_code or entry.event_code or lib.DEFAULT_CODES[entry.trigger]
+            saved = _code_entry_write(entry, event_code=event_code, enabled=enabled)
+            if saved is not None:
+                written.append(saved)
+    return written
+
+
+def _code_entry_write(entry: EventCode, *, event_code: str, enabled: bool) -> EventCode | None:
+    """Create or update one library entry; None when it already says this."""
+    if entry.pk is not None and (entry.event_code, entry.enabled) == (event_code, enabled):
+        return None
+    entry.event_code, entry.enabled = event_code, enabled
+    entry.full_clean()
+    if entry.pk is None:
+        entry.save()
+    else:
+        entry.save(update_fields=["event_code", "enabled", "updated_at"])
+    return entry

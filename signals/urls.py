@@ -18,6 +18,12 @@ urlpatterns = [
         views.TestSignalSendView.as_view(),
         name="test-send",
     ),
+    path("signals/codes/", views.CodeLibraryView.as_view(), name="code-library"),
+    path(
+        "signals/customers/<uuid:code>/codes/",
+        views.SiteCodesView.as_view(),
+        name="site-codes",
+    ),
     path(
         "signals/bridges/<uuid:code>/token/",
         views.BridgeTokenIssueView.as_view(),

@@ -1,7 +1,9 @@
-"""Dealer pages for signals: the lists, "send test signal", and issuing a bridge's token.
+"""Dealer pages for signals: the lists, "send test signal", issuing a bridge's token, and the
+alarm library (the dealer's codes, and a site's and its zones' overrides).
 
 Every object is found through the tenant doorway: another dealer's customer or bridge answers
-404. Any member may look at the lists; the actions need a role that edits sites.
+404. Any member may look at the lists and the library; the actions and site overrides need a
+role that edits sites, the dealer's library one that manages the dealer.
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
-from django.views.generic import ListView
+from django.views.generic import FormView, ListView
 
 from customers.models import Bridge, Customer
+from customers.views.base import CustomerMixin, add_service_errors
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
 from dealers.models import Membership
-from signals import selectors, services
+from signals import forms, selectors, services
 from signals.models import Signal
 from stations.models import DealerStation
 
@@ -126,3 +130,96 @@ class BridgeTokenIssueView(DealerRequiredMixin, View):
             "membership": self.membership,
         }
         return render(request, "signals/bridge_token.html", context)
+
+
+class _CodeFormView(DealerRequiredMixin, FormView):
+    """Any member reads the page; only ``write_roles`` may POST (others get 403)."""
+
+    write_roles: frozenset[str] = Membership.MANAGE_ROLES
+    http_method_names = ["get", "post", "head", "options"]
+    success_message = "Alarm codes saved."
+
+    @property
+    def can_write(self) -> bool:
+        return self.membership.role in self.write_roles
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not self.can_write:
+            raise PermissionDenied("Your role at this dealer does not allow this change.")
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        try:
+            self.perform(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message)
+        return redirect(self.get_success_url())
+
+    def perform(self, form) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def table(form, rows, fields: tuple[str, str]) -> list[tuple[Any, ...]]:
+        """Each row with its two bound fields, for the template."""
+        return [(row, *(form[f"{row.key}-{name}"] for name in fields)) for row in rows]
+
+
+class CodeLibraryView(_CodeFormView):
+    """The dealer's alarm library: every trigger's Contact ID code and on/off."""
+
+    template_name = "signals/code_library.html"
+    form_class = forms.CodeLibraryForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        kwargs.update(rows=selectors.code_library_rows(self.dealer), read_only=not self.can_write)
+        return kwargs
+
+    def perform(self, form: forms.CodeLibraryForm) -> None:
+        services.code_library_save(dealer=self.dealer, entries=form.entries())
+
+    def get_success_url(self) -> str:
+        return reverse("signals:code-library")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        context.update(
+            can_write=self.can_write, rows=self.table(form, form.rows, ("code", "enabled"))
+        )
+        return context
+
+
+class SiteCodesView(CustomerMixin, _CodeFormView):
+    """A site's alarm codes: what each trigger sends there, with site and zone overrides."""
+
+    template_name = "signals/site_codes.html"
+    form_class = forms.SiteCodesForm
+    write_roles = Membership.EDIT_ROLES
+    success_message = "Alarm codes for this site saved."
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        site_rows, zone_rows = selectors.site_code_rows(self.customer)
+        kwargs.update(site_rows=site_rows, zone_rows=zone_rows, read_only=not self.can_write)
+        return kwargs
+
+    def perform(self, form: forms.SiteCodesForm) -> None:
+        services.site_codes_save(
+            customer=self.customer, site=form.site_entries(), zones=form.zone_entries()
+        )
+
+    def get_success_url(self) -> str:
+        return reverse("signals:site-codes", args=[self.customer.code])
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        context.update(
+            can_write=self.can_write,
+            site_rows=self.table(form, form.site_rows, ("state", "code")),
+            zone_rows=self.table(form, form.zone_rows, ("state", "code")),
+        )
+        return context
