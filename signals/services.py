@@ -516,7 +516,8 @@ def code_library_save(*, dealer: Dealer, entries: Mapping[str, CodeEntry]) -> li
             entry.trigger: entry
             for entry in EventCode.objects.for_dealer(dealer)
             .filter(customer__isnull=True, zone__isnull=True)
-            .select_for_update()
+            # Only this table's rows: PostgreSQL cannot lock the nullable side of a join.
+            .select_for_update(of=("self",))
         }
         for trigger, (event_code, enabled) in entries.items():
             entry = existing.get(trigger)
