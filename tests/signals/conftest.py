@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
+import trustme
 
 from customers.models import Zone
 from signals import services
@@ -59,3 +62,27 @@ def video_only_account(customer, dealer):
 @pytest.fixture
 def device_token(bridge) -> str:
     return services.bridge_token_issue(bridge=bridge)
+
+
+# --- TLS: a throwaway CA for real loopback TLS servers ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A server certificate for 127.0.0.1 and localhost, signed by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def client_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A client that trusts ``ca`` only."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
