@@ -73,8 +73,11 @@ def camera_save(*, camera: Camera) -> Camera:
 
 def zone_save(*, zone: Zone, cameras: list[Camera] | None = None) -> Zone:
     if cameras is not None:
-        foreign = [c for c in cameras if c.bridge.customer_id != zone.customer_id]
-        if foreign:
+        # One query for all of them, not one per camera's bridge.
+        own = Camera.objects.filter(
+            pk__in=[c.pk for c in cameras], bridge__customer=zone.customer_id
+        )
+        if own.count() != len({c.pk for c in cameras}):
             raise ValidationError({"cameras": "Choose cameras of this site only."})
     with transaction.atomic():
         _save_device(zone, {"number": "This site already has a zone with this number."})

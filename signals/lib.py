@@ -347,34 +347,3 @@ def path_state_next(
     if failures >= max(down_after, 1):
         return PathState.DOWN, failures
     return state, failures
-
-
-@dataclass(frozen=True)
-class ReceiverHealth:
-    """A receiver's paths summed up for a badge on the dealer's station records."""
-
-    state: str  # "up", "down", "degraded" or "unknown"
-    label: str
-    css: str  # a Bootstrap colour name
-    detail: str
-
-
-def receiver_health_summary(paths: Iterable[tuple[str, str, str]]) -> ReceiverHealth:
-    """Sum up ``(role label, state, url)`` of a receiver's paths.
-
-    Up when every path that has answered or failed is up, down when all are down, degraded
-    when one is down and another up, unknown before any delivery was tried.
-    """
-    paths = list(paths)
-    detail = "; ".join(
-        f"{role} {url}: {PathState(state).label.lower()}" for role, state, url in paths
-    )
-    known = [state for _, state, _ in paths if state != PathState.UNKNOWN]
-    if not known:
-        return ReceiverHealth("unknown", "Receiver not tried yet", "secondary", detail)
-    if all(state == PathState.UP for state in known):
-        return ReceiverHealth("up", "Receiver up", "success", detail)
-    if all(state == PathState.DOWN for state in known):
-        return ReceiverHealth("down", "Receiver down", "danger", detail)
-    down = [role for role, state, _ in paths if state == PathState.DOWN]
-    return ReceiverHealth("degraded", f"{' and '.join(down)} path down", "warning", detail)

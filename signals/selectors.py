@@ -13,14 +13,12 @@ from dealers.models import Dealer, NotificationRecipient
 from signals.lib import (
     DEFAULT_CODES,
     EventKind,
-    PathState,
     Trigger,
-    receiver_health_summary,
     rule_level,
     zone_trigger,
 )
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
-from stations.models import DealerStation, ReceiverPath
+from stations.models import DealerStation
 
 
 def transmitting_accounts(customer: Customer, *, lock: bool = False) -> list[MonitoringAccount]:
@@ -129,36 +127,6 @@ def signal_list(
 
 
 # --- receiver health and notifications ------------------------------------------------------
-
-
-def records_with_receiver_health(records: Iterable[DealerStation]) -> list[DealerStation]:
-    """The records, each with ``receiver_health`` (``lib.ReceiverHealth``, or None when video
-    only) for its badge: one query for all the records' receivers' paths and their health."""
-    records = list(records)
-    receiver_ids = {r.receiver_id for r in records if r.receiver_id is not None}
-    paths_by_receiver: dict[int, list[ReceiverPath]] = {}
-    if receiver_ids:
-        paths = (
-            ReceiverPath.objects.filter(receiver_id__in=receiver_ids)
-            .select_related("health")
-            .order_by("receiver_id", "-role")  # primary before alternate
-        )
-        for path in paths:
-            paths_by_receiver.setdefault(path.receiver_id, []).append(path)
-    for record in records:
-        if record.receiver_id is None:
-            record.receiver_health = None
-            continue
-        record.receiver_health = receiver_health_summary(
-            (path.get_role_display(), _path_state(path), path.url)
-            for path in paths_by_receiver.get(record.receiver_id, [])
-        )
-    return records
-
-
-def _path_state(path: ReceiverPath) -> str:
-    health = getattr(path, "health", None)  # no row until a dispatcher first tries the path
-    return health.state if health is not None else PathState.UNKNOWN
 
 
 def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import router
 from django.db.models.deletion import Collector, ProtectedError
 
 from dealers.models import Dealer
-from stations.models import DealerStation, MonitoringStation, Receiver
+from stations import lib
+from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
 
 def station_choices() -> list[MonitoringStation]:
@@ -33,3 +36,37 @@ def record_blockers(record: DealerStation) -> list[str]:
     except ProtectedError as exc:
         return sorted(str(obj) for obj in exc.protected_objects)
     return []
+
+
+def records_with_receiver_health(records: Iterable[DealerStation]) -> list[DealerStation]:
+    """The records, each with ``receiver_health`` (a ``lib.ReceiverHealth``, None when video
+    only) for its badge: one query for all the records' receivers' paths and their health.
+
+    The health rows are written by the dispatchers (``signals.PathHealth``, reached through
+    the path's ``health`` relation, so this app imports nothing above it).
+    """
+    records = list(records)
+    receiver_ids = {r.receiver_id for r in records if r.receiver_id is not None}
+    paths_by_receiver: dict[int, list[ReceiverPath]] = {}
+    if receiver_ids:
+        paths = (
+            ReceiverPath.objects.filter(receiver_id__in=receiver_ids)
+            .select_related("health")
+            .order_by("receiver_id", "-role")  # primary before alternate
+        )
+        for path in paths:
+            paths_by_receiver.setdefault(path.receiver_id, []).append(path)
+    for record in records:
+        if record.receiver_id is None:
+            record.receiver_health = None
+            continue
+        record.receiver_health = lib.receiver_health_summary(
+            (path.get_role_display(), _path_state(path), path.url)
+            for path in paths_by_receiver.get(record.receiver_id, [])
+        )
+    return records
+
+
+def _path_state(path: ReceiverPath) -> str:
+    health = getattr(path, "health", None)  # no row until a dispatcher first tries the path
+    return health.state if health is not None else lib.UNKNOWN

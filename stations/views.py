@@ -15,7 +15,6 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
 from dealers.models import Membership
-from signals import selectors as signals_selectors
 from stations import selectors, services
 from stations.forms import DealerStationForm
 from stations.models import DealerStation
@@ -32,7 +31,7 @@ class RecordListView(DealerRequiredMixin, ListView):
     def get_queryset(self):
         records = selectors.station_records_for(self.dealer).order_by("name")
         # Each record's receiver badge, from the dispatchers' path health (one query).
-        return signals_selectors.records_with_receiver_health(records)
+        return selectors.records_with_receiver_health(records)
 
 
 class _RecordFormView(DealerRequiredMixin, FormView):
