@@ -1,5 +1,11 @@
 """Real headless Chromium for browser tests, driven by Playwright.
 
+Every page runs under the portal's Content-Security-Policy, and every browser test fails on
+any violation of it: an inline script or style, an on* handler, a style="" attribute, or a
+resource from elsewhere. The page reports each ``securitypolicyviolation`` event (and
+Chromium's console message about it) to the test, which checks after the test that there were
+none; ``csp_violations`` is the list, for a test that means to provoke one.
+
 The browser is the system's Chromium (Debian's ``chromium`` package, or CHROMIUM_PATH); the
 tests never download one. Without Chromium they skip and say why, except when
 REQUIRE_BROWSER is set (CI sets it): then a missing browser is a failure, not a skip.
@@ -56,13 +62,60 @@ def browser() -> Iterator:
         chromium.close()
 
 
+# Runs in every document before its own scripts (Playwright injects it outside the page's CSP).
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const violation = {
+    page: location.href,
+    directive: event.violatedDirective,
+    blocked: event.blockedURI,
+    source: event.sourceFile,
+    line: event.lineNumber,
+    sample: event.sample,
+  };
+  window.__cspViolations.push(violation);
+  if (window.__reportCspViolation) window.__reportCspViolation(violation);
+});
+"""
+
+
 @pytest.fixture
-def page(browser, live_server) -> Iterator:
+def csp_violations() -> list[str]:
+    """Every CSP violation the test's pages reported (the page fixture fails the test on any)."""
+    return []
+
+
+@pytest.fixture
+def page(browser, live_server, csp_violations) -> Iterator:
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(15_000)
+
+    def record(_source, violation) -> None:
+        if str(violation) not in csp_violations:
+            csp_violations.append(str(violation))
+
+    context.expose_binding("__reportCspViolation", record)
+    context.add_init_script(script=CSP_LISTENER)
     page = context.new_page()
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
+    # The last page's events may still be on their way: read them from the page itself too.
+    if not page.is_closed():
+        try:
+            for violation in page.evaluate("window.__cspViolations || []"):
+                record(None, violation)
+        except Exception:  # the page navigated away or crashed: what was reported stays
+            pass
     context.close()
+    assert not csp_violations, "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture
