@@ -34,10 +34,18 @@ def passkey_lockout_remaining(*, dealer: Dealer) -> timedelta | None:
 def passkey_verify(*, dealer: Dealer, receiver: Receiver, passkey: str) -> None:
     """Raise a ValidationError for the passkey field unless it opens this receiver.
 
-    Failures are recorded outside any surrounding transaction's fate: the form that fails
-    rolls nothing back that the throttle needs.
+    Counting the dealer's recent failures, checking the passkey and recording a failure are one
+    step: the dealer's row is locked for it, so parallel guesses queue behind each other and
+    no more than PASSKEY_FAILURE_LIMIT of them are ever checked (on SQLite the IMMEDIATE
+    transaction takes the database's write lock instead). The failure commits with that step.
     """
-    remaining = passkey_lockout_remaining(dealer=dealer)
+    with transaction.atomic():
+        Dealer.objects.select_for_update().filter(pk=dealer.pk).values_list("pk").first()
+        remaining = passkey_lockout_remaining(dealer=dealer)
+        if remaining is None:
+            accepted = receiver.check_passkey(passkey)
+            if not accepted:
+                PasskeyFailure.objects.create(dealer=dealer, receiver=receiver)
     if remaining is not None:
         minutes = max(1, math.ceil(remaining.total_seconds() / 60))
         raise ValidationError(
@@ -45,8 +53,7 @@ def passkey_verify(*, dealer: Dealer, receiver: Receiver, passkey: str) -> None:
             "or ask the station to confirm the passkey.",
             code="passkey_locked",
         )
-    if not receiver.check_passkey(passkey):
-        PasskeyFailure.objects.create(dealer=dealer, receiver=receiver)
+    if not accepted:
         raise ValidationError(
             "This passkey does not match the receiver. Ask the monitoring station for it.",
             code="passkey_wrong",
