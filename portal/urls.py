@@ -5,15 +5,19 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import views as portal_views
+from portal.forms import AdminSignInForm, SignInForm
 
 admin.site.site_header = "Dealer portal administration"
 admin.site.site_title = "Dealer portal admin"
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=SignInForm
+        ),
         name="login",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
