@@ -132,7 +132,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# The client's address (dealers.lib.client_address) for the sign-in throttle and the device
+# API's limits. 0: the peer address, and X-Forwarded-For is ignored (anyone can write it).
+# Behind N reverse proxies that each append to X-Forwarded-For: the N-th entry from the right.
+# (AXES_PROXY_COUNT is the old name, still read.)
+PORTAL_PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", default=env.int("AXES_PROXY_COUNT", default=0))
+AXES_CLIENT_IP_CALLABLE = "dealers.lib.client_address"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
