@@ -172,8 +172,12 @@ def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
     # The zone's camera(s) first; sorted() keeps the rest in their order.
     views = sorted(views, key=lambda view: not view.for_zone)
     since = timezone.now() - ALSO_OPENED_WINDOW
+    # Only openings made at the viewer's own stations: a site monitored by two stations must
+    # not show one station's operators to the other.
     also_opened = list(
-        SiteOpening.objects.filter(customer=customer, opened_at__gte=since)
+        SiteOpening.objects.filter(
+            customer=customer, opened_at__gte=since, station__memberships__user=user
+        )
         .exclude(user=user)
         .select_related("user")
         .order_by("-opened_at")[:10]

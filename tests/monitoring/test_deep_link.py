@@ -300,6 +300,27 @@ def test_opening_is_recorded_and_shown_to_the_next_operator(client, site, operat
     assert "Also opened by operator" in response.text
 
 
+def test_openings_at_another_station_are_not_shown(client, site, operator, dealer):
+    """A site monitored by two stations: station Two's operator never sees station One's."""
+    two = ReceiverFactory(station__name="Station Two").station
+    record_two = DealerStationFactory(dealer=dealer, receiver=ReceiverFactory(station=two))
+    MonitoringAccountFactory(customer=site, station_record=record_two, account_number="5555")
+    operator_two = StationMembershipFactory(station=two, user__username="op-two").user
+
+    client.force_login(operator)
+    client.get(URL, {"act": "3444"})
+    client.force_login(operator_two)
+    response = client.get(URL, {"act": "5555"})
+    assert response.status_code == 200
+    assert response.context["page"].also_opened == []
+    assert "Also opened by" not in response.text
+
+    colleague = StationMembershipFactory(station=two, user__username="colleague-two").user
+    client.force_login(colleague)
+    response = client.get(URL, {"act": "5555"})
+    assert [o.user for o in response.context["page"].also_opened] == [operator_two]
+
+
 def test_deep_link_changes_nothing_but_the_opening(operator_client, site):
     before = (Customer.objects.get(pk=site.pk).updated_at, StationMembership.objects.count())
     operator_client.get(URL, {"act": "3444", "zone": "17"})
