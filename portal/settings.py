@@ -69,6 +69,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "portal.urls"
+# Django's debug page, made safe for requests whose parameters cannot be parsed (portal/lib.py).
+DEFAULT_EXCEPTION_REPORTER = "portal.lib.SafeExceptionReporter"
 WSGI_APPLICATION = "portal.wsgi.application"
 
 TEMPLATES = [

@@ -3,7 +3,30 @@
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.db import connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-application = get_wsgi_application()
+
+class ReleaseConnectionsOnError:
+    """Give the request's database connections back when an exception escapes Django.
+
+    Django returns a pooled connection when the response is closed (request_finished). An
+    exception that escapes its handler, such as an error page that fails while being built,
+    produces no response: the server answers a bare 500 and the connection stayed checked
+    out of psycopg's pool for good. After DATABASE_POOL_MAX of those every request waited
+    for the pool's timeout and failed.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.app(environ, start_response)
+        except BaseException:
+            connections.close_all()
+            raise
+
+
+application = ReleaseConnectionsOnError(get_wsgi_application())
