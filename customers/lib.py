@@ -27,3 +27,21 @@ def normalise_identifier(value: str) -> str:
 
 def generate_site_id() -> str:
     return "".join(secrets.choice(_SITE_ID_ALPHABET) for _ in range(SITE_ID_LENGTH))
+
+
+def follows_prefix(account_number: str, prefix: str) -> bool:
+    """An account number follows the station's prefix rule: no prefix, or it starts with the
+    prefix and has more after it."""
+    return not prefix or (account_number.startswith(prefix) and account_number != prefix)
+
+
+def prefix_example(prefix: str, *, receiver_adds_prefix: bool) -> str:
+    """How a dealer enters an account number under a prefix, with an example."""
+    if not prefix:
+        return "Enter the account number the station gave you, e.g. 1234."
+    if receiver_adds_prefix:
+        return (
+            f"Enter the number without the prefix {prefix}: the station's receiver adds it "
+            f"(type 1234 for account {prefix}1234)."
+        )
+    return f"Enter the number with the prefix {prefix}, e.g. {prefix}1234."

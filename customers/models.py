@@ -7,9 +7,10 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
+from customers import lib
 from customers.lib import (
     ACCOUNT_NUMBER_MAX,
     IDENTIFIER_CHARS,
@@ -251,6 +252,14 @@ class Zone(models.Model):
 class MonitoringAccountQuerySet(DealerOwnedQuerySet):
     dealer_path = "customer__dealer"
 
+    def off_prefix_rule(self) -> MonitoringAccountQuerySet:
+        """Accounts whose number does not start with (and go beyond) the prefix the station
+        gave their dealer: left behind when the station changed the prefix."""
+        prefix = F("station_record__account_prefix")
+        return self.exclude(station_record__account_prefix="").filter(
+            ~Q(account_number__startswith=prefix) | Q(account_number=prefix)
+        )
+
 
 class MonitoringAccount(models.Model):
     """A customer's account at a monitoring station: the number every signal carries."""
@@ -352,3 +361,24 @@ class MonitoringAccount(models.Model):
                 raise ValidationError(
                     {"station_record": "Choose one of your own monitoring station records."}
                 )
+
+    # The account number is stored as the station's software knows it: with the prefix the
+    # station gave the dealer. These need ``station_record`` (and its receiver) selected.
+
+    @property
+    def follows_prefix(self) -> bool:
+        """False when the station's prefix for the dealer changed and this number did not."""
+        return lib.follows_prefix(self.account_number, self.station_record.account_prefix)
+
+    @property
+    def transmitted_number(self) -> str:
+        """What signals carry: without the prefix when the receiver adds it itself."""
+        record = self.station_record
+        if record.receiver_adds_prefix and self.follows_prefix:
+            return self.account_number[len(record.account_prefix) :]
+        return self.account_number
+
+    @property
+    def entered_number(self) -> str:
+        """What the dealer types in the account form (the transmitted number)."""
+        return self.transmitted_number

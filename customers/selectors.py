@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, When
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
-from stations.models import DealerStation
+from stations.lib import LinkExample
+from stations.models import DealerStation, MonitoringStation
 
 
 def customer_list(
@@ -58,3 +59,29 @@ def customer_page(customer: Customer) -> CustomerPage:
         .order_by("-history_date")[:50]
     )
     return CustomerPage(bridges=bridges, zones=zones, accounts=accounts, history=history)
+
+
+def link_example(station: MonitoringStation, *, dealer: Dealer | None = None) -> LinkExample | None:
+    """A real active account at the station (the dealer's own, on the dealer's page) to fill a
+    deep-link template with: one with a reference ID and a zone when there is one."""
+    accounts = MonitoringAccount.objects.filter(
+        station=station, customer__status=Customer.Status.ACTIVE
+    )
+    if dealer is not None:
+        accounts = accounts.filter(customer__dealer=dealer)
+    has_zone = Exists(Zone.objects.filter(customer=OuterRef("customer_id")))
+    account = (
+        accounts.select_related("customer")
+        .annotate(has_zone=has_zone)
+        .order_by(Case(When(reference_id="", then=1), default=0), "-has_zone", "pk")
+        .first()
+    )
+    if account is None:
+        return None
+    zone = account.customer.zones.order_by("number").values_list("number", flat=True).first()
+    return LinkExample(
+        account_number=account.account_number,
+        reference_id=account.reference_id,
+        zone=zone,
+        site_name=account.customer.name,
+    )

@@ -7,7 +7,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from customers.lib import ACCOUNT_NUMBER_RE, REFERENCE_ID_RE, normalise_identifier
+from customers.lib import (
+    ACCOUNT_NUMBER_RE,
+    REFERENCE_ID_RE,
+    follows_prefix,
+    normalise_identifier,
+    prefix_example,
+)
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
 from stations.models import DealerStation
@@ -112,10 +118,10 @@ def _validate_account(account: MonitoringAccount, record: DealerStation) -> None
         errors["account_number"] = (
             "Use 1-20 letters, digits or '-' (no spaces), e.g. 1234 or ABC-1234."
         )
-    elif record.account_prefix and not number.startswith(record.account_prefix):
+    elif not follows_prefix(number, record.account_prefix):
         errors["account_number"] = (
-            f"{record.station} assigned you the prefix {record.account_prefix}: enter the "
-            f"account number with it, e.g. {record.account_prefix}1234."
+            f"{record.station} assigned you the prefix {record.account_prefix}. "
+            + prefix_example(record.account_prefix, receiver_adds_prefix=False)
         )
     label = record.station.reference_id_label
     if reference and not REFERENCE_ID_RE.match(reference):

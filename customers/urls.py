@@ -1,12 +1,13 @@
 from django.urls import path
 
-from customers.views import accounts, devices, sites
+from customers.views import accounts, deeplinks, devices, sites
 
 app_name = "customers"
 
 urlpatterns = [
     path("", sites.CustomerListView.as_view(), name="list"),
     path("add/", sites.CustomerCreateView.as_view(), name="create"),
+    path("deep-links/", deeplinks.DeepLinkTemplatesView.as_view(), name="deep-links"),
     path("<uuid:code>/", sites.CustomerDetailView.as_view(), name="detail"),
     path("<uuid:code>/edit/", sites.CustomerUpdateView.as_view(), name="update"),
     path("<uuid:code>/archive/", sites.CustomerArchiveView.as_view(), name="archive"),

@@ -4,28 +4,26 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode, urlsplit
 
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from signals.models import AlarmEvent
 from signals.xml_v1 import RECEIVER_ID_RE, URL_MAX, Package, Qualifier
+from stations.lib import deep_link_url, zone_text
 
 logger = logging.getLogger(__name__)
 
 
 def video_url(base_url: str, account_number: str, zone_number: int | None) -> str:
-    """The deep link an operator opens: ``<base>/monitoring?act=3444&zone=017``.
+    """The deep link an operator opens: ``<base>/monitoring?act=3444&zone=017``, built by the
+    same function as the address the customer page and the deep-link pages show.
 
     Empty when the configured base is not an http(s) URL: a missing link must not stop an
     alarm (the system check ``signals.W001`` reports the setting).
     """
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return ""
     query = {"act": account_number}
     if zone_number is not None:
-        query["zone"] = f"{zone_number:03d}"
-    url = f"{base_url.rstrip('/')}/monitoring?{urlencode(query)}"
+        query["zone"] = zone_text(zone_number)
+    url = deep_link_url(base_url, query)
     return url if len(url) <= URL_MAX else ""
 
 
@@ -63,7 +61,9 @@ def package_build(
     receiver = account.station_record.receiver
     return Package(
         reference=reference,
-        account=account.account_number,
+        # Without the dealer's prefix when the receiver adds it; the deep link below names the
+        # account as the station's software knows it (with the prefix).
+        account=account.transmitted_number,
         receiver_number=_receiver_id(receiver.receiver_number, "number"),
         receiver_line=_receiver_id(receiver.line_number, "line"),
         qualifier=qualifier,

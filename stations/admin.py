@@ -3,6 +3,7 @@ import zoneinfo
 from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from stations.models import (
     DealerStation,
@@ -25,6 +26,9 @@ class MonitoringStationAdminForm(forms.ModelForm):
             "platform",
             "requires_reference_id",
             "reference_id_label",
+            "account_macro",
+            "reference_macro",
+            "zone_macro",
             "time_zone",
             "periodic_test_interval",
             "listed_dealers",
@@ -49,7 +53,7 @@ class StationMembershipInline(admin.TabularInline):
 
 
 @admin.register(MonitoringStation)
-class MonitoringStationAdmin(admin.ModelAdmin):
+class MonitoringStationAdmin(SimpleHistoryAdmin):
     form = MonitoringStationAdminForm
     list_display = [
         "name",
@@ -87,6 +91,7 @@ class ReceiverAdminForm(forms.ModelForm):
             "receiver_number",
             "line_number",
             "wire_credential",
+            "adds_prefix",
             "is_active",
         ]
 
@@ -167,7 +172,7 @@ def _when(value) -> str:
 
 
 @admin.register(Receiver)
-class ReceiverAdmin(admin.ModelAdmin):
+class ReceiverAdmin(SimpleHistoryAdmin):
     form = ReceiverAdminForm
     list_display = ["name", "station", "protocol", "visibility", "is_active"]
     list_filter = ["protocol", "visibility", "is_active", "station"]
@@ -178,7 +183,7 @@ class ReceiverAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationMembership)
-class StationMembershipAdmin(admin.ModelAdmin):
+class StationMembershipAdmin(SimpleHistoryAdmin):
     list_display = ["user", "station", "role", "created_at"]
     list_filter = ["role", "station"]
     search_fields = ["user__username", "user__email", "station__name"]
@@ -187,7 +192,7 @@ class StationMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(DealerStation)
-class DealerStationAdmin(admin.ModelAdmin):
+class DealerStationAdmin(SimpleHistoryAdmin):
     """Read-mostly: dealers create these with the receiver's passkey in their settings."""
 
     list_display = ["name", "dealer", "station", "receiver", "account_prefix", "updated_at"]

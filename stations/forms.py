@@ -1,4 +1,5 @@
-"""Forms for a dealer's monitoring station records."""
+"""Forms for a dealer's monitoring station records. The account prefix is not on them: the
+station sets it (station console) and the dealer only sees it."""
 
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ class DealerStationForm(forms.ModelForm):
 
     class Meta:
         model = DealerStation
-        fields = ["name", "station", "receiver", "passkey", "account_prefix"]
-        labels = {"name": "Name", "account_prefix": "Account prefix"}
+        fields = ["name", "station", "receiver", "passkey"]
+        labels = {"name": "Name"}
         help_texts = {
             "name": "Tells your station records apart, e.g. 'Central (XML)'.",
         }
@@ -85,12 +86,6 @@ class DealerStationForm(forms.ModelForm):
         if self.instance.pk:
             return self.instance.station
         return None
-
-    def clean_account_prefix(self) -> str:
-        prefix = self.cleaned_data["account_prefix"].strip().upper()
-        if not PREFIX_RE.match(prefix):
-            raise forms.ValidationError("Use only letters, digits and '-', e.g. ABC.")
-        return prefix
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()

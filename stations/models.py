@@ -13,8 +13,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from dealers.models import Dealer, DealerOwnedQuerySet
+from stations import lib
 
 
 def validate_time_zone(value: str) -> None:
@@ -30,19 +33,7 @@ class MonitoringStation(models.Model):
         MASTERMIND = "mastermind", "MASterMind"
         BOLD_MANITOU = "bold_manitou", "Bold Manitou"
         SENTINEL = "sentinel", "Sentinel"
-        PATRIOT = "patriot", "Patriot"
-        STAGES = "stages", "stages"
-        MICRO_KEY = "micro_key", "Micro Key"
-        SIMS = "sims", "SIMS"
-        IMMIX = "immix", "Immix"
-        OTHER = "other", "Other"
-
-    # What each platform's software calls the reference ID (seed article; vendor help pages).
-    REFERENCE_ID_LABELS = {
-        Platform.MASTERMIND: "Site ID",
-        Platform.BOLD_MANITOU: "serial_no",
-        Platform.SENTINEL: "User Reference",
-    }
+        GENERIC = "generic", "Other (generic)"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200, unique=True)
@@ -53,7 +44,19 @@ class MonitoringStation(models.Model):
     reference_id_label = models.CharField(
         max_length=50,
         blank=True,
-        help_text="What the station's software calls the reference ID; blank: the platform's.",
+        help_text="What the station's software calls the reference ID. Set from the platform; "
+        "only a generic platform's station names it.",
+    )
+    # The tokens the station's software replaces in a deep-link URL; blank: the platform's
+    # (stations.lib.PLATFORMS). Public material does not document every platform's syntax.
+    account_macro = models.CharField(
+        max_length=50, blank=True, help_text="Token for the account number; blank: default."
+    )
+    reference_macro = models.CharField(
+        max_length=50, blank=True, help_text="Token for the reference ID; blank: default."
+    )
+    zone_macro = models.CharField(
+        max_length=50, blank=True, help_text="Token for the zone; blank: default."
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     # Off when empty. `manage.py create_periodic_tests` (cron) queues one test per interval.
@@ -73,6 +76,9 @@ class MonitoringStation(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Who changed the station's settings and when (station admins, platform staff).
+    history = HistoricalRecords(m2m_fields=[listed_dealers])
+
     class Meta:
         ordering = ["name"]
 
@@ -80,9 +86,36 @@ class MonitoringStation(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        if not self.reference_id_label:
-            self.reference_id_label = self.REFERENCE_ID_LABELS.get(self.platform, "Reference ID")
+        # The platform names the reference ID; a generic station names it itself.
+        if self.platform != self.Platform.GENERIC or not self.reference_id_label.strip():
+            self.reference_id_label = self.profile.reference_label
         super().save(*args, **kwargs)
+
+    @property
+    def profile(self) -> lib.Platform:
+        """The automation platform's profile: reference ID name, alias, URL macros."""
+        return lib.platform(self.platform)
+
+    def deep_link_guide(self, *, base_url: str, example: lib.LinkExample | None):
+        """The URL templates to paste into this station's automation software."""
+        return lib.deep_link_guide(
+            profile=self.profile,
+            macros=self.macros,
+            reference_label=self.reference_id_label,
+            reference_required=self.requires_reference_id,
+            base_url=base_url,
+            example=example,
+        )
+
+    @property
+    def macros(self) -> tuple[str, str, str]:
+        """The account, reference and zone tokens of the station's deep-link templates."""
+        profile = self.profile
+        return (
+            self.account_macro or profile.account_macro,
+            self.reference_macro or profile.reference_macro,
+            self.zone_macro or profile.zone_macro,
+        )
 
 
 class ReceiverQuerySet(models.QuerySet["Receiver"]):
@@ -106,8 +139,9 @@ class Receiver(models.Model):
         SIA_DC09 = "sia_dc09", "SIA DC-09"
 
     class Visibility(models.TextChoices):
-        PUBLIC = "public", "Any dealer who has the passkey"
+        PUBLIC = "public", "Every dealer who has the passkey"
         LISTED = "listed", "Only dealers the station lists"
+        NONE = "none", "No dealer (existing records keep working)"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # A receiver only exists as part of its station.
@@ -128,6 +162,16 @@ class Receiver(models.Model):
     )
     # Only a salted hash: the station hands the passkey to dealers; the portal never shows it.
     passkey_hash = models.CharField(max_length=256, editable=False)
+    # Rotating the passkey changes what new dealer records must give; records already made
+    # keep working (the passkey is checked when a record chooses the receiver, never after).
+    passkey_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    adds_prefix = models.BooleanField(
+        "receiver adds the prefix",
+        default=False,
+        help_text="The receiver puts the dealer's account prefix in front of every account "
+        "number itself: dealers enter numbers without the prefix and signals carry them "
+        "without it.",
+    )
     wire_credential = models.CharField(
         max_length=100,
         blank=True,
@@ -137,6 +181,8 @@ class Receiver(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The hash stays out of the history; passkey_changed_at says when it was rotated.
+    history = HistoricalRecords(excluded_fields=["passkey_hash"])
     objects = ReceiverQuerySet.as_manager()
 
     class Meta:
@@ -154,6 +200,7 @@ class Receiver(models.Model):
 
     def set_passkey(self, raw_passkey: str) -> None:
         self.passkey_hash = make_password(raw_passkey)
+        self.passkey_changed_at = timezone.now()
 
     def check_passkey(self, raw_passkey: str) -> bool:
         return bool(raw_passkey) and check_password(raw_passkey, self.passkey_hash)
@@ -189,6 +236,8 @@ class ReceiverPath(models.Model):
     reply_timeout = models.FloatField(
         default=10.0, validators=[MinValueValidator(0.1)], help_text="Seconds."
     )
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["receiver", "role"]
@@ -228,6 +277,11 @@ class ReceiverPath(models.Model):
         return f"{scheme}://{self.host}:{self.port}"
 
 
+class StationMembershipQuerySet(models.QuerySet["StationMembership"]):
+    def admins(self) -> StationMembershipQuerySet:
+        return self.filter(role=StationMembership.Role.STATION_ADMIN)
+
+
 class StationMembership(models.Model):
     """A user working at a station: an operator, or a station admin."""
 
@@ -242,8 +296,12 @@ class StationMembership(models.Model):
     station = models.ForeignKey(
         MonitoringStation, on_delete=models.CASCADE, related_name="memberships"
     )
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.OPERATOR)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = StationMembershipQuerySet.as_manager()
 
     class Meta:
         ordering = ["station__name", "user__username"]
@@ -282,6 +340,8 @@ class DealerStation(models.Model):
         related_name="dealer_records",
     )
     name = models.CharField(max_length=100)
+    # Set by the station (its console), never by the dealer: every record of a dealer at a
+    # station carries the same prefix.
     account_prefix = models.CharField(
         max_length=10,
         blank=True,
@@ -290,6 +350,7 @@ class DealerStation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords(excluded_fields=["updated_at"])
     objects = DealerStationQuerySet.as_manager()
 
     class Meta:
@@ -316,6 +377,11 @@ class DealerStation(models.Model):
         self.name = self.name.strip()
         self.account_prefix = self.account_prefix.strip().upper()
         super().save(*args, **kwargs)
+
+    @property
+    def receiver_adds_prefix(self) -> bool:
+        """The dealer enters account numbers without the prefix: the receiver adds it."""
+        return bool(self.account_prefix) and self.receiver is not None and self.receiver.adds_prefix
 
     @property
     def transmits(self) -> bool:

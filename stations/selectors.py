@@ -24,6 +24,19 @@ def receivers_for(*, dealer: Dealer, station: MonitoringStation | None):
     return Receiver.objects.offered_to(dealer).filter(station=station).order_by("name")
 
 
+def station_prefix_for(
+    *, dealer: Dealer, station: MonitoringStation, exclude: DealerStation | None = None
+) -> str:
+    """The prefix the station gave this dealer ('' if none): every record of the dealer at
+    the station carries it (the station console sets them all at once)."""
+    records = DealerStation.objects.filter(dealer=dealer, station=station).exclude(
+        account_prefix=""
+    )
+    if exclude is not None:
+        records = records.exclude(pk=exclude.pk)
+    return records.values_list("account_prefix", flat=True).first() or ""
+
+
 def station_records_for(dealer: Dealer):
     return DealerStation.objects.for_dealer(dealer).select_related("station", "receiver")
 

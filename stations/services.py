@@ -85,9 +85,9 @@ def station_record_create(
     receiver: Receiver | None,
     passkey: str,
     name: str,
-    account_prefix: str = "",
 ) -> DealerStation:
-    """Create a dealer's station record; a receiver needs its passkey."""
+    """Create a dealer's station record; a receiver needs its passkey. The record takes the
+    prefix the station gave the dealer (on its other records there), if any."""
     _check_receiver(station, receiver)
     if receiver is not None:
         try:
@@ -99,7 +99,7 @@ def station_record_create(
         station=station,
         receiver=receiver,
         name=name,
-        account_prefix=account_prefix,
+        account_prefix=selectors.station_prefix_for(dealer=dealer, station=station),
     )
     return _save(record)
 
@@ -111,9 +111,9 @@ def station_record_update(
     receiver: Receiver | None,
     passkey: str,
     name: str,
-    account_prefix: str = "",
 ) -> DealerStation:
-    """Change a record; choosing a different receiver needs that receiver's passkey."""
+    """Change a record; choosing a different receiver needs that receiver's passkey. The
+    prefix is the station's to set (station console), never the dealer's."""
     _check_receiver(station, receiver)
     # Compare with what is stored: a ModelForm may already have set the new values on the
     # instance it was given.
@@ -137,7 +137,10 @@ def station_record_update(
     record.station = station
     record.receiver = receiver
     record.name = name
-    record.account_prefix = account_prefix
+    if station.pk != stored_station_id:
+        record.account_prefix = selectors.station_prefix_for(
+            dealer=record.dealer, station=station, exclude=record
+        )
     return _save(
         record, update_fields=["station", "receiver", "name", "account_prefix", "updated_at"]
     )

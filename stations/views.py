@@ -20,7 +20,7 @@ from stations.forms import DealerStationForm
 from stations.models import DealerStation
 
 # Form fields a "show receivers" refresh carries over (never the passkey).
-_REFRESH_FIELDS = ("name", "station", "receiver", "account_prefix")
+_REFRESH_FIELDS = ("name", "station", "receiver")
 
 
 class RecordListView(DealerRequiredMixin, ListView):
@@ -71,8 +71,7 @@ class _RecordFormView(DealerRequiredMixin, FormView):
 
     def form_valid(self, form: DealerStationForm) -> HttpResponse:
         fields = {
-            name: form.cleaned_data[name]
-            for name in ("station", "receiver", "passkey", "name", "account_prefix")
+            name: form.cleaned_data[name] for name in ("station", "receiver", "passkey", "name")
         }
         try:
             record = self.save(fields)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from customers.lib import normalise_identifier
+from customers.lib import normalise_identifier, prefix_example
 from customers.models import Customer, MonitoringAccount
 from stations.models import DealerStation
 
@@ -42,16 +42,39 @@ class AccountForm(forms.Form):
         if account is not None:
             stored = {
                 "station_record": account.station_record.code,
-                "account_number": account.account_number,
+                # Without the prefix when the receiver adds it: what the dealer types.
+                "account_number": account.entered_number,
                 "reference_id": account.reference_id,
             }
             kwargs["initial"] = {**stored, **(kwargs.get("initial") or {})}
         super().__init__(*args, **kwargs)
-        records = DealerStation.objects.for_dealer(customer.dealer).select_related("station")
+        records = DealerStation.objects.for_dealer(customer.dealer).select_related(
+            "station", "receiver"
+        )
         field = self.fields["station_record"]
         field.queryset = records.order_by("name")
         field.label_from_instance = lambda r: f"{r.name} ({r.station})"
-        self._label_reference_id(list(field.queryset), account)
+        choices = list(field.queryset)
+        self._label_reference_id(choices, account)
+        self._explain_prefix(choices, account)
+
+    def _explain_prefix(
+        self, records: list[DealerStation], account: MonitoringAccount | None
+    ) -> None:
+        """Say, with an example, whether the number is entered with the station's prefix."""
+        field = self.fields["account_number"]
+        shown = [account.station_record] if account is not None else records
+        rules = [
+            (r, prefix_example(r.account_prefix, receiver_adds_prefix=r.receiver_adds_prefix))
+            for r in shown
+            if r.account_prefix
+        ]
+        if not rules:
+            return
+        if len(shown) == 1:
+            field.help_text = f"{rules[0][1]} " + field.help_text
+        else:
+            field.help_text += " " + " ".join(f"{r.name}: {text}" for r, text in rules)
 
     def _label_reference_id(
         self, records: list[DealerStation], account: MonitoringAccount | None
@@ -74,6 +97,14 @@ class AccountForm(forms.Form):
 
     def clean_account_number(self) -> str:
         return normalise_identifier(self.cleaned_data["account_number"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        record, number = cleaned.get("station_record"), cleaned.get("account_number")
+        if record is not None and number and record.receiver_adds_prefix:
+            # The station knows the account with the prefix its receiver puts in front.
+            cleaned["account_number"] = record.account_prefix + number
+        return cleaned
 
     def clean_reference_id(self) -> str:
         return normalise_identifier(self.cleaned_data["reference_id"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -16,6 +17,7 @@ from customers.forms.sites import CustomerForm
 from customers.models import Customer
 from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
 from dealers.access import DealerRequiredMixin
+from stations.lib import deep_link_url
 from stations.models import DealerStation
 
 PAGE_SIZE = 50
@@ -75,14 +77,17 @@ class CustomerDetailView(CustomerMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         page = selectors.customer_page(self.customer)
-        monitoring = self.request.build_absolute_uri("/monitoring")
+        # From PORTAL_BASE_URL, never the request's host, and by the builder the alarm
+        # packages use: what the dealer pastes is what every signal carries.
+        base = settings.PORTAL_BASE_URL
+        for account in page.accounts:
+            account.deep_link = deep_link_url(base, {"act": account.account_number}) + "&zone="
         context.update(
             bridges=page.bridges,
             zones=page.zones,
             accounts=page.accounts,
             history=page.history,
-            deep_link_base=f"{monitoring}?site={self.customer.site_id}&zone=",
-            deep_link_monitoring=monitoring,
+            deep_link_base=deep_link_url(base, {"site": self.customer.site_id}) + "&zone=",
         )
         return context
 

@@ -44,13 +44,19 @@ def test_inactive_station_offers_nothing(dealer, receiver, station):
     assert not Receiver.objects.offered_to(dealer).exists()
 
 
-def test_reference_label_defaults_to_the_platforms_name_for_it():
+def test_the_platform_names_the_reference_id_and_only_a_generic_station_names_its_own():
     bold = MonitoringStationFactory(platform=MonitoringStation.Platform.BOLD_MANITOU)
     sentinel = MonitoringStationFactory(platform=MonitoringStation.Platform.SENTINEL)
-    custom = MonitoringStationFactory(reference_id_label="Account ref")
+    mastermind = MonitoringStationFactory(reference_id_label="Account ref")
+    generic = MonitoringStationFactory(
+        platform=MonitoringStation.Platform.GENERIC, reference_id_label="Account ref"
+    )
+    unnamed = MonitoringStationFactory(platform=MonitoringStation.Platform.GENERIC)
     assert bold.reference_id_label == "serial_no"
     assert sentinel.reference_id_label == "User Reference"
-    assert custom.reference_id_label == "Account ref"
+    assert mastermind.reference_id_label == "Site ID"
+    assert generic.reference_id_label == "Account ref"
+    assert unnamed.reference_id_label == "Reference ID"
 
 
 def test_record_names_are_unique_per_dealer_ignoring_case(dealer, other_dealer, receiver):
