@@ -1,9 +1,22 @@
-"""Plain helpers for customers: the one normalisation account numbers and IDs go through."""
+"""Plain helpers for customers: the one normalisation account numbers and IDs go through.
+
+The generic identifier rule lives here: an account number, reference ID or bridge serial
+holds only ASCII letters, digits and '-', upper-cased with ASCII rules only (never Unicode
+case mapping, which turns "straße" into "STRASSE" and a dotless "i234" into "I234"). Anything
+else is an error that names ALLOWED_CHARACTERS. Rules that only some receivers need (a protocol that
+carries hexadecimal account numbers) are added by the app that knows the protocol, through
+register_account_number_rule(), from its AppConfig.ready().
+"""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stations.models import DealerStation
 
 # Trimmed, upper-case, only A-Z, 0-9 and '-': how account numbers (and reference IDs, and
 # what deep links carry) are stored and compared. Held in the database by CheckConstraints.
@@ -20,9 +33,53 @@ _SITE_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 SITE_ID_LENGTH = 10
 
 
+# How an error names what is allowed (tests look for this exact text).
+ALLOWED_CHARACTERS = "only the letters A-Z, the digits 0-9 and '-'"
+_ASCII_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_IDENTIFIER_CHAR = re.compile(IDENTIFIER_CHARS)
+
+
 def normalise_identifier(value: str) -> str:
-    """Trim and upper-case; the result may still be invalid (see the patterns above)."""
-    return value.strip().upper()
+    """Trim and upper-case ASCII letters only; the result may still be invalid.
+
+    Other characters are left as they are, so that the check that follows refuses them
+    instead of storing (or matching) what Unicode case mapping would have made of them.
+    """
+    return value.strip().translate(_ASCII_UPPER)
+
+
+def identifier_error(value: str, *, what: str, max_length: int) -> str | None:
+    """Why a normalised identifier is not acceptable, in words a dealer can act on, or None."""
+    bad = sorted({ch for ch in value if not _IDENTIFIER_CHAR.fullmatch(ch)})
+    if bad:
+        shown = ", ".join("space" if ch.isspace() else repr(ch) for ch in bad[:5])
+        return f"The {what} may hold {ALLOWED_CHARACTERS} (not {shown})."
+    if not value or len(value) > max_length:
+        return f"The {what} has 1-{max_length} characters: {ALLOWED_CHARACTERS}."
+    return None
+
+
+# A rule for account numbers that only some receivers need: it gets the normalised number and
+# the dealer's station record (whose receiver tells the protocol) and returns an error or None.
+AccountNumberRule = Callable[[str, "DealerStation"], "str | None"]
+_account_number_rules: list[AccountNumberRule] = []
+
+
+def register_account_number_rule(rule: AccountNumberRule) -> AccountNumberRule:
+    """Add a rule every account number is checked against (call from AppConfig.ready())."""
+    if rule not in _account_number_rules:
+        _account_number_rules.append(rule)
+    return rule
+
+
+def account_number_rules() -> list[AccountNumberRule]:
+    """The registered rules, in registration order (the list itself)."""
+    return _account_number_rules
+
+
+def account_number_errors(number: str, station_record: DealerStation | Any) -> list[str]:
+    """The registered rules' errors for this number at this station record."""
+    return [error for rule in _account_number_rules if (error := rule(number, station_record))]
 
 
 def generate_site_id() -> str:

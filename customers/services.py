@@ -8,9 +8,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from customers.lib import (
-    ACCOUNT_NUMBER_RE,
-    REFERENCE_ID_RE,
+    ACCOUNT_NUMBER_MAX,
+    REFERENCE_ID_MAX,
+    account_number_errors,
     follows_prefix,
+    identifier_error,
     normalise_identifier,
     prefix_example,
 )
@@ -114,18 +116,20 @@ def _account_errors(account: MonitoringAccount) -> dict[str, str]:
 def _validate_account(account: MonitoringAccount, record: DealerStation) -> None:
     errors: dict[str, str] = {}
     number, reference = account.account_number, account.reference_id
-    if not ACCOUNT_NUMBER_RE.match(number):
-        errors["account_number"] = (
-            "Use 1-20 letters, digits or '-' (no spaces), e.g. 1234 or ABC-1234."
-        )
+    if error := identifier_error(number, what="account number", max_length=ACCOUNT_NUMBER_MAX):
+        errors["account_number"] = error + " For example 1234 or ABC-1234."
     elif not follows_prefix(number, record.account_prefix):
         errors["account_number"] = (
             f"{record.station} assigned you the prefix {record.account_prefix}. "
             + prefix_example(record.account_prefix, receiver_adds_prefix=False)
         )
+    elif protocol_errors := account_number_errors(number, record):
+        errors["account_number"] = " ".join(protocol_errors)
     label = record.station.reference_id_label
-    if reference and not REFERENCE_ID_RE.match(reference):
-        errors["reference_id"] = f"The {label} may hold only letters, digits and '-'."
+    if reference and (
+        error := identifier_error(reference, what=label, max_length=REFERENCE_ID_MAX)
+    ):
+        errors["reference_id"] = error
     elif not reference and record.station.requires_reference_id:
         errors["reference_id"] = f"{record.station} requires the {label} from its software."
     if errors:

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 
 from django.http import QueryDict
 
-from customers.lib import ACCOUNT_NUMBER_RE, REFERENCE_ID_RE, normalise_identifier
+from customers.lib import (
+    ACCOUNT_NUMBER_MAX,
+    REFERENCE_ID_MAX,
+    identifier_error,
+    normalise_identifier,
+)
 from customers.models import ZONE_MAX
 
 # meaning -> accepted names (DESIGN.md §2)
@@ -73,14 +78,16 @@ def parse(query: QueryDict) -> DeepLink:
     site = _one_value(params, SITE_NAMES, "site ID")
     zone_text = _one_value(params, ZONE_NAMES, "zone")
 
-    if account and not ACCOUNT_NUMBER_RE.match(account):
-        raise DeepLinkError(
-            "malformed", "The account number may hold only 1-20 letters, digits and '-'."
-        )
-    if reference and not REFERENCE_ID_RE.match(reference):
-        raise DeepLinkError(
-            "malformed", "The reference ID may hold only 1-30 letters, digits and '-'."
-        )
+    # Characters a receiver cannot carry are an error, never a match on what Unicode case
+    # mapping would make of them (customers.lib.normalise_identifier upper-cases ASCII only).
+    if account and (
+        error := identifier_error(account, what="account number", max_length=ACCOUNT_NUMBER_MAX)
+    ):
+        raise DeepLinkError("malformed", error)
+    if reference and (
+        error := identifier_error(reference, what="reference ID", max_length=REFERENCE_ID_MAX)
+    ):
+        raise DeepLinkError("malformed", error)
     if site and not SITE_ID_RE.match(site):
         raise DeepLinkError("malformed", "The site ID may hold only 1-12 letters and digits.")
     zone = None

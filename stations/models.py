@@ -375,7 +375,10 @@ class DealerStation(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         self.name = self.name.strip()
-        self.account_prefix = self.account_prefix.strip().upper()
+        # ASCII upper-casing only: Unicode's would turn "ß" into "SS" (see customers.lib).
+        self.account_prefix = "".join(
+            ch.upper() if ch.isascii() else ch for ch in self.account_prefix.strip()
+        )
         super().save(*args, **kwargs)
 
     @property
