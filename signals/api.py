@@ -8,6 +8,8 @@
 ``channel`` (the camera channel) may stand in for ``zone``; ``description`` is optional.
 Answers are JSON: 201 with the event and its signal references, 200 with the same body for
 an event id the bridge already sent, 4xx with ``{"error": "<reason>"}`` for anything else.
+Too many requests per token or per address answer 429 with Retry-After; such an event is not
+stored, and the bridge sends it again (signals/limits.py).
 An unknown serial and a wrong token get the same 401, so serials cannot be probed.
 """
 
@@ -25,7 +27,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from customers.lib import SERIAL_RE, normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Bridge
-from signals import lib, selectors, services
+from dealers.lib import client_address
+from signals import lib, limits, selectors, services
 from signals.models import AlarmEvent
 
 MAX_BODY_BYTES = 16 * 1024
@@ -147,6 +150,12 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     )
 
 
+def _too_many(wait: int, what: str) -> JsonResponse:
+    response = _error(429, f"Too many requests from this {what}: send again in {wait} s.")
+    response["Retry-After"] = str(wait)
+    return response
+
+
 def _answer(event: AlarmEvent) -> JsonResponse:
     body = {"event": str(event.code), "references": selectors.event_references(event)}
     return JsonResponse(body, status=201 if event.is_new else 200)
@@ -159,9 +168,15 @@ def device_events(request: HttpRequest) -> JsonResponse:
         response = _error(405, "Use POST.")
         response["Allow"] = "POST"
         return response
+    # The limits are decided before anything is read or stored: a limited event is not kept,
+    # and the bridge sends it again after Retry-After (signals/limits.py).
+    if (wait := limits.wait_for_address(client_address(request))) is not None:
+        return _too_many(wait, "address")
     token = _bearer_token(request)
     if token is None:
         return _error(401, "Send the bridge's token as 'Authorization: Bearer <token>'.")
+    if (wait := limits.wait_for_token(token)) is not None:
+        return _too_many(wait, "bridge token")
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

@@ -39,6 +39,13 @@ def _post(client: Client, body, token: str | None, **extra):
     return client.post(URL, data=data, content_type="application/json", **headers, **extra)
 
 
+@pytest.fixture(autouse=True)
+def _no_limits(settings):
+    """These tests send hundreds of requests about input; test_device_api_limits.py tests limits."""
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 0
+    settings.DEVICE_API_LIMIT_PER_ADDRESS = 0
+
+
 @pytest.fixture
 def api_client() -> Client:
     # A device has no CSRF token: the endpoint must not ask for one.

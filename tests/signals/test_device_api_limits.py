@@ -1,0 +1,193 @@
+"""The device API's limits: 429 with Retry-After, decided before anything is stored."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.core.cache import caches
+from django.db import connection, connections
+from django.test import Client
+
+from signals import limits
+from signals.models import AlarmEvent
+from tests.factories import BridgeFactory
+
+URL = "/api/devices/events"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters(db):
+    caches["limits"].clear()
+    yield
+    caches["limits"].clear()
+
+
+@pytest.fixture
+def device(customer):
+    bridge = BridgeFactory(customer=customer, serial="BR-0001")
+    from signals import services
+
+    return bridge, services.bridge_token_issue(bridge=bridge)
+
+
+def _send(token: str, event_id: str, address: str = "198.51.100.10"):
+    body = {
+        "serial": "BR-0001",
+        "event_id": event_id,
+        "kind": "alarm",
+        "zone": 3,
+        "time": "2025-03-04T06:06:07+01:00",
+    }
+    return Client(REMOTE_ADDR=address).post(
+        URL,
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+@pytest.mark.django_db
+def test_over_the_token_limit_answers_429_with_retry_after_and_stores_nothing(settings, device):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 3
+    _, token = device
+    for i in range(3):
+        assert _send(token, f"ev-{i}", address=f"198.51.100.{i}").status_code == 201
+    limited = _send(token, "ev-late", address="198.51.100.99")
+    assert limited.status_code == 429
+    assert 1 <= int(limited["Retry-After"]) <= settings.DEVICE_API_LIMIT_WINDOW_SECONDS
+    assert "send again" in limited.json()["error"]
+    # Nothing of the limited event was accepted: the bridge's resend is the first copy.
+    assert not AlarmEvent.objects.filter(device_event_id="ev-late").exists()
+    assert AlarmEvent.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_the_resent_event_is_accepted_in_the_next_window(settings, device, monkeypatch):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 1
+    _, token = device
+    clock = [1_000_000.0]
+    clock[0] = (int(limits._now()) // 60 + 1) * 60 + 1.0  # early in a window
+    monkeypatch.setattr(limits, "_now", lambda: clock[0])
+    assert _send(token, "ev-1").status_code == 201
+    limited = _send(token, "ev-2")
+    assert limited.status_code == 429
+    clock[0] += int(limited["Retry-After"])
+    assert _send(token, "ev-2").status_code == 201
+    assert set(AlarmEvent.objects.values_list("device_event_id", flat=True)) == {"ev-1", "ev-2"}
+
+
+@pytest.mark.django_db
+def test_over_the_address_limit_answers_429_even_without_a_token(settings, device):
+    settings.DEVICE_API_LIMIT_PER_ADDRESS = 2
+    _, token = device
+    assert _send(token, "ev-1").status_code == 201
+    assert _send("wrong-token", "ev-2").status_code == 401
+    limited = Client(REMOTE_ADDR="198.51.100.10").post(URL, data="{}", content_type="x")
+    assert limited.status_code == 429
+    assert limited["Retry-After"]
+    # Another address is not held back.
+    assert _send(token, "ev-3", address="198.51.100.11").status_code == 201
+
+
+@pytest.mark.django_db
+def test_behind_a_proxy_the_address_limit_is_per_client(settings, device):
+    settings.DEVICE_API_LIMIT_PER_ADDRESS = 1
+    settings.PORTAL_PROXY_COUNT = 1
+    _, token = device
+
+    def via_proxy(client_ip: str, event_id: str):
+        return Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=client_ip).post(
+            URL,
+            data=json.dumps(
+                {
+                    "serial": "BR-0001",
+                    "event_id": event_id,
+                    "kind": "alarm",
+                    "zone": 3,
+                    "time": "2025-03-04T06:06:07+01:00",
+                }
+            ),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+    assert via_proxy("203.0.113.1", "ev-1").status_code == 201
+    assert via_proxy("203.0.113.2", "ev-2").status_code == 201
+    assert via_proxy("203.0.113.1", "ev-3").status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers: PostgreSQL")
+def test_concurrent_requests_are_counted_exactly_across_connections(settings):
+    """Sixteen processes' worth of requests at once: exactly the limit get through."""
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 5
+    caches["limits"].clear()
+    barrier = threading.Barrier(16, timeout=20)
+    results: list[int | None] = []
+    lock = threading.Lock()
+
+    def hit() -> None:
+        try:
+            barrier.wait()
+            wait = limits.wait_for_token("the-same-token")
+            with lock:
+                results.append(wait)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=hit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(results) == 16
+    assert results.count(None) == 5
+
+
+def test_only_a_hash_of_the_token_names_its_counter():
+    assert "secret-token" not in limits.token_key("secret-token")
+    assert limits.token_key("a") != limits.token_key("b")
+
+
+def _redis_url() -> str | None:
+    try:
+        import redis
+    except ImportError:
+        return None
+    url = "redis://127.0.0.1:6379/15"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(_redis_url() is None, reason="no Redis on 127.0.0.1:6379 (it is optional)")
+def test_with_redis_configured_the_limits_count_there(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "limits": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _redis_url(),
+        },
+    }
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 5
+    caches["limits"].clear()
+    barrier = threading.Barrier(16, timeout=20)
+    results: list[int | None] = []
+
+    def hit() -> None:
+        barrier.wait()
+        results.append(limits.wait_for_token("redis-token"))
+
+    threads = [threading.Thread(target=hit) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results.count(None) == 5
+    assert "RedisCache" in type(caches["limits"]).__name__
+    caches["limits"].clear()
