@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "django_htmx",
     "simple_history",
+    "django_q",
     "portal",
     "dealers",
     "stations",
@@ -260,6 +261,29 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+}
+
+# --- Background and scheduled work ----------------------------------------------------------
+# django-q2 with its ORM broker: the task queue lives in the portal's own database, so it runs
+# on the embedded SQLite of `make run` and on PostgreSQL with as many `manage.py qcluster`
+# processes, on as many machines, as you like. Schedules are declared in code (each app's
+# tasks.SCHEDULES) and written to the database on every `migrate` (portal/schedules.py).
+# Alarm delivery is not a task: the dispatcher is its own outbox.
+TASK_TIMEOUT_SECONDS = env.int("TASK_TIMEOUT_SECONDS", default=600)
+Q_CLUSTER = {
+    "name": "portal",
+    "orm": "default",
+    "workers": env.int("TASK_WORKERS", default=2),
+    "timeout": TASK_TIMEOUT_SECONDS,
+    # A task whose worker died is handed out again after this long; it must exceed the timeout.
+    "retry": TASK_TIMEOUT_SECONDS + 60,
+    "max_attempts": env.int("TASK_MAX_ATTEMPTS", default=3),
+    # A schedule missed while no cluster ran runs once when one starts, not once per miss.
+    "catch_up": False,
+    "poll": env.float("TASK_POLL_SECONDS", default=1.0),
+    "save_limit": 1000,
+    "ack_failures": True,
+    "label": "Tasks",
 }
 
 # --- Signals --------------------------------------------------------------------------------

@@ -253,8 +253,9 @@ def periodic_tests_create(now: datetime) -> list[AlarmEvent]:
     """A periodic test for every account whose station's interval has come round.
 
     Idempotent per interval: an account that already has a periodic-test signal in the
-    current slot (``lib.periodic_slot_start``) gets none, so cron may run this as often as it
-    likes, and two runs at once create one test (the account row is locked, then re-checked).
+    current slot (``lib.periodic_slot_start``) gets none, so the schedule may run this as often
+    as it likes, and two runs at once create one test (the account row is locked, then
+    re-checked).
     """
     created = []
     for account in selectors.periodic_test_candidates():

@@ -59,7 +59,7 @@ class MonitoringStation(models.Model):
         max_length=50, blank=True, help_text="Token for the zone; blank: default."
     )
     time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
-    # Off when empty. `manage.py create_periodic_tests` (cron) queues one test per interval.
+    # Off when empty. The task engine (signals.tasks) queues one test per account per interval.
     periodic_test_interval = models.DurationField(
         null=True,
         blank=True,

@@ -1,5 +1,5 @@
-"""`make run`'s ``manage.py run_all``: the web server, a dispatcher and the receiver emulator
-together, a test signal travelling end to end, and one Ctrl-C stopping all three."""
+"""`make run`'s ``manage.py run_all``: the web server, a dispatcher, the task engine and the
+receiver emulator together, a test signal travelling end to end, and one Ctrl-C stopping all."""
 
 from __future__ import annotations
 
@@ -125,4 +125,5 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
     assert "[dispatcher] Dispatcher demo-dispatcher/" in output
     assert "1 delivered" in output
     assert "[web] " in output
+    assert "[tasks] " in output and "has stopped" in output
     assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)

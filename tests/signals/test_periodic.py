@@ -1,4 +1,4 @@
-"""Periodic tests: one per account per interval of its station, however often cron runs."""
+"""Periodic tests: one per account per interval of its station, however often the schedule runs."""
 
 from __future__ import annotations
 
@@ -115,6 +115,17 @@ def test_the_command_is_idempotent(daily, account):
     ]
     assert len(_tests()) == 1
     assert _tests()[0].created_at <= timezone.now()
+
+
+def test_the_scheduled_task_queues_what_is_due_once(daily, account):
+    from django_q.tasks import async_task
+
+    from signals.tasks import create_periodic_tests
+
+    assert create_periodic_tests() == 1
+    # Through the task engine, as its schedule calls it (the tests run tasks inline).
+    async_task("signals.tasks.create_periodic_tests")
+    assert [s.account_id for s in _tests()] == [account.pk]
 
 
 @given(

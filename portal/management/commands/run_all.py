@@ -1,4 +1,5 @@
-"""Run the demo portal: the receiver emulator, one dispatcher and the web server, together.
+"""Run the demo portal: the receiver emulator, one dispatcher, the task engine and the web server,
+together.
 
 ``make run`` calls this after migrating and seeding. Every child runs in its own process group
 (so a runserver's autoreloader goes with it), its output is prefixed with its name, and Ctrl-C
@@ -28,11 +29,17 @@ STOP_GRACE_SECONDS = 10.0
 class Child:
     """One ``manage.py`` subcommand with its output copied line by line, prefixed."""
 
-    def __init__(self, name: str, args: list[str], out: OutputWrapper) -> None:
+    def __init__(
+        self, name: str, args: list[str], out: OutputWrapper, *, stop_group: bool = True
+    ) -> None:
         self.name = name
         self.args = args
         self.out = out
+        # Whether SIGTERM goes to the child's whole group (a runserver's autoreloader) or to the
+        # child alone (a parent that stops its own workers in order, as qcluster does).
+        self.stop_group = stop_group
         self.process: subprocess.Popen[str] | None = None
+        self.copier: threading.Thread | None = None
 
     def start(self, lock: threading.Lock) -> None:
         manage = Path(settings.BASE_DIR) / "manage.py"
@@ -45,7 +52,8 @@ class Child:
             # Its own process group: a signal reaches the child and whatever it started.
             start_new_session=True,
         )
-        threading.Thread(target=self._copy, args=(lock,), daemon=True).start()
+        self.copier = threading.Thread(target=self._copy, args=(lock,), daemon=True)
+        self.copier.start()
 
     def _copy(self, lock: threading.Lock) -> None:
         assert self.process is not None and self.process.stdout is not None
@@ -64,11 +72,19 @@ class Child:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.process.pid, signum)
 
+    def stop(self) -> None:
+        """Ask the child to stop: its whole group, or the child alone if it stops its own."""
+        if self.stop_group:
+            self.signal(signal.SIGTERM)
+        elif self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+
 
 class Command(BaseCommand):
     help = (
-        "Run the receiver emulator, one signal dispatcher and the development web server "
-        "together until Ctrl-C (the demo of `make run`)."
+        "Run the receiver emulator, one signal dispatcher, the task engine and the development "
+        "web server together until Ctrl-C (the demo of `make run`)."
     )
     requires_system_checks: list[str] = []
 
@@ -92,6 +108,8 @@ class Command(BaseCommand):
                 out,
             ),
             Child("dispatcher", ["run_dispatcher", "--id", "demo-dispatcher", "-v", "2"], out),
+            # Scheduled and background work (periodic tests, ...): django-q2's cluster.
+            Child("tasks", ["qcluster"], out, stop_group=False),
             Child("web", ["runserver", options["addr"]], out),
         ]
         stop = threading.Event()
@@ -107,7 +125,8 @@ class Command(BaseCommand):
             with lock:
                 out.write(
                     f"Portal on http://{options['addr']}/ · receiver emulator on "
-                    f"127.0.0.1:{options['receiver_port']} · one dispatcher. Ctrl-C stops all."
+                    f"127.0.0.1:{options['receiver_port']} · one dispatcher · the task engine. "
+                    "Ctrl-C stops all."
                 )
                 out.flush()
             while not stop.wait(0.2):
@@ -133,9 +152,10 @@ class Command(BaseCommand):
 
     @staticmethod
     def _stop_all(children: list[Child]) -> None:
-        # The web server first, then the dispatcher (it finishes its signal), the receiver last.
+        # The web server first, then the task engine, the dispatcher (it finishes its signal), and
+        # the receiver last.
         for child in reversed(children):
-            child.signal(signal.SIGTERM)
+            child.stop()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for child in reversed(children):
             if child.process is None:
@@ -145,3 +165,7 @@ class Command(BaseCommand):
             except subprocess.TimeoutExpired:
                 child.signal(signal.SIGKILL)
                 child.process.wait()
+        # Show everything the children said on their way out.
+        for child in children:
+            if child.copier is not None:
+                child.copier.join(timeout=2)

@@ -1,6 +1,5 @@
-"""Queue the periodic tests that are due. Run it from cron, every few minutes:
-
-    */5 * * * *  cd /srv/portal && .venv/bin/python manage.py create_periodic_tests
+"""Queue the periodic tests that are due, now. The task engine does this every minute on its
+own (``signals.tasks``, run by ``manage.py qcluster``); this command is for trying it by hand.
 
 Safe to run as often as you like: each account gets one test per interval of its station.
 """
