@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, When
+from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, When
 
+from customers.lib import normalise_identifier
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
 from stations.lib import LinkExample
@@ -85,3 +86,75 @@ def link_example(station: MonitoringStation, *, dealer: Dealer | None = None) ->
         zone=zone,
         site_name=account.customer.name,
     )
+
+
+# --- the station console: accounts and dealers at a station ---------------------------------
+
+
+def station_accounts(
+    station: MonitoringStation, *, search: str = "", off_rule: bool = False
+) -> QuerySet[MonitoringAccount]:
+    """Every account at the station with its dealer, site and zones (for its console and the
+    CSV export): the page's accounts plus one query for their zones."""
+    accounts = MonitoringAccount.objects.filter(station=station)
+    term = "".join(ch for ch in search if ch.isprintable()).strip()
+    if term:
+        number = normalise_identifier(term)
+        accounts = accounts.filter(
+            Q(account_number__startswith=number)
+            | Q(reference_id=number)
+            | Q(customer__site_id=number)
+            | Q(customer__name__icontains=term)
+            | Q(customer__address__icontains=term)
+            | Q(customer__city__icontains=term)
+            | Q(customer__dealer__name__icontains=term)
+        )
+    if off_rule:
+        accounts = accounts.off_prefix_rule()
+    return (
+        accounts.select_related("customer__dealer", "station_record__receiver")
+        .prefetch_related(Prefetch("customer__zones", Zone.objects.order_by("number")))
+        .order_by("account_number")
+    )
+
+
+@dataclass
+class StationDealer:
+    """A dealer with records at the station: its prefix, records and accounts there."""
+
+    dealer: Dealer
+    records: list[DealerStation]
+    accounts: int = 0
+    off_rule: int = 0
+    listed: bool = False
+
+    @property
+    def prefixes(self) -> list[str]:
+        return sorted({record.account_prefix for record in self.records})
+
+    @property
+    def prefix(self) -> str:
+        return self.prefixes[0] if len(self.prefixes) == 1 else ""
+
+
+def station_dealers(station: MonitoringStation) -> list[StationDealer]:
+    """Dealers with a record at the station, with prefix and account counts: four queries."""
+    rows: dict[int, StationDealer] = {}
+    records = DealerStation.objects.filter(station=station).select_related("dealer", "receiver")
+    for record in records.order_by("dealer__name", "name"):
+        rows.setdefault(record.dealer_id, StationDealer(record.dealer, [])).records.append(record)
+    accounts = MonitoringAccount.objects.filter(station=station)
+    for dealer_id, count in (
+        accounts.values_list("customer__dealer_id").annotate(n=Count("id")).order_by()
+    ):
+        if dealer_id in rows:
+            rows[dealer_id].accounts = count
+    for dealer_id, count in (
+        accounts.off_prefix_rule().values_list("customer__dealer_id").annotate(n=Count("id"))
+    ).order_by():
+        if dealer_id in rows:
+            rows[dealer_id].off_rule = count
+    listed = set(station.listed_dealers.values_list("pk", flat=True))
+    for row in rows.values():
+        row.listed = row.dealer.pk in listed
+    return list(rows.values())

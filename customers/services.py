@@ -97,6 +97,16 @@ def zone_save(*, zone: Zone, cameras: list[Camera] | None = None) -> Zone:
 # --- monitoring accounts --------------------------------------------------------------------
 
 
+def account_number_for(record: DealerStation, typed: str) -> str:
+    """The account number to store for what the dealer typed: the station's prefix goes in
+    front when the record's receiver adds it itself (the dealer types the number without it).
+    The account form and the bulk import both use this."""
+    number = normalise_identifier(typed)
+    if number and record.receiver_adds_prefix:
+        return record.account_prefix + number
+    return number
+
+
 def _account_errors(account: MonitoringAccount) -> dict[str, str]:
     """The uniqueness rules of the database, asked before writing so each has its field.
 

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from monitoring import selectors, services
+from monitoring.access import admin_stations
 from monitoring.lib import DeepLink, DeepLinkError, parse
 
 TEMPLATE_PROBLEM = "monitoring/problem.html"
@@ -123,4 +124,5 @@ def home(request: HttpRequest) -> HttpResponse:
     stations = selectors.operator_stations(request.user)
     if not stations:
         return _not_an_operator(request)
-    return render(request, "monitoring/home.html", {"stations": stations})
+    consoles = list(admin_stations(request.user))
+    return render(request, "monitoring/home.html", {"stations": stations, "consoles": consoles})

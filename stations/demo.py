@@ -16,6 +16,7 @@ from stations.models import (
 
 DEMO_PASSKEY = "demo-passkey-1234"
 DEMO_OPERATOR = ("demo-operator", "demo-operator-pass")
+DEMO_STATION_ADMIN = ("demo-station", "demo-station-pass")
 # The receiver emulator (manage.py run_receiver) listens here during `make run`.
 DEMO_RECEIVER_HOST = "127.0.0.1"
 DEMO_RECEIVER_PORT = 9100
@@ -29,6 +30,7 @@ class DemoStations:
     prefixed_record: DealerStation
     passkey: str
     operator: tuple[str, str]
+    station_admin: tuple[str, str]
 
 
 def _receiver(station: MonitoringStation, name: str, **defaults: object) -> Receiver:
@@ -85,6 +87,12 @@ def seed(dealer: Dealer) -> DemoStations:
     StationMembership.objects.get_or_create(
         user=operator, station=station, defaults={"role": StationMembership.Role.OPERATOR}
     )
+    station_admin = ensure_user(*DEMO_STATION_ADMIN)
+    StationMembership.objects.get_or_create(
+        user=station_admin,
+        station=station,
+        defaults={"role": StationMembership.Role.STATION_ADMIN},
+    )
     record, _ = DealerStation.objects.get_or_create(
         dealer=dealer,
         name="Demo Central (XML)",
@@ -102,4 +110,5 @@ def seed(dealer: Dealer) -> DemoStations:
         prefixed_record=prefixed,
         passkey=DEMO_PASSKEY,
         operator=DEMO_OPERATOR,
+        station_admin=DEMO_STATION_ADMIN,
     )

@@ -9,7 +9,13 @@ from django.db.models.deletion import Collector, ProtectedError
 
 from dealers.models import Dealer
 from stations import lib
-from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
+from stations.models import (
+    DealerStation,
+    MonitoringStation,
+    Receiver,
+    ReceiverPath,
+    StationMembership,
+)
 
 
 def station_choices() -> list[MonitoringStation]:
@@ -83,3 +89,35 @@ def records_with_receiver_health(records: Iterable[DealerStation]) -> list[Deale
 def _path_state(path: ReceiverPath) -> str:
     health = getattr(path, "health", None)  # no row until a dispatcher first tries the path
     return health.state if health is not None else lib.UNKNOWN
+
+
+# --- the station console ------------------------------------------------------------------
+
+
+def station_receivers(station: MonitoringStation) -> list[Receiver]:
+    """The station's receivers, each with ``path_list`` (primary first) and each path's
+    ``health`` (None before a dispatcher first tried it): two queries."""
+    receivers = list(Receiver.objects.filter(station=station).order_by("name"))
+    paths = (
+        ReceiverPath.objects.filter(receiver__station=station)
+        .select_related("health")
+        .order_by("receiver_id", "-role")  # primary before alternate
+    )
+    by_receiver: dict[int, list[ReceiverPath]] = {}
+    for path in paths:
+        path.health_row = getattr(path, "health", None)
+        by_receiver.setdefault(path.receiver_id, []).append(path)
+    for receiver in receivers:
+        receiver.path_list = by_receiver.get(receiver.pk, [])
+        receiver.health = lib.receiver_health_summary(
+            (path.get_role_display(), _path_state(path), path.url) for path in receiver.path_list
+        )
+    return receivers
+
+
+def station_people(station: MonitoringStation):
+    return (
+        StationMembership.objects.filter(station=station)
+        .select_related("user")
+        .order_by("role", "user__username")
+    )

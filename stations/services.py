@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -13,7 +14,14 @@ from django.utils import timezone
 
 from dealers.models import Dealer
 from stations import selectors
-from stations.models import DealerStation, MonitoringStation, PasskeyFailure, Receiver
+from stations.models import (
+    DealerStation,
+    MonitoringStation,
+    PasskeyFailure,
+    Receiver,
+    ReceiverPath,
+    StationMembership,
+)
 
 # Wrong passkeys a dealer may enter within the window before guesses are refused.
 PASSKEY_FAILURE_LIMIT = 5
@@ -154,3 +162,208 @@ def station_record_delete(*, record: DealerStation) -> list[str]:
     except ProtectedError as exc:
         return sorted(str(obj) for obj in exc.protected_objects)
     return []
+
+
+# --- the station console: settings, receivers, dealers' prefixes, people --------------------
+# Every write takes the acting user: django-simple-history keeps who and when on each model.
+
+STATION_SETTINGS_FIELDS = (
+    "platform",
+    "requires_reference_id",
+    "reference_id_label",
+    "account_macro",
+    "reference_macro",
+    "zone_macro",
+    "time_zone",
+)
+RECEIVER_FIELDS = (
+    "name",
+    "description",
+    "protocol",
+    "visibility",
+    "receiver_number",
+    "line_number",
+    "adds_prefix",
+    "is_active",
+)
+PATH_FIELDS = (
+    "transport",
+    "host",
+    "port",
+    "use_tls",
+    "url_path",
+    "connect_timeout",
+    "reply_timeout",
+)
+PASSKEY_MIN_LENGTH = 8
+
+
+def _audited(obj: Any, actor: Any) -> Any:
+    obj._history_user = actor  # who made the change, for django-simple-history
+    return obj
+
+
+def station_settings_update(*, station: MonitoringStation, actor: Any, **fields: Any):
+    """The station's platform, its reference ID rule and its deep-link tokens."""
+    for name, value in fields.items():
+        setattr(station, name, value)
+    station.full_clean()
+    _audited(station, actor).save(update_fields=list(fields))
+    return station
+
+
+def _check_passkey(passkey: str) -> None:
+    if len(passkey) < PASSKEY_MIN_LENGTH:
+        raise ValidationError(
+            {"passkey": f"Use at least {PASSKEY_MIN_LENGTH} characters for the passkey."}
+        )
+
+
+def _paths_save(receiver: Receiver, paths: dict[str, dict[str, Any] | None], actor: Any) -> None:
+    """Create, change or remove the primary and alternate paths (None: no such path)."""
+    existing = {path.role: path for path in receiver.paths.all()}
+    if paths.get(ReceiverPath.Role.PRIMARY) is None:
+        raise ValidationError({"host": "A receiver needs a primary path."})
+    for role in (ReceiverPath.Role.PRIMARY, ReceiverPath.Role.ALTERNATE):
+        values = paths.get(role)
+        path = existing.get(role)
+        if values is None:
+            if path is not None:
+                _audited(path, actor).delete()
+            continue
+        path = path or ReceiverPath(receiver=receiver, role=role)
+        for name, value in values.items():
+            setattr(path, name, value)
+        path.full_clean()
+        _audited(path, actor).save()
+
+
+def _receiver_save(receiver: Receiver, actor: Any) -> None:
+    try:
+        receiver.full_clean()
+    except ValidationError as exc:
+        if "__all__" in getattr(exc, "error_dict", {}):
+            # The station-and-name rule speaks through full_clean's unique checks.
+            raise ValidationError({"name": exc.error_dict["__all__"]}) from exc
+        raise
+    try:
+        with transaction.atomic():
+            _audited(receiver, actor).save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"name": "This station already has a receiver with this name."}
+        ) from exc
+
+
+def receiver_create(
+    *,
+    station: MonitoringStation,
+    passkey: str,
+    paths: dict[str, dict[str, Any] | None],
+    actor: Any,
+    **fields: Any,
+) -> Receiver:
+    """A new receiver of the station with its passkey and its paths."""
+    _check_passkey(passkey)
+    receiver = Receiver(station=station, **fields)
+    receiver.set_passkey(passkey)
+    with transaction.atomic():
+        _receiver_save(receiver, actor)
+        _paths_save(receiver, paths, actor)
+    return receiver
+
+
+def receiver_update(
+    *, receiver: Receiver, paths: dict[str, dict[str, Any] | None], actor: Any, **fields: Any
+) -> Receiver:
+    """Change a receiver and its paths; the passkey is rotated on its own."""
+    for name, value in fields.items():
+        setattr(receiver, name, value)
+    with transaction.atomic():
+        _receiver_save(receiver, actor)
+        _paths_save(receiver, paths, actor)
+    return receiver
+
+
+def receiver_passkey_rotate(*, receiver: Receiver, passkey: str, actor: Any) -> Receiver:
+    """A new passkey: dealer records made from now on must give it; records already made keep
+    working (the passkey is only checked when a record chooses the receiver)."""
+    _check_passkey(passkey)
+    if receiver.check_passkey(passkey):
+        raise ValidationError({"passkey": "That is the current passkey: choose a new one."})
+    receiver.set_passkey(passkey)
+    _audited(receiver, actor).save(update_fields=["passkey_hash", "passkey_changed_at"])
+    return receiver
+
+
+def dealer_prefix_set(
+    *, station: MonitoringStation, dealer: Dealer, prefix: str, actor: Any
+) -> list[DealerStation]:
+    """Give a dealer its account prefix at this station: every record of the dealer here.
+
+    Account numbers are not rewritten: the dealer's software and the station's must agree on
+    each one, so those that no longer follow the prefix are listed (console) and flagged
+    (dealer's customer list) until the dealer changes them.
+    """
+    prefix = prefix.strip().upper()
+    changed = []
+    with transaction.atomic():
+        records = DealerStation.objects.select_for_update().filter(station=station, dealer=dealer)
+        for record in records.order_by("pk"):
+            if record.account_prefix == prefix:
+                continue
+            record.account_prefix = prefix
+            record.full_clean()
+            _audited(record, actor).save(update_fields=["account_prefix", "updated_at"])
+            changed.append(record)
+    return changed
+
+
+def station_dealer_list(*, station: MonitoringStation, dealer: Dealer, actor: Any) -> None:
+    """Offer the station's "listed dealers" receivers to this dealer."""
+    _audited(station, actor)
+    station.listed_dealers.add(dealer)
+
+
+def station_dealer_unlist(*, station: MonitoringStation, dealer: Dealer, actor: Any) -> None:
+    """Stop offering them; the dealer's existing records keep working."""
+    _audited(station, actor)
+    station.listed_dealers.remove(dealer)
+
+
+def _station_admins_locked(station: MonitoringStation) -> list[StationMembership]:
+    """The station's admins, locked, so that two admins acting at once cannot both leave."""
+    return list(
+        StationMembership.objects.select_for_update()
+        .filter(station=station, role=StationMembership.Role.STATION_ADMIN)
+        .order_by("pk")
+    )
+
+
+LAST_ADMIN = "A station needs a station admin: make someone else station admin first."
+
+
+def membership_role_set(*, membership: StationMembership, role: str, actor: Any):
+    if role not in StationMembership.Role.values:
+        raise ValidationError({"role": "Choose operator or station admin."})
+    with transaction.atomic():
+        admins = _station_admins_locked(membership.station)
+        membership.refresh_from_db(fields=["role"])
+        leaving = (
+            membership.role == StationMembership.Role.STATION_ADMIN and role != membership.role
+        )
+        if leaving and len(admins) <= 1:
+            raise ValidationError({"role": LAST_ADMIN})
+        membership.role = role
+        _audited(membership, actor).save(update_fields=["role"])
+    return membership
+
+
+def membership_remove(*, membership: StationMembership, actor: Any) -> None:
+    """Take someone off the station; the last station admin cannot leave it without one."""
+    with transaction.atomic():
+        admins = _station_admins_locked(membership.station)
+        membership.refresh_from_db(fields=["role"])
+        if membership.role == StationMembership.Role.STATION_ADMIN and len(admins) <= 1:
+            raise ValidationError(LAST_ADMIN)
+        _audited(membership, actor).delete()

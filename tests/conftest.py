@@ -12,6 +12,7 @@ import pytest
 from django.test import Client
 
 from dealers.models import Membership
+from stations.models import StationMembership
 from tests.factories import (
     CustomerFactory,
     DealerFactory,
@@ -144,3 +145,33 @@ def customer(dealer):
 @pytest.fixture
 def outsider_customer(other_dealer):
     return CustomerFactory(dealer=other_dealer, name="Their Warehouse", address="9 Oak Road")
+
+
+@pytest.fixture
+def station_admin(station):
+    """Runs ``station`` in the station console."""
+    return StationMembershipFactory(
+        station=station,
+        user=UserFactory(username="station-admin"),
+        role=StationMembership.Role.STATION_ADMIN,
+    ).user
+
+
+@pytest.fixture
+def other_station(db):
+    return MonitoringStationFactory(name="Rival Monitoring")
+
+
+@pytest.fixture
+def other_station_admin(other_station):
+    """Runs another station: must never reach ``station``'s console or its objects."""
+    return StationMembershipFactory(
+        station=other_station,
+        user=UserFactory(username="other-station-admin"),
+        role=StationMembership.Role.STATION_ADMIN,
+    ).user
+
+
+@pytest.fixture
+def station_admin_client(station_admin) -> Client:
+    return _client_for(station_admin)

@@ -8,6 +8,7 @@ from django import forms
 
 from customers.lib import normalise_identifier, prefix_example
 from customers.models import Customer, MonitoringAccount
+from customers.services import account_number_for
 from stations.models import DealerStation
 
 
@@ -101,9 +102,9 @@ class AccountForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         record, number = cleaned.get("station_record"), cleaned.get("account_number")
-        if record is not None and number and record.receiver_adds_prefix:
+        if record is not None and number:
             # The station knows the account with the prefix its receiver puts in front.
-            cleaned["account_number"] = record.account_prefix + number
+            cleaned["account_number"] = account_number_for(record, number)
         return cleaned
 
     def clean_reference_id(self) -> str:

@@ -41,6 +41,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  {operator:<14} {operator_password:<18} Operator at {stations.station}"
         )
+        admin, admin_password = stations.station_admin
+        self.stdout.write(
+            f"  {admin:<14} {admin_password:<18} Station admin at {stations.station} "
+            "(station console: /station/)"
+        )
         self.stdout.write(
             f"Demo station: {stations.station}; receiver “{stations.receiver.name}” "
             f"passkey: {stations.passkey}"

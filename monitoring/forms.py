@@ -1,0 +1,194 @@
+"""Forms of the station console. They validate input; the stations services save."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from typing import Any
+
+from django import forms
+from django.core.validators import MinLengthValidator
+from django.forms.utils import ErrorDict
+
+from stations.models import MonitoringStation, Receiver, ReceiverPath, StationMembership
+from stations.services import PASSKEY_MIN_LENGTH
+
+PREFIX_RE = re.compile(r"^[A-Z0-9-]{0,10}$")
+MACRO_RE = re.compile(r"^[^\s&?#=]*$")
+
+
+class StationSettingsForm(forms.ModelForm):
+    """The automation platform, the reference ID rule and the deep-link tokens."""
+
+    time_zone = forms.ChoiceField(
+        choices=[(name, name) for name in sorted(zoneinfo.available_timezones())]
+    )
+
+    class Meta:
+        model = MonitoringStation
+        fields = [
+            "platform",
+            "requires_reference_id",
+            "reference_id_label",
+            "account_macro",
+            "reference_macro",
+            "zone_macro",
+            "time_zone",
+        ]
+        labels = {
+            "platform": "Automation platform",
+            "requires_reference_id": "Dealers must enter the reference ID on every account",
+            "reference_id_label": "Name of the reference ID (generic platform only)",
+            "account_macro": "Deep-link token for the account number",
+            "reference_macro": "Deep-link token for the reference ID",
+            "zone_macro": "Deep-link token for the zone",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        profile = self.instance.profile
+        for name, default in (
+            ("account_macro", profile.account_macro),
+            ("reference_macro", profile.reference_macro),
+            ("zone_macro", profile.zone_macro),
+        ):
+            self.fields[name].help_text = f"Empty: the platform's default, {default}."
+
+    def _macro(self, name: str) -> str:
+        value = self.cleaned_data[name].strip()
+        if not MACRO_RE.match(value):
+            raise forms.ValidationError("A token has no spaces and none of & ? # =.")
+        return value
+
+    def clean_account_macro(self) -> str:
+        return self._macro("account_macro")
+
+    def clean_reference_macro(self) -> str:
+        return self._macro("reference_macro")
+
+    def clean_zone_macro(self) -> str:
+        return self._macro("zone_macro")
+
+
+class ReceiverForm(forms.ModelForm):
+    """A receiver's own settings; its paths are two PathForms beside it."""
+
+    passkey = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Hand it to the dealers you accept. Stored only as a salted hash.",
+    )
+
+    class Meta:
+        model = Receiver
+        fields = [
+            "name",
+            "description",
+            "protocol",
+            "visibility",
+            "adds_prefix",
+            "receiver_number",
+            "line_number",
+            "is_active",
+        ]
+        labels = {"is_active": "Active (offered to dealers, signals delivered)"}
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # Rotated on its own page, so an edit never changes it by accident.
+            del self.fields["passkey"]
+        else:
+            self.fields["passkey"].required = True
+            self.fields["passkey"].validators.append(MinLengthValidator(PASSKEY_MIN_LENGTH))
+
+
+class PathForm(forms.ModelForm):
+    """One path of a receiver; the alternate is optional (an empty host means none)."""
+
+    class Meta:
+        model = ReceiverPath
+        fields = [
+            "transport",
+            "host",
+            "port",
+            "use_tls",
+            "url_path",
+            "connect_timeout",
+            "reply_timeout",
+        ]
+        labels = {"use_tls": "Use TLS"}
+
+    def __init__(self, *args: Any, optional: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.optional = optional
+        if optional:
+            for field in self.fields.values():
+                field.required = False
+
+    @property
+    def is_empty(self) -> bool:
+        return self.optional and not (self.data.get(self.add_prefix("host")) or "").strip()
+
+    def full_clean(self) -> None:
+        if self.is_bound and self.is_empty:
+            self._errors, self.cleaned_data = ErrorDict(), {}
+            return
+        super().full_clean()
+        if self.is_bound and self.optional and not self._errors:
+            for name in ("port", "connect_timeout", "reply_timeout", "transport", "url_path"):
+                if self.cleaned_data.get(name) in (None, ""):
+                    self.add_error(name, "This field is required for the alternate path.")
+
+    def values(self) -> dict[str, Any] | None:
+        if self.is_empty:
+            return None
+        return {name: self.cleaned_data[name] for name in self.Meta.fields}
+
+
+class PasskeyForm(forms.Form):
+    passkey = forms.CharField(
+        label="New passkey",
+        strip=False,
+        min_length=PASSKEY_MIN_LENGTH,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    confirm = forms.CharField(
+        label="New passkey again",
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("passkey") and cleaned.get("passkey") != cleaned.get("confirm"):
+            self.add_error("confirm", "The two passkeys differ.")
+        return cleaned
+
+
+class PrefixForm(forms.Form):
+    prefix = forms.CharField(
+        label="Account prefix",
+        required=False,
+        max_length=10,
+        help_text="Letters, digits and '-', e.g. NW. Empty: no prefix.",
+    )
+
+    def clean_prefix(self) -> str:
+        prefix = self.cleaned_data["prefix"].strip().upper()
+        if not PREFIX_RE.match(prefix):
+            raise forms.ValidationError("Use up to 10 letters, digits and '-', e.g. NW.")
+        return prefix
+
+
+class ListDealerForm(forms.Form):
+    dealer = forms.UUIDField(
+        label="Dealer ID",
+        help_text="The dealer finds it under Monitoring stations in its settings.",
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=StationMembership.Role.choices)
