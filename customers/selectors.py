@@ -10,22 +10,20 @@ from customers.lib import normalise_identifier
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
 from stations.lib import LinkExample
-from stations.models import DealerStation, MonitoringStation
+from stations.models import MonitoringStation
 
 
-def customer_list(
-    dealer: Dealer, *, search: str = "", status: str = "", record: DealerStation | None = None
-) -> QuerySet[Customer]:
-    """One dealer's customers for the list page: two queries per page, whatever the size."""
-    customers = Customer.objects.for_dealer(dealer).search(search)
-    if status:
-        customers = customers.filter(status=status)
-    if record is not None:
-        customers = customers.filter(accounts__station_record=record)
+def customer_list(dealer: Dealer) -> QuerySet[Customer]:
+    """One dealer's customers for the list page (``filters.CustomerFilter`` narrows them) with
+    their accounts: two queries per page, whatever the size."""
     accounts = MonitoringAccount.objects.select_related("station_record").order_by(
         "station_record__name"
     )
-    return customers.order_by("name", "id").prefetch_related(Prefetch("accounts", accounts))
+    return (
+        Customer.objects.for_dealer(dealer)
+        .order_by("name", "id")
+        .prefetch_related(Prefetch("accounts", accounts))
+    )
 
 
 @dataclass

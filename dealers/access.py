@@ -11,8 +11,8 @@ from typing import Any
 
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponseBase
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, render
 
 from dealers.models import Dealer, DealerOwnedQuerySet, Membership
 
@@ -22,6 +22,7 @@ __all__ = [
     "active_membership",
     "get_for_dealer_or_404",
     "memberships_for",
+    "not_a_dealer",
     "switch_dealer",
 ]
 
@@ -64,12 +65,19 @@ def get_for_dealer_or_404(queryset: DealerOwnedQuerySet, dealer: Dealer, **looku
     return get_object_or_404(queryset.for_dealer(dealer), **lookup)
 
 
+def not_a_dealer(request: HttpRequest) -> HttpResponse:
+    """The answer to a signed-in user who belongs to no dealer (an operator, say): 404, with a
+    page that sends them to their own start page. Rendered here, not raised, so that it reads
+    the same with DEBUG on (where Django would list the URL patterns instead)."""
+    return render(request, "not_a_dealer.html", status=404)
+
+
 class DealerRequiredMixin(LoginRequiredMixin):
     """A view for the people of the active dealer.
 
     ``required_roles`` limits the whole view (every method) to those roles: a signed-in
     member with another role gets 403. A user who belongs to no dealer gets 404, so dealer
-    pages do not exist for operators of a monitoring station.
+    pages do not exist for operators of a monitoring station (``not_a_dealer``).
     """
 
     required_roles: frozenset[str] | None = None
@@ -81,7 +89,7 @@ class DealerRequiredMixin(LoginRequiredMixin):
             return self.handle_no_permission()
         membership = active_membership(request)
         if membership is None:
-            raise Http404("You are not a member of any dealer.")
+            return not_a_dealer(request)
         self.membership = membership
         self.dealer = membership.dealer
         if self.required_roles is not None and membership.role not in self.required_roles:

@@ -6,7 +6,7 @@ app_name = "dealers"
 
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
-    path("switch/", views.switch, name="switch"),
+    path("switch/", views.SwitchView.as_view(), name="switch"),
     path("team/", views.MemberListView.as_view(), name="member-list"),
     path("team/<uuid:code>/", views.MemberDetailView.as_view(), name="member-detail"),
     path("notifications/", views.RecipientListView.as_view(), name="recipient-list"),

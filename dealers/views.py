@@ -7,17 +7,16 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse, reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from dealers import access, selectors, services
 from dealers.forms import NotificationRecipientForm
+from dealers.generic import ServiceFormMixin
 from dealers.models import Membership, NotificationRecipient
 
 
@@ -57,18 +56,22 @@ class MemberDetailView(access.DealerRequiredMixin, DetailView):
         )
 
 
-@require_POST
-@login_required
-def switch(request: HttpRequest) -> HttpResponseRedirect:
-    """Make another of the user's dealers the active one (the navigation bar's switcher)."""
-    membership = access.switch_dealer(request, request.POST.get("dealer", ""))
-    messages.success(request, f"You are now working as {membership.dealer}.")
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = reverse("dealers:dashboard")
-    return redirect(next_url)
+class SwitchView(access.DealerRequiredMixin, View):
+    """Make another of the user's dealers the active one (the navigation bar's switcher).
+
+    It changes only the user's session, so every role may use it."""
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        membership = access.switch_dealer(request, request.POST.get("dealer", ""))
+        messages.success(request, f"You are now working as {membership.dealer}.")
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("dealers:dashboard")
+        return redirect(next_url)
 
 
 # --- dealer settings: notification recipients -----------------------------------------------
@@ -85,7 +88,7 @@ class RecipientListView(access.DealerRequiredMixin, ListView):
         return NotificationRecipient.objects.for_dealer(self.dealer).order_by("email")
 
 
-class _RecipientFormView(access.DealerRequiredMixin, FormView):
+class _RecipientFormView(ServiceFormMixin, access.DealerRequiredMixin, FormView):
     """Shared by add and edit: the service saves, the form shows what it said."""
 
     template_name = "dealers/recipient_form.html"
@@ -109,15 +112,10 @@ class _RecipientFormView(access.DealerRequiredMixin, FormView):
         context["recipient"] = self.recipient
         return context
 
-    def form_valid(self, form: NotificationRecipientForm) -> HttpResponse:
-        fields = {name: form.cleaned_data[name] for name in services.RECIPIENT_FIELDS}
-        try:
-            recipient = self.save(fields)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Notifications for {recipient.email} saved.")
-        return redirect(self.get_success_url())
+    success_message = "Notifications for {obj.email} saved."
+
+    def perform(self, form: NotificationRecipientForm) -> NotificationRecipient:
+        return self.save({name: form.cleaned_data[name] for name in services.RECIPIENT_FIELDS})
 
     def save(self, fields: dict[str, Any]) -> NotificationRecipient:
         raise NotImplementedError

@@ -18,7 +18,6 @@ from signals.lib import (
     zone_trigger,
 )
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
-from stations.models import DealerStation
 
 
 def transmitting_accounts(customer: Customer, *, lock: bool = False) -> list[MonitoringAccount]:
@@ -100,24 +99,13 @@ def events_recent(customer: Customer, *, limit: int = 20) -> list[AlarmEvent]:
 # --- signal lists ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SignalFilters:
-    state: str = ""
-    record: DealerStation | None = None
+def signal_list(dealer: Dealer, *, customer: Customer | None = None) -> QuerySet[Signal]:
+    """A dealer's signals, newest first, with their attempts: a fixed number of queries.
 
-
-def signal_list(
-    dealer: Dealer, *, customer: Customer | None = None, filters: SignalFilters | None = None
-) -> QuerySet[Signal]:
-    """A dealer's signals, newest first, with their attempts: a fixed number of queries."""
-    filters = filters or SignalFilters()
+    ``filters.SignalFilter`` narrows them for the list pages."""
     signals = Signal.objects.for_dealer(dealer)
     if customer is not None:
         signals = signals.filter(customer=customer)
-    if filters.state:
-        signals = signals.filter(state=filters.state)
-    if filters.record is not None:
-        signals = signals.filter(station_record=filters.record)
     attempts = DeliveryAttempt.objects.order_by("started_at", "id")
     return (
         signals.select_related("event", "customer", "station_record", "station", "receiver")

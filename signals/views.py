@@ -8,11 +8,10 @@ role that edits sites, the dealer's library one that manages the dealer.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -22,70 +21,52 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, ListView
 
 from customers.models import Bridge, Customer
-from customers.views.base import CustomerMixin, add_service_errors
+from customers.views.base import CustomerMixin
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
+from dealers.generic import FilteredListMixin, ServiceFormMixin
 from dealers.models import Membership
 from signals import forms, selectors, services
-from signals.models import Signal
-from stations.models import DealerStation
+from signals.filters import SignalFilter
 
 PAGE_SIZE = 25
 
 
-class SignalListView(DealerRequiredMixin, ListView):
-    """The dealer's signals, newest first, filterable by state and station record."""
+class SignalListView(FilteredListMixin, DealerRequiredMixin, ListView):
+    """The dealer's signals, newest first, with the filter bar."""
 
     template_name = "signals/signal_list.html"
     context_object_name = "signals"
     paginate_by = PAGE_SIZE
     http_method_names = ["get", "head", "options"]
+    filterset_class = SignalFilter
 
     def get_customer(self) -> Customer | None:
         return None
 
-    def get_queryset(self):
-        params = self.request.GET
-        state = params.get("state", "")
-        self.state = state if state in Signal.State.values else ""
-        self.records = list(DealerStation.objects.for_dealer(self.dealer).order_by("name"))
-        self.record = next((r for r in self.records if str(r.code) == params.get("station")), None)
-        filters = selectors.SignalFilters(state=self.state, record=self.record)
-        return selectors.signal_list(self.dealer, customer=self.get_customer(), filters=filters)
+    def get_base_queryset(self):
+        return selectors.signal_list(self.dealer, customer=self.get_customer())
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context.update(
-            customer=self.get_customer(),
-            state=self.state,
-            states=Signal.State.choices,
-            records=self.records,
-            record=self.record,
-            querystring=query.urlencode(),
-        )
+        context["customer"] = self.get_customer()
         return context
 
 
-class CustomerSignalListView(SignalListView):
+class CustomerSignalListView(CustomerMixin, SignalListView):
     """One customer's signals (linked from the customer's monitoring section)."""
-
-    @cached_property
-    def customer(self) -> Customer:
-        return get_for_dealer_or_404(Customer.objects, self.dealer, code=self.kwargs["code"])
 
     def get_customer(self) -> Customer:
         return self.customer
 
 
-class TestSignalSendView(DealerRequiredMixin, View):
+class TestSignalSendView(CustomerMixin, View):
     """The customer's "send test signal" button: one test signal per transmitting account."""
 
     required_roles = Membership.EDIT_ROLES
     http_method_names = ["post", "options"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        customer = get_for_dealer_or_404(Customer.objects, self.dealer, code=self.kwargs["code"])
+        customer = self.customer
         if not selectors.transmitting_accounts(customer):
             messages.warning(
                 request,
@@ -132,7 +113,7 @@ class BridgeTokenIssueView(DealerRequiredMixin, View):
         return render(request, "signals/bridge_token.html", context)
 
 
-class _CodeFormView(DealerRequiredMixin, FormView):
+class _CodeFormView(ServiceFormMixin, DealerRequiredMixin, FormView):
     """Any member reads the page; only ``write_roles`` may POST (others get 403)."""
 
     write_roles: frozenset[str] = Membership.MANAGE_ROLES
@@ -147,15 +128,6 @@ class _CodeFormView(DealerRequiredMixin, FormView):
         if not self.can_write:
             raise PermissionDenied("Your role at this dealer does not allow this change.")
         return super().post(request, *args, **kwargs)
-
-    def form_valid(self, form) -> HttpResponse:
-        try:
-            self.perform(form)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, self.success_message)
-        return redirect(self.get_success_url())
 
     def perform(self, form) -> None:
         raise NotImplementedError

@@ -6,7 +6,6 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -14,6 +13,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
+from dealers.generic import ServiceFormMixin
 from dealers.models import Membership
 from stations import selectors, services
 from stations.forms import DealerStationForm
@@ -34,7 +34,7 @@ class RecordListView(DealerRequiredMixin, ListView):
         return selectors.records_with_receiver_health(records)
 
 
-class _RecordFormView(DealerRequiredMixin, FormView):
+class _RecordFormView(ServiceFormMixin, DealerRequiredMixin, FormView):
     """Shared by add and edit: the service decides, the form shows what it said."""
 
     template_name = "stations/record_form.html"
@@ -69,17 +69,13 @@ class _RecordFormView(DealerRequiredMixin, FormView):
             return self.render_to_response(self.get_context_data(form=form))
         return super().post(request, *args, **kwargs)
 
-    def form_valid(self, form: DealerStationForm) -> HttpResponse:
+    success_message = "Monitoring station record “{obj}” saved."
+
+    def perform(self, form: DealerStationForm) -> DealerStation:
         fields = {
             name: form.cleaned_data[name] for name in ("station", "receiver", "passkey", "name")
         }
-        try:
-            record = self.save(fields)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-            return self.form_invalid(form)
-        messages.success(self.request, f"Monitoring station record “{record}” saved.")
-        return redirect(self.get_success_url())
+        return self.save(fields)
 
     def save(self, fields: dict[str, Any]) -> DealerStation:
         raise NotImplementedError

@@ -14,8 +14,9 @@ from django.views.generic import FormView, TemplateView
 from customers import services
 from customers.forms.accounts import AccountForm
 from customers.models import Customer, MonitoringAccount
-from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
+from customers.views.base import EDIT_ROLES, CustomerMixin
 from dealers.access import get_for_dealer_or_404
+from dealers.generic import ServiceFormMixin
 
 
 def _monitoring_section(customer: Customer) -> str:

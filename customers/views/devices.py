@@ -21,8 +21,9 @@ from django.views.generic import FormView, TemplateView
 from customers import services
 from customers.forms.devices import BridgeForm, CameraForm, ZoneForm
 from customers.models import Bridge, Camera, Customer, Zone
-from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
+from customers.views.base import EDIT_ROLES, CustomerMixin
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
+from dealers.generic import ServiceFormMixin
 from dealers.models import Dealer
 
 

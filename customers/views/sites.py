@@ -13,47 +13,26 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from customers import selectors, services
+from customers.filters import CustomerFilter
 from customers.forms.sites import CustomerForm
 from customers.models import Customer
-from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
+from customers.views.base import EDIT_ROLES, CustomerMixin
 from dealers.access import DealerRequiredMixin
+from dealers.generic import FilteredListMixin, ServiceFormMixin
 from stations.lib import deep_link_url
-from stations.models import DealerStation
 
 PAGE_SIZE = 50
 
 
-class CustomerListView(DealerRequiredMixin, ListView):
+class CustomerListView(FilteredListMixin, DealerRequiredMixin, ListView):
     template_name = "customers/customer_list.html"
     context_object_name = "customers"
     paginate_by = PAGE_SIZE
     http_method_names = ["get", "head", "options"]
+    filterset_class = CustomerFilter
 
-    def get_queryset(self):
-        params = self.request.GET
-        self.search = params.get("q", "")[:100]
-        self.status = params.get("status", Customer.Status.ACTIVE)
-        if self.status not in Customer.Status.values:
-            self.status = ""  # "all"
-        self.records = list(DealerStation.objects.for_dealer(self.dealer).order_by("name"))
-        self.record = next((r for r in self.records if str(r.code) == params.get("station")), None)
-        return selectors.customer_list(
-            self.dealer, search=self.search, status=self.status, record=self.record
-        )
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context.update(
-            search=self.search,
-            status=self.status,
-            statuses=Customer.Status.choices,
-            records=self.records,
-            record=self.record,
-            querystring=query.urlencode(),
-        )
-        return context
+    def get_base_queryset(self):
+        return selectors.customer_list(self.dealer)
 
 
 class CustomerCreateView(DealerRequiredMixin, ServiceFormMixin, FormView):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -11,6 +13,7 @@ from signals.lib import Trigger, device_token_matches
 from signals.models import AlarmEvent, Signal
 from tests.factories import (
     BridgeFactory,
+    CustomerFactory,
     DealerStationFactory,
     DeliveryAttemptFactory,
     EventCodeFactory,
@@ -193,10 +196,43 @@ def test_filter_by_state_and_station_record(owner_client, customer, dealer, acco
     assert listed(state="bogus", station="not-a-uuid") == {pending, delivered, elsewhere}
 
 
+def test_search_by_account_number_reference_or_customer(owner_client, dealer, account, record):
+    other_site = CustomerFactory(dealer=dealer, name="Harbour Depot")
+    other = MonitoringAccountFactory(
+        customer=other_site, station_record=record, account_number="77-100"
+    )
+    mine = SignalFactory(account=account)  # account 3444 at "Corner Store"
+    theirs = SignalFactory(account=other)
+
+    def listed(q: str) -> set:
+        return set(owner_client.get(LIST, {"q": q}).context["signals"])
+
+    assert listed("34") == {mine}  # an account number, from its start
+    assert listed("77-1") == {theirs}
+    assert listed(theirs.reference) == {theirs}
+    assert listed("harbour") == {theirs}  # a customer's name, any case
+    assert listed("corner") == {mine}
+    assert listed("44") == set()  # not the middle of an account number
+    assert listed("\x00") == {mine, theirs}
+
+
+def test_filter_by_date_in_the_dealers_days(owner_client, account):
+    old = SignalFactory(account=account, created_at=datetime(2024, 3, 1, 12, tzinfo=UTC))
+    new = SignalFactory(account=account, created_at=datetime(2024, 3, 5, 12, tzinfo=UTC))
+
+    def listed(**params) -> set:
+        return set(owner_client.get(LIST, params).context["signals"])
+
+    assert listed(date_from="2024-03-02") == {new}
+    assert listed(date_to="2024-03-02") == {old}
+    assert listed(date_from="2024-03-01", date_to="2024-03-05") == {old, new}
+    assert listed(date_from="not a date") == {old, new}  # an invalid filter filters nothing
+
+
 def test_another_dealers_record_is_no_filter(owner_client, account, outsider_record):
     SignalFactory(account=account)
     response = owner_client.get(LIST, {"station": str(outsider_record.code)})
-    assert response.context["record"] is None
+    assert response.context["filter"].cleaned.get("station") is None
     assert len(response.context["signals"]) == 1
 
 

@@ -1,0 +1,123 @@
+"""The pieces every dealer-side page is built from, one copy each.
+
+- ``ServiceFormMixin``: a form view whose ``form_valid`` hands the cleaned data to a service
+  and puts the service's ``ValidationError`` on the form (``add_service_errors``).
+- ``FilteredListMixin`` with ``DealerFilterSet``: a list with the filter bar
+  (``templates/_filter_bar.html``), its query string kept across pages (``_pagination.html``)
+  and exports.
+- The row-action cell is the ``row_actions`` template tag (``dealers/templatetags/dealer_ui.py``).
+
+They live here, in the lowest app, so that every app above may use them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import redirect
+
+from dealers.models import Dealer
+
+# --- "call the service, put its errors on the form" -------------------------------------------
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
+    """Put a service's errors on the form: on their field if the form has it, else on top."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for field, errors in exc.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class ServiceFormMixin:
+    """``form_valid`` calls ``perform(form)`` (a service); its ValidationError lands on the form.
+
+    On success: ``success_message`` (formatted with ``obj``, what ``perform`` returned) and a
+    redirect to ``get_success_url_for(obj)`` (by default the view's ``get_success_url()``).
+    """
+
+    success_message = "Saved."
+
+    def form_valid(self, form: forms.BaseForm) -> HttpResponse:
+        try:
+            obj = self.perform(form)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, self.success_message.format(obj=obj))
+        return redirect(self.get_success_url_for(obj))
+
+    def perform(self, form: forms.BaseForm) -> Any:
+        raise NotImplementedError
+
+    def get_success_url_for(self, obj: Any) -> str:
+        return self.get_success_url()
+
+
+# --- the list filter bar ------------------------------------------------------------------
+
+
+class DealerFilterSet(django_filters.FilterSet):
+    """A list's filters, narrowed to one dealer (``dealer=``), drawn by ``_filter_bar.html``.
+
+    ``defaults`` fills parameters absent from the query string (e.g. the customer list shows
+    active sites unless asked otherwise). Widgets get Bootstrap's classes here, once.
+    """
+
+    defaults: dict[str, str] = {}
+
+    def __init__(self, data: QueryDict | None = None, *args: Any, dealer: Dealer, **kwargs: Any):
+        data = data.copy() if data is not None else QueryDict(mutable=True)
+        for name, value in self.defaults.items():
+            data.setdefault(name, value)
+        self.dealer = dealer
+        super().__init__(data, *args, **kwargs)
+        for field in self.form.fields.values():
+            widget = field.widget
+            css = "form-select" if isinstance(widget, forms.Select) else "form-control"
+            widget.attrs.setdefault("class", css)
+            if field.label:
+                widget.attrs.setdefault("aria-label", field.label)
+
+    @property
+    def cleaned(self) -> dict[str, Any]:
+        """The valid filter values (an invalid one, e.g. another dealer's record, is ignored)."""
+        self.form.is_valid()
+        return getattr(self.form, "cleaned_data", {})
+
+
+class FilteredListMixin:
+    """A ListView with the filter bar: ``filterset_class`` filters ``get_base_queryset()``.
+
+    The context gets ``filter`` (the filter set, for ``_filter_bar.html``) and ``querystring``
+    (the filters without the page, for ``_pagination.html`` and export links).
+    """
+
+    filterset_class: type[DealerFilterSet]
+    dealer: Dealer
+
+    def get_base_queryset(self):
+        raise NotImplementedError
+
+    def get_filterset(self) -> DealerFilterSet:
+        return self.filterset_class(
+            self.request.GET, queryset=self.get_base_queryset(), dealer=self.dealer
+        )
+
+    def get_queryset(self):
+        self.filterset = self.get_filterset()
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["filter"] = self.filterset
+        context["querystring"] = query.urlencode()
+        return context
