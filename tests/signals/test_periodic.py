@@ -94,7 +94,10 @@ def test_each_account_of_the_station_is_tested(daily, record):
         for _ in range(3)
     ]
     services.periodic_tests_create(NOW)
-    services.periodic_tests_create(NOW + timedelta(hours=1))
+    # Run again later in every account's current slot (slots are shifted per account id, so a
+    # fixed "an hour later" would cross the next slot's start for some ids).
+    later = min(lib.periodic_slot_start(NOW, DAY, seed=a.pk) for a in accounts) + DAY
+    services.periodic_tests_create(later - timedelta(seconds=1))
     assert sorted(s.account_id for s in _tests()) == sorted(a.pk for a in accounts)
 
 
