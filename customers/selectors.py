@@ -10,7 +10,7 @@ from customers.lib import normalise_identifier
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
 from stations.lib import LinkExample
-from stations.models import MonitoringStation
+from stations.models import DealerStation, MonitoringStation
 
 
 def customer_list(dealer: Dealer) -> QuerySet[Customer]:

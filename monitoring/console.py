@@ -24,7 +24,7 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from customers import selectors as customer_selectors
 from customers.models import MonitoringAccount
-from customers.views.base import add_service_errors
+from dealers.generic import add_service_errors
 from dealers.models import Dealer
 from monitoring import forms
 from monitoring.access import StationAdminRequiredMixin, admin_stations, get_in_station_or_404
