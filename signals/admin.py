@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dealers.models import NotificationRecipient
+from signals.lib import bytes_for_people
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, PathHealth, Signal
 from signals.services import SENDABLE_PROTOCOLS
 
@@ -64,11 +65,16 @@ class DeliveryAttemptInline(admin.TabularInline):
         "dispatcher_id",
         "duration_ms",
         "outcome",
-        "reply",
+        "reply_shown",
         "error",
     ]
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description="reply")
+    def reply_shown(self, obj: DeliveryAttempt) -> str:
+        text, escaped = bytes_for_people(obj.reply)
+        return f"{text} (not plain text: odd bytes shown as \\xNN)" if escaped else text
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

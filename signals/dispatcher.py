@@ -35,6 +35,7 @@ The result of a signal is written only while this dispatcher still holds its lea
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -51,7 +52,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.db.models import Exists, F, OuterRef, PositiveIntegerField, Value
 from django.utils import timezone
 
@@ -132,7 +140,7 @@ class Attempt:
     started_at: datetime
     duration_ms: int
     outcome: str
-    reply: str = ""
+    reply: bytes = b""
     role: str = ""
     error: str = ""
     status: str = ""
@@ -365,6 +373,10 @@ class Dispatcher:
             return result
         payload = bytes(signal.payload)
         for path in paths:
+            if result.attempts and self._stop.is_set():
+                # A stop request ends the dispatcher within one exchange's deadline: the
+                # alternate path waits for the next dispatcher (the signal is not delivered).
+                break
             attempt = self._attempt(signal.reference, payload, path, codec)
             result.attempts.append(attempt)
             if attempt.path_ok:
@@ -405,7 +417,7 @@ class Dispatcher:
                 unreachable=True,
             )
         duration = took()
-        text = reply[:REPLY_MAX].decode("utf-8", errors="replace")
+        text = reply[:REPLY_MAX]
         try:
             ack = codec.decode(reply)
             if ack.reference != reference:
@@ -471,13 +483,8 @@ class Dispatcher:
     @staticmethod
     def _budget(paths: Iterable[ReceiverPath]) -> float:
         """The longest sending one signal over these paths can take."""
-        total = 0.0
-        for path in paths:
-            if path.transport == ReceiverPath.Transport.HTTPS:
-                total += 2 * max(path.connect_timeout, path.reply_timeout)
-            else:
-                total += path.connect_timeout + path.reply_timeout
-        return total
+        # Every transport ends an exchange within connect + reply timeout, whatever the peer does.
+        return sum(path.connect_timeout + path.reply_timeout for path in paths)
 
     def _transport(self, path: ReceiverPath) -> Transport:
         config = (
@@ -499,7 +506,8 @@ class Dispatcher:
             transport = HttpsTransport(
                 path.url,
                 ssl_context=self.ssl_context,
-                timeout=max(path.connect_timeout, path.reply_timeout),
+                connect_timeout=path.connect_timeout,
+                reply_timeout=path.reply_timeout,
             )
         else:
             transport = TcpTransport(
@@ -526,15 +534,51 @@ class Dispatcher:
             self.write(results, release=release)
 
     def write(self, results: list[Result], *, release: Iterable[Signal] = ()) -> None:
-        """Write a batch; see ``_write``. A receiver path deleted while this dispatcher still
-        used it fails the write (its attempts name it): they are written again without it."""
+        """Write a batch; see ``_write``.
+
+        A receiver path deleted while this dispatcher still used it fails the write (its
+        attempts name it): they are written again without it. Any other refusal by the database
+        is one row's fault, not the batch's: each signal is then written on its own, so one bad
+        row never takes the other signals' outcomes with it. Only a database that went away
+        (the connection, not the data) fails the whole write, for the caller to retry.
+        """
         release = list(release)
         try:
             self._write(results, release)
+        except (OperationalError, InterfaceError):
+            raise
         except IntegrityError:
             if not self._forget_deleted_paths(results):
+                self._write_each(results, release)
+                return
+            try:
+                self._write(results, release)
+            except (OperationalError, InterfaceError):
                 raise
-            self._write(results, release)
+            except Exception:
+                self._write_each(results, release)
+        except Exception:
+            self._write_each(results, release)
+
+    def _write_each(self, results: list[Result], release: list[Signal]) -> None:
+        """Each signal in a transaction of its own; one the database still refuses is written
+        once more without the texts of its attempts, so that its outcome is kept."""
+        logger.warning("dispatcher %s: a batch was refused; recording each signal alone", self.name)
+        for result in results:
+            try:
+                self._write([result], [])
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                logger.exception(
+                    "dispatcher %s: could not record signal %s as it was; recording it without "
+                    "the attempts' replies and errors",
+                    self.name,
+                    result.signal.reference,
+                )
+                self._write([_stripped(result)], [])
+        if release:
+            self._write([], release)
 
     def _forget_deleted_paths(self, results: list[Result]) -> bool:
         used = {a.path.pk for r in results for a in r.attempts if a.path is not None}
@@ -573,7 +617,7 @@ class Dispatcher:
                             attempt.path.pk,
                             attempt.path_ok,
                             attempt.started_at,
-                            _short_error(attempt),
+                            lib.text_safe(_short_error(attempt)),
                         )
                     )
             if result.skipped and now < signal.deadline_at:
@@ -585,7 +629,7 @@ class Dispatcher:
                 fields = {
                     "state": Signal.State.FAILED,
                     "failed_at": now,
-                    "last_error": result.skipped[:ERROR_MAX],
+                    "last_error": lib.text_safe(result.skipped, ERROR_MAX),
                     **released,
                 }
                 failed.append((signal, fields))
@@ -684,7 +728,8 @@ class Dispatcher:
         }
         answered = [a for a in result.attempts if a.status]
         if answered:
-            fields["ack_status"], fields["ack_reason"] = answered[-1].status, answered[-1].reason
+            fields["ack_status"] = lib.text_safe(answered[-1].status, 20)
+            fields["ack_reason"] = lib.text_safe(answered[-1].reason, 500)
         last = result.attempts[-1]
         if result.delivered:
             fields.update(state=Signal.State.DELIVERED, delivered_at=now, last_error="")
@@ -698,7 +743,7 @@ class Dispatcher:
             )
             return Signal.State.DELIVERED, fields
         errors = [_describe(a) for a in result.attempts if a.error]
-        fields["last_error"] = "; ".join(errors)[:ERROR_MAX]
+        fields["last_error"] = lib.text_safe("; ".join(errors), ERROR_MAX)
         if now >= signal.deadline_at:
             fields.update(state=Signal.State.FAILED, failed_at=now)
             return Signal.State.FAILED, fields
@@ -729,13 +774,30 @@ class Dispatcher:
             dispatcher_id=self.name,
             outcome=attempt.outcome,
             reply=attempt.reply[:REPLY_MAX],
-            error=attempt.error[:ERROR_MAX],
+            error=lib.text_safe(attempt.error, ERROR_MAX),
         )
 
     def _reset_connection(self) -> None:
         # The next query opens a fresh connection (or takes one from the pool).
         with contextlib.suppress(DatabaseError):
             connection.close()
+
+
+def _stripped(result: Result) -> Result:
+    """The result with nothing a receiver said in it: what is left can always be written."""
+    note = "not recorded: the database refused this attempt's reply or error (see the log)"
+    attempts = [
+        dataclasses.replace(
+            a,
+            duration_ms=min(max(a.duration_ms, 0), 2**31 - 1),
+            reply=b"",
+            error=note if a.error else "",
+            status=lib.text_safe(a.status, 20),
+            reason="",
+        )
+        for a in result.attempts
+    ]
+    return dataclasses.replace(result, attempts=attempts, skipped=result.skipped and note)
 
 
 def _describe(attempt: Attempt) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import re
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -347,3 +348,41 @@ def path_state_next(
     if failures >= max(down_after, 1):
         return PathState.DOWN, failures
     return state, failures
+
+
+# --- what receivers say, fit for a text column ----------------------------------------------
+
+# C0 controls but tab, line feed and carriage return, DEL, and lone surrogates: PostgreSQL
+# refuses NUL in text and no database can store a lone surrogate; none of them reads well.
+_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def text_safe(text: str, max_length: int | None = None) -> str:
+    """``text`` with every character a text column or a person cannot take shown as an escape
+    (``\\x00``, ``\\udc80``), then cut to ``max_length``.
+
+    Used on everything that may hold what a receiver sent (replies' reasons, errors naming
+    what came back) before it is written: one odd byte must never stop a batch being recorded.
+    """
+    cleaned = _UNSAFE_CHARS.sub(_escape, text)
+    return cleaned if max_length is None else cleaned[:max_length]
+
+
+def bytes_for_people(data: bytes) -> tuple[str, bool]:
+    """Bytes from the network as text for a page, and whether it had to be escaped.
+
+    UTF-8 text without control characters is shown as it is; anything else (a NUL, UTF-16,
+    binary) shows its odd bytes as ``\\xNN`` escapes, and the second value says so.
+    """
+    data = bytes(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return text_safe(data.decode("utf-8", "backslashreplace")), True
+    safe = text_safe(text)
+    return safe, safe != text

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Bridge, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, DealerOwnedQuerySet
-from signals.lib import EventKind, PathState, Trigger
+from signals.lib import EventKind, PathState, Trigger, bytes_for_people, text_safe
 from signals.xml_v1 import Qualifier
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
@@ -327,7 +327,11 @@ class DeliveryAttempt(models.Model):
     path_role = models.CharField(max_length=10, blank=True)
     dispatcher_id = models.CharField(max_length=100, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    reply = models.TextField(blank=True, help_text=f"The reply, cut to {REPLY_MAX} characters.")
+    # Exactly what the receiver sent, whatever the bytes (a NUL, UTF-16, binary): a text
+    # column would refuse some of them (PostgreSQL has no NUL in text) and lose the batch.
+    reply = models.BinaryField(
+        blank=True, default=b"", help_text=f"The reply's bytes as received, cut to {REPLY_MAX}."
+    )
     error = models.TextField(blank=True)
 
     objects = DeliveryAttemptQuerySet.as_manager()
@@ -344,9 +348,19 @@ class DeliveryAttempt(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         # Replies are untrusted and unbounded: keep what a person needs to read.
-        self.reply = self.reply[:REPLY_MAX]
-        self.error = self.error[:ERROR_MAX]
+        self.reply = bytes(self.reply)[:REPLY_MAX]
+        self.error = text_safe(self.error, ERROR_MAX)
         super().save(*args, **kwargs)
+
+    @property
+    def reply_text(self) -> str:
+        """The reply for people: as it is when it is plain UTF-8 text, else with its odd bytes
+        shown as ``\\xNN`` (``reply_escaped`` says which)."""
+        return bytes_for_people(self.reply)[0]
+
+    @property
+    def reply_escaped(self) -> bool:
+        return bytes_for_people(self.reply)[1]
 
 
 class EventCodeQuerySet(DealerOwnedQuerySet):

@@ -376,7 +376,7 @@ def path_health_record(
                     row.last_success_at = observation.at
                 else:
                     row.last_failure_at = observation.at
-                    row.last_error = observation.error[:LAST_ERROR_MAX]
+                    row.last_error = lib.text_safe(observation.error, LAST_ERROR_MAX)
                 if state != row.state:
                     changes.append(
                         PathStateChange(path_id, row.state, state, observation.at, row.last_error)

@@ -1,6 +1,14 @@
 """Moving a codec's bytes to a receiver and its reply back: length-prefixed TCP (optionally TLS)
 and HTTPS POST. Transports know nothing of XML; codecs know nothing of sockets.
 
+Every exchange has one deadline for the whole of it: the connection (TCP connect and TLS
+handshake) must be up within ``connect_timeout``, and the request and the *whole* reply must
+then pass within ``reply_timeout``. A receiver that answers one byte at a time, or stalls a TLS
+handshake, cannot hold a sender past ``connect_timeout + reply_timeout``: every socket
+operation waits at most what is left of the deadline, never a fresh timeout of its own. (Host
+names are resolved by the system resolver before the clock starts; receivers are usually
+configured by address.)
+
 TCP framing: every message, either way, is a 4-byte unsigned big-endian length followed by that
 many bytes. A connection carries any number of request/reply pairs, one at a time.
 """
@@ -8,7 +16,6 @@ many bytes. A connection carries any number of request/reply pairs, one at a tim
 from __future__ import annotations
 
 import contextlib
-import http.client
 import select
 import socket
 import ssl
@@ -19,8 +26,12 @@ from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import urlsplit
 
+import h11
+
 HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 256 * 1024
+# HTTP response headers beyond this are not a receiver's reply.
+MAX_HTTP_HEADER_BYTES = 16 * 1024
 
 
 class TransportError(Exception):
@@ -35,6 +46,84 @@ class Transport(Protocol):
     def send(self, payload: bytes) -> bytes: ...
 
     def close(self) -> None: ...
+
+
+class Deadline:
+    """A point in ``time.monotonic()`` that a whole exchange must finish by."""
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left; ``TimeoutError`` once the deadline has passed."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return left
+
+
+# --- sockets under a deadline -------------------------------------------------------------------
+
+
+def connect(
+    host: str,
+    port: int,
+    *,
+    deadline: Deadline,
+    ssl_context: ssl.SSLContext | None = None,
+) -> socket.socket:
+    """A TCP connection (with TLS when ``ssl_context`` is given), up before ``deadline``.
+
+    Raises ``TransportError`` saying what failed.
+    """
+    try:
+        raw = socket.create_connection((host, port), timeout=deadline.remaining())
+    except ConnectionRefusedError:
+        raise TransportError("connect refused") from None
+    except TimeoutError:
+        raise TransportError("connect timeout") from None
+    except socket.gaierror:
+        raise TransportError(f"cannot resolve host {host}") from None
+    except OSError as exc:
+        raise TransportError(f"connect failed: {exc.strerror or exc}") from None
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if ssl_context is None:
+        return raw
+    try:
+        sock = ssl_context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+        # The ssl module bounds one whole call (the handshake's every read and write) by the
+        # socket's timeout, so this is what is left of the deadline, not a timeout per read.
+        sock.settimeout(deadline.remaining())
+        sock.do_handshake()
+    except ssl.SSLCertVerificationError as exc:
+        raw.close()
+        detail = exc.verify_message or exc.reason or "verify failed"
+        raise TransportError(f"tls certificate rejected: {detail}") from None
+    except ssl.SSLError as exc:
+        raw.close()
+        raise TransportError(f"tls handshake failed: {exc.reason or exc}") from None
+    except TimeoutError:
+        raw.close()
+        raise TransportError("tls handshake timeout") from None
+    except OSError as exc:
+        raw.close()
+        raise TransportError(f"tls handshake failed: {exc.strerror or exc}") from None
+    return sock
+
+
+def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
+    """Send every byte before ``deadline`` (``TimeoutError`` if the peer stops reading)."""
+    view = memoryview(data)
+    while view:
+        sock.settimeout(deadline.remaining())
+        sent = sock.send(view)
+        view = view[sent:]
+
+
+def recv_some(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
+    """Up to ``size`` bytes, waiting at most what is left of ``deadline``; b"" at EOF."""
+    sock.settimeout(deadline.remaining())
+    return sock.recv(size)
 
 
 # --- framing ------------------------------------------------------------------------------------
@@ -83,6 +172,17 @@ def _recv_exact(
         chunks.append(chunk)
         received += len(chunk)
     return b"".join(chunks)
+
+
+def _socket_error(exc: OSError) -> TransportError:
+    """What an error in mid-exchange means, in a few words."""
+    if isinstance(exc, TimeoutError):
+        return TransportError("timeout waiting for reply")
+    if isinstance(exc, ssl.SSLError):
+        return TransportError(f"tls error: {exc.reason or exc}")
+    if isinstance(exc, BrokenPipeError | ConnectionResetError | ConnectionAbortedError):
+        return TransportError("connection reset by receiver")
+    return TransportError(f"socket error: {exc.strerror or exc}")
 
 
 # --- TCP ----------------------------------------------------------------------------------------
@@ -136,30 +236,20 @@ class TcpTransport:
         return self._sock is not None
 
     def send(self, payload: bytes) -> bytes:
-        """Send one frame and return the receiver's reply frame."""
+        """Send one frame and return the receiver's reply frame, all within the deadline."""
         frame = encode_frame(payload)
         with self._lock:
             sock = self._connection()
             try:
-                deadline = time.monotonic() + self.reply_timeout
-                sock.settimeout(self.reply_timeout)
-                sock.sendall(frame)
-                reply = recv_frame(sock, deadline=deadline)
+                deadline = Deadline(self.reply_timeout)
+                send_all(sock, frame, deadline)
+                reply = recv_frame(sock, deadline=deadline.at)
             except TransportError:
                 self._close_locked()
                 raise
-            except TimeoutError:
-                self._close_locked()
-                raise TransportError("timeout waiting for reply") from None
-            except ssl.SSLError as exc:
-                self._close_locked()
-                raise TransportError(f"tls error: {exc.reason or exc}") from None
-            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
-                self._close_locked()
-                raise TransportError("connection reset by receiver") from None
             except OSError as exc:
                 self._close_locked()
-                raise TransportError(f"socket error: {exc.strerror or exc}") from None
+                raise _socket_error(exc) from None
             if reply is None:
                 self._close_locked()
                 raise TransportError("connection closed by receiver")
@@ -175,42 +265,14 @@ class TcpTransport:
             # sending avoids a failed attempt that never reached anybody.
             self._close_locked()
         if self._sock is None:
-            self._sock = self._connect()
+            self._sock = connect(
+                self.host,
+                self.port,
+                deadline=Deadline(self.connect_timeout),
+                ssl_context=self.ssl_context,
+            )
+            self.connections_opened += 1
         return self._sock
-
-    def _connect(self) -> socket.socket:
-        try:
-            raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        except ConnectionRefusedError:
-            raise TransportError("connect refused") from None
-        except TimeoutError:
-            raise TransportError("connect timeout") from None
-        except socket.gaierror:
-            raise TransportError(f"cannot resolve host {self.host}") from None
-        except OSError as exc:
-            raise TransportError(f"connect failed: {exc.strerror or exc}") from None
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.ssl_context is None:
-            sock = raw
-        else:
-            try:
-                # The handshake runs under the connect timeout set on ``raw``.
-                sock = self.ssl_context.wrap_socket(raw, server_hostname=self.host)
-            except ssl.SSLCertVerificationError as exc:
-                raw.close()
-                detail = exc.verify_message or exc.reason or "verify failed"
-                raise TransportError(f"tls certificate rejected: {detail}") from None
-            except ssl.SSLError as exc:
-                raw.close()
-                raise TransportError(f"tls handshake failed: {exc.reason or exc}") from None
-            except TimeoutError:
-                raw.close()
-                raise TransportError("tls handshake timeout") from None
-            except OSError as exc:
-                raw.close()
-                raise TransportError(f"tls handshake failed: {exc.strerror or exc}") from None
-        self.connections_opened += 1
-        return sock
 
     def _close_locked(self) -> None:
         sock, self._sock = self._sock, None
@@ -239,7 +301,10 @@ def _is_stale(sock: socket.socket) -> bool:
 class HttpsTransport:
     """POST each package to a receiver's HTTPS URL; the response body is the reply.
 
-    One connection per send. ``timeout`` applies to the connect and to each read.
+    One connection per send. The connection and TLS handshake must be up within
+    ``connect_timeout``; the request and the whole response (status, headers, body) must then
+    arrive within ``reply_timeout``. HTTP is read with h11, a small sans-I/O HTTP/1.1 parser,
+    so every socket read is ours and bounded by what is left of the deadline.
     """
 
     def __init__(
@@ -247,7 +312,8 @@ class HttpsTransport:
         url: str,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        reply_timeout: float = 10.0,
         content_type: str = "application/xml; charset=utf-8",
     ) -> None:
         parts = urlsplit(url)
@@ -258,49 +324,79 @@ class HttpsTransport:
         self.port = parts.port or 443
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self.ssl_context = ssl_context or ssl.create_default_context()
-        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.reply_timeout = reply_timeout
         self.content_type = content_type
 
     def __repr__(self) -> str:
         return f"<HttpsTransport {self.url}>"
 
+    @property
+    def _host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 443 else f"{host}:{self.port}"
+
     def send(self, payload: bytes) -> bytes:
         if len(payload) > MAX_FRAME_BYTES:
             raise TransportError(f"payload too large: {len(payload)} bytes")
-        conn = http.client.HTTPSConnection(
-            self.host, self.port, timeout=self.timeout, context=self.ssl_context
+        sock = connect(
+            self.host,
+            self.port,
+            deadline=Deadline(self.connect_timeout),
+            ssl_context=self.ssl_context,
         )
         try:
-            conn.request(
-                "POST",
-                self.path,
-                body=payload,
-                headers={"Content-Type": self.content_type, "Accept": "application/xml"},
-            )
-            response = conn.getresponse()
-            body = response.read(MAX_FRAME_BYTES + 1)
-        except ConnectionRefusedError:
-            raise TransportError("connect refused") from None
-        except ssl.SSLCertVerificationError as exc:
-            detail = exc.verify_message or exc.reason or "verify failed"
-            raise TransportError(f"tls certificate rejected: {detail}") from None
-        except ssl.SSLError as exc:
-            raise TransportError(f"tls error: {exc.reason or exc}") from None
-        except TimeoutError:
-            raise TransportError("timeout waiting for reply") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-            raise TransportError("connection closed by receiver") from None
-        except http.client.HTTPException as exc:
-            raise TransportError(f"http error: {type(exc).__name__}") from None
+            return self._exchange(sock, payload, Deadline(self.reply_timeout))
         except OSError as exc:
-            raise TransportError(f"connect failed: {exc.strerror or exc}") from None
+            raise _socket_error(exc) from None
+        except h11.ProtocolError as exc:
+            raise TransportError(f"http error: {exc}"[:200]) from None
         finally:
-            conn.close()
-        if len(body) > MAX_FRAME_BYTES:
-            raise TransportError("reply too large")
-        if not 200 <= response.status < 300:
-            raise TransportError(f"http {response.status} {response.reason}".strip())
-        return body
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def _exchange(self, sock: socket.socket, payload: bytes, deadline: Deadline) -> bytes:
+        http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HTTP_HEADER_BYTES)
+        request = http.send(
+            h11.Request(
+                method="POST",
+                target=self.path,
+                headers=[
+                    ("Host", self._host_header),
+                    ("Content-Type", self.content_type),
+                    ("Accept", "application/xml"),
+                    ("Content-Length", str(len(payload))),
+                    ("Connection", "close"),
+                ],
+            )
+        )
+        send_all(sock, request + http.send(h11.Data(data=payload)), deadline)
+        http.send(h11.EndOfMessage())
+        response: h11.Response | None = None
+        body = bytearray()
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    chunk = recv_some(sock, 65536, deadline)
+                except ssl.SSLEOFError:
+                    chunk = b""  # a peer that hangs up without a TLS goodbye
+                http.receive_data(chunk)
+            elif isinstance(event, h11.Response):
+                response = event
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_FRAME_BYTES:
+                    raise TransportError("reply too large")
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                raise TransportError("connection closed by receiver")
+        assert response is not None  # h11 delivers the Response before any Data or the end
+        if not 200 <= response.status_code < 300:
+            reason = response.reason.decode("ascii", "replace")
+            raise TransportError(f"http {response.status_code} {reason}".strip()[:200])
+        return bytes(body)
 
     def close(self) -> None:
         """Nothing is kept open between sends."""

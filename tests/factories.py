@@ -225,7 +225,7 @@ class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
     dispatcher_id = "test-dispatcher"
     duration_ms = 12
     outcome = "rejected"
-    reply = "<reply>busy</reply>"
+    reply = b"<reply>busy</reply>"
 
 
 class EventCodeFactory(factory.django.DjangoModelFactory):

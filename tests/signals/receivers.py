@@ -120,3 +120,14 @@ def dispatcher(**options: object) -> Dispatcher:
     }
     values.update(options)
     return Dispatcher(**values)  # type: ignore[arg-type]
+
+
+def run_once_within(running: Dispatcher, seconds: float = 20.0) -> None:
+    """``running.run(once=True)``, stopped after ``seconds`` if it has not ended by then, so a
+    regression that makes a dispatcher loop or hang fails the test instead of hanging it."""
+    watchdog = threading.Timer(seconds, running.stop)
+    watchdog.start()
+    try:
+        running.run(once=True)
+    finally:
+        watchdog.cancel()

@@ -96,7 +96,7 @@ def test_the_signal_changelist_searches_by_reference_and_account_number(admin_cl
 
 def test_the_signal_page_shows_the_payload_as_text_and_its_attempts(admin_client, account):
     signal = SignalFactory(account=account)
-    DeliveryAttemptFactory(signal=signal, reply="<reply>nope</reply>")
+    DeliveryAttemptFactory(signal=signal, reply=b"<reply>nope</reply>")
     response = admin_client.get(reverse("admin:signals_signal_change", args=[signal.pk]))
     html = response.content.decode()
     assert response.status_code == 200

@@ -75,7 +75,7 @@ def test_sends_the_stored_bytes_and_records_the_attempt(account, receiver):
     attempt = signal.delivery_attempts.get()
     assert (attempt.path, attempt.path_role, attempt.dispatcher_id) == (path, "primary", "d-test")
     assert attempt.outcome == DeliveryAttempt.Outcome.ACCEPTED
-    assert decode_reply(attempt.reply.encode()).reference == signal.reference
+    assert decode_reply(bytes(attempt.reply)).reference == signal.reference
     assert attempt.started_at <= signal.delivered_at
     assert attempt.error == ""
 

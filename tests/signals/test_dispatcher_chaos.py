@@ -10,19 +10,15 @@ the order they were recorded, none may be accepted twice as new, and none may be
 
 from __future__ import annotations
 
-import os
 import signal as os_signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from customers.models import Zone
@@ -38,91 +34,14 @@ from tests.factories import (
     MonitoringAccountFactory,
     ZoneFactory,
 )
+from tests.signals.processes import Dispatchers, needs_postgresql, wait_until
 from tests.signals.receivers import dispatcher, path_to
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs several processes and connections sharing one database with row locks "
-        "(SELECT ... FOR UPDATE SKIP LOCKED): runs on PostgreSQL (CI sets DATABASE_URL)",
-    ),
-]
+pytestmark = [pytest.mark.django_db(transaction=True), needs_postgresql]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = 30
 SIGNALS_PER_ACCOUNT = 10
-LEASE_SECONDS = 3
 DELIVERY_BOUND_SECONDS = 90
-
-
-def database_url() -> str:
-    """The test database (pytest-django's ``test_<name>``) as the subprocesses' DATABASE_URL."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or "127.0.0.1"
-    port = db["PORT"] or "5432"
-    return f"postgres://{credentials}@{host}:{port}/{quote(db['NAME'], safe='')}"
-
-
-class Dispatchers:
-    """``manage.py run_dispatcher`` processes against the test database."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.processes: dict[str, subprocess.Popen] = {}
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
-            # Quick retries keep the test short; the rules are the same as in production.
-            "SIGNAL_BACKOFF_BASE_SECONDS": "0.1",
-            "SIGNAL_BACKOFF_MAX_SECONDS": "1",
-            "SIGNAL_PATH_RETRY_SECONDS": "1",
-            "SIGNAL_DISPATCH_POLL_SECONDS": "0.1",
-            "PYTHONUNBUFFERED": "1",
-        }
-
-    def start(self, name: str, *extra: str) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "run_dispatcher",
-                "--id",
-                name,
-                "--lease-seconds",
-                str(LEASE_SECONDS),
-                "--batch",
-                "10",
-                *extra,
-            ],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        self.processes[name] = process
-        return process
-
-    def stop_all(self) -> dict[str, int]:
-        codes = {}
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.send_signal(os_signal.SIGTERM)
-        for name, process in self.processes.items():
-            try:
-                codes[name] = process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes[name] = process.wait()
-        return codes
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text()
 
 
 @pytest.fixture
@@ -132,15 +51,6 @@ def dispatchers(tmp_path: Path) -> Iterator[Dispatchers]:
         yield running
     finally:
         running.stop_all()
-
-
-def wait_until(condition, timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def sites(count: int):

@@ -105,7 +105,7 @@ def test_due_skips_live_leases_and_future_attempts(account):
 
 
 def test_attempt_replies_are_cut(account):
-    attempt = DeliveryAttemptFactory(reply="r" * (REPLY_MAX + 50), error="e" * 5000)
+    attempt = DeliveryAttemptFactory(reply=b"r" * (REPLY_MAX + 50), error="e" * 5000)
     attempt.refresh_from_db()
     assert len(attempt.reply) == REPLY_MAX
     assert len(attempt.error) == 2000
@@ -141,3 +141,16 @@ def test_recipients_by_kind(dealer):
     }
     assert list(NotificationRecipient.objects.subscribed_to(kind.SIGNAL_FAILED)) == [both]
     assert str(both) == f"Both <{both.email}>"
+
+
+def test_any_reply_bytes_are_kept_exactly_and_shown_escaped(account):
+    every_byte = bytes(range(256))
+    attempt = DeliveryAttemptFactory(reply=every_byte, error="bad \x00 byte")
+    attempt.refresh_from_db()
+
+    assert bytes(attempt.reply) == every_byte
+    assert attempt.error == "bad \\x00 byte"
+    assert attempt.reply_escaped
+    assert "\x00" not in attempt.reply_text and "\\x00" in attempt.reply_text
+    plain = DeliveryAttemptFactory(reply="accepted ✓\n".encode())
+    assert (plain.reply_text, plain.reply_escaped) == ("accepted ✓\n", False)

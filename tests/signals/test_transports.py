@@ -361,7 +361,7 @@ def test_https_refuses_an_untrusted_certificate(https_server: int) -> None:
 
 
 def test_https_connection_refused() -> None:
-    transport = HttpsTransport(f"https://127.0.0.1:{free_port()}/", timeout=1)
+    transport = HttpsTransport(f"https://127.0.0.1:{free_port()}/", connect_timeout=1)
 
     with pytest.raises(TransportError, match="connect refused"):
         transport.send(b"payload")
