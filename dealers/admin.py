@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
+from simple_history.admin import SimpleHistoryAdmin
 
-from dealers.models import Dealer, Membership
+from dealers.models import Dealer, DealerInvitation, Membership
 
 
 class MembershipInline(admin.TabularInline):
@@ -29,10 +30,40 @@ class DealerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(SimpleHistoryAdmin):
     list_display = ["user", "dealer", "role", "created_at"]
     list_filter = ["role", "dealer"]
     search_fields = ["user__username", "user__email", "dealer__name"]
     autocomplete_fields = ["user", "dealer"]
     list_select_related = ["user", "dealer"]
     readonly_fields = ["code", "created_at"]
+
+
+@admin.register(DealerInvitation)
+class DealerInvitationAdmin(admin.ModelAdmin):
+    """Invitations are sent and withdrawn on the team page; the admin shows them."""
+
+    list_display = ["email", "dealer", "role", "state", "invited_by", "created_at", "expires_at"]
+    list_filter = ["role", "dealer"]
+    search_fields = ["email", "dealer__name"]
+    list_select_related = ["dealer", "invited_by"]
+    fields = readonly_fields = [
+        "code",
+        "dealer",
+        "email",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+        "revoked_by",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="state")
+    def state(self, obj: DealerInvitation) -> str:
+        return obj.get_state_display()

@@ -1,12 +1,14 @@
-"""Forms for dealer settings: who is told when signals are in trouble."""
+"""Forms for dealer settings: who is told when signals are in trouble, and the team."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 
-from dealers.models import Dealer, NotificationRecipient
+from dealers.models import Dealer, Membership, NotificationRecipient
 
 
 class NotificationRecipientForm(forms.ModelForm):
@@ -42,3 +44,52 @@ class NotificationRecipientForm(forms.ModelForm):
         if taken.exists():
             raise forms.ValidationError("This address already receives your notifications.")
         return email
+
+
+# --- the team -------------------------------------------------------------------------------
+
+
+def _role_choices(actor_role: str) -> list[tuple[str, str]]:
+    """Owners give any role; admins every role but owner."""
+    choices = Membership.Role.choices
+    if actor_role != Membership.Role.OWNER:
+        choices = [(value, label) for value, label in choices if value != Membership.Role.OWNER]
+    return choices
+
+
+ROLE_HELP = (
+    "Owners and admins manage the team and the dealer's settings; technicians set up sites; "
+    "viewers only look."
+)
+
+
+class InviteForm(forms.Form):
+    """Who to invite (an e-mail address) and with which role."""
+
+    email = forms.EmailField(label="E-mail address")
+    role = forms.ChoiceField(help_text=ROLE_HELP)
+
+    def __init__(self, *args: Any, actor_role: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(actor_role)
+        self.fields["role"].initial = Membership.Role.TECHNICIAN
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(help_text=ROLE_HELP)
+
+    def __init__(self, *args: Any, actor_role: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = _role_choices(actor_role)
+
+
+class SignUpForm(UserCreationForm):
+    """A new sign-in for someone who accepts an invitation; the address is the invitation's."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ["username", "first_name", "last_name"]
+
+    def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.instance.email = email

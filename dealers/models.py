@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core import signing
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 
 class DealerOwnedQuerySet(models.QuerySet):
@@ -59,6 +63,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Who joined, changed role or was removed, by whom and when (the team's history).
+    history = HistoricalRecords()
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
@@ -143,3 +149,155 @@ class NotificationRecipient(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.strip()
         super().save(*args, **kwargs)
+
+
+# --- invitations ----------------------------------------------------------------------------
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self) -> InvitationQuerySet:
+        """Neither accepted nor withdrawn, and not expired yet."""
+        return self.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        )
+
+
+class Invitation(models.Model):
+    """An invitation by e-mail to join something (a dealer, a station) with a role: abstract.
+
+    The e-mailed link carries ``token()``: the invitation's model and code, signed with the
+    portal's secret key, so nothing secret is stored (nor queued for the mailer). It works
+    until ``expires_at``, once (``accepted_at``), unless withdrawn (``revoked_at``). A
+    concrete invitation adds what one joins (a foreign key named by ``target_field``), narrows
+    ``role`` to its choices and names itself for people (``kind``); it is registered with what
+    accepting creates in ``dealers.invitations``, so that the one accept page
+    (``invitations:accept``) and the services in ``dealers.services`` work for it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        EXPIRED = "expired", "Expired"
+        REVOKED = "revoked", "Withdrawn"
+
+    TOKEN_SALT = "portal.invitation"
+    target_field = ""  # the foreign key to what one joins, e.g. "dealer"
+    kind = ""  # what one joins, for people: "dealer", "monitoring station"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    email = models.EmailField()
+    role = models.CharField(max_length=20)
+    # The people involved are kept as history: a deleted user leaves the row.
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="%(app_label)s_%(class)s_accepted_or_revoked",
+                violation_error_message="An invitation is either accepted or withdrawn.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.target} as {self.get_role_display()}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip()
+        super().save(*args, **kwargs)
+
+    @property
+    def target(self) -> models.Model:
+        """What accepting joins (the dealer, the station)."""
+        return getattr(self, self.target_field)
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at is not None:
+            return self.State.ACCEPTED
+        if self.revoked_at is not None:
+            # Replaced by a new invitation after it had expired: it expired.
+            expired_first = self.expires_at <= self.revoked_at
+            return self.State.EXPIRED if expired_first else self.State.REVOKED
+        if self.expires_at <= timezone.now():
+            return self.State.EXPIRED
+        return self.State.PENDING
+
+    def get_state_display(self) -> str:
+        return self.State(self.state).label
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == self.State.PENDING
+
+    def token(self) -> str:
+        """What the e-mailed link carries: this invitation, signed (``dealers.invitations``)."""
+        return signing.dumps([self._meta.label_lower, str(self.code)], salt=self.TOKEN_SALT)
+
+    def siblings(self) -> models.QuerySet:
+        """Invitations of the same address to the same target (a new one replaces them)."""
+        return (
+            type(self)
+            .objects.filter(
+                **{self.target_field: getattr(self, f"{self.target_field}_id")},
+                email__iexact=self.email,
+            )
+            .exclude(pk=self.pk)
+        )
+
+
+class DealerInvitationQuerySet(InvitationQuerySet, DealerOwnedQuerySet):
+    pass
+
+
+class DealerInvitation(Invitation):
+    """An invitation to join a dealer's team with a role."""
+
+    target_field = "dealer"
+    kind = "dealer"
+
+    # Invitations go with their dealer.
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=20, choices=Membership.Role.choices)
+
+    objects = DealerInvitationQuerySet.as_manager()
+
+    class Meta(Invitation.Meta):
+        constraints = [
+            *Invitation.Meta.constraints,
+            models.UniqueConstraint(
+                Lower("email"),
+                "dealer",
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="dealers_invitation_one_open_per_email",
+                violation_error_message="This address already has an open invitation.",
+            ),
+        ]
+        indexes = [
+            # The team page: a dealer's invitations, newest first.
+            models.Index(fields=["dealer", "-created_at"], name="dealers_invitation_recent"),
+        ]

@@ -8,7 +8,15 @@ urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("switch/", views.SwitchView.as_view(), name="switch"),
     path("team/", views.MemberListView.as_view(), name="member-list"),
+    path("team/invite/", views.InviteView.as_view(), name="invite"),
+    path(
+        "team/invitations/<uuid:code>/withdraw/",
+        views.InvitationRevokeView.as_view(),
+        name="invitation-revoke",
+    ),
     path("team/<uuid:code>/", views.MemberDetailView.as_view(), name="member-detail"),
+    path("team/<uuid:code>/role/", views.MemberRoleView.as_view(), name="member-update"),
+    path("team/<uuid:code>/remove/", views.MemberRemoveView.as_view(), name="member-delete"),
     path("notifications/", views.RecipientListView.as_view(), name="recipient-list"),
     path("notifications/add/", views.RecipientCreateView.as_view(), name="recipient-create"),
     path(
@@ -22,3 +30,9 @@ urlpatterns = [
         name="recipient-delete",
     ),
 ]
+
+# The e-mailed invitation link, for every kind of invitation (mounted at /invitations/).
+invitation_urlpatterns = (
+    [path("<str:token>/", views.InvitationAcceptView.as_view(), name="accept")],
+    "invitations",
+)

@@ -292,6 +292,8 @@ Q_CLUSTER = {
 SIGNAL_DELIVERY_DEADLINE = timedelta(
     seconds=env.int("SIGNAL_DELIVERY_DEADLINE_SECONDS", default=300)
 )
+# How long an invitation's e-mailed link works (dealer teams, station staff).
+INVITATION_EXPIRY = timedelta(days=env.int("INVITATION_EXPIRY_DAYS", default=7))
 # The portal's public address: the deep link in every alarm package starts with it.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from dealers import urls as dealers_urls
 from portal import views as portal_views
 from portal.forms import AdminSignInForm, SignInForm
 
@@ -22,6 +23,7 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dealer/", include("dealers.urls")),
+    path("invitations/", include(dealers_urls.invitation_urlpatterns)),
     path("dealer/stations/", include("stations.urls")),
     path("customers/", include("customers.urls")),
     path("", include("monitoring.urls")),

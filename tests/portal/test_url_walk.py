@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from dealers import services
 from dealers.access import DealerRequiredMixin
 from tests import urlwalk
 from tests.factories import (
@@ -38,6 +39,7 @@ OTHER_SIDES = {
     "admin:": "the Django admin: staff only",
     "admin/": "the Django admin's unnamed catch-all",
     "home": "the start page: sends each user to their side",
+    "invitations:": "the e-mailed invitation link: its signed token (tests/dealers)",
     "login": "signing in",
     "logout": "signing out",
     "password_": "password change and reset (django.contrib.auth)",
@@ -107,7 +109,25 @@ def victim(dealer, owner, viewer, receiver):
     signal = SignalFactory(account=account)
     recipient = NotificationRecipientFactory(dealer=dealer, email="victim-qx7@example.com")
     membership = viewer.dealer_memberships.get()
-    objects = [customer, bridge, camera, zone, account, record, recipient, membership, signal]
+    invitation = services.member_invite(
+        dealer=dealer,
+        email="invited-qx7@example.com",
+        role="technician",
+        actor=owner,
+        actor_role="owner",
+    )
+    objects = [
+        customer,
+        bridge,
+        camera,
+        zone,
+        account,
+        record,
+        recipient,
+        membership,
+        invitation,
+        signal,
+    ]
     markers = [
         customer.name,
         customer.address,
@@ -117,7 +137,8 @@ def victim(dealer, owner, viewer, receiver):
         account.account_number,
         record.name,
         recipient.email,
-        viewer.username,
+        viewer.email,
+        invitation.email,
         dealer.name,
     ]
     return objects, markers
