@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
@@ -382,3 +383,118 @@ class MonitoringAccount(models.Model):
     def entered_number(self) -> str:
         """What the dealer types in the account form (the transmitted number)."""
         return self.transmitted_number
+
+
+# --- directions and contacts for operators ----------------------------------------------------
+
+
+class SiteDirections(models.Model):
+    """A site's directions for operators: what the dealer wrote (pending until a station admin
+    approves it), and the last approved version, which is all operators ever see."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the station's approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Sent back by the station"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Directions are part of their site.
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="directions")
+    note = models.TextField("site-wide note", blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # Each change by the dealer is a new version; an approval names the version it read.
+    version = models.PositiveIntegerField(default=1)
+    # Kept when users go: the history says who they were.
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The station whose admin reviewed it; the review stays if the station goes.
+    reviewed_station = models.ForeignKey(
+        MonitoringStation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+    # What operators see: {"note": ..., "cameras": [{"camera": id, "name", "channel", "note",
+    # "threat_level"}]}, copied from the dealer's version when it is approved.
+    approved = models.JSONField(default=dict, blank=True)
+    approved_version = models.PositiveIntegerField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "site directions"
+        indexes = [
+            # The station console's queue: directions waiting for approval.
+            models.Index(fields=["status", "changed_at"], name="customers_directions_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Directions for {self.customer}"
+
+    @property
+    def has_approved(self) -> bool:
+        return self.approved_version is not None
+
+
+class CameraDirection(models.Model):
+    """The dealer's note for operators about one camera, with how seriously to take it."""
+
+    class ThreatLevel(models.TextChoices):
+        LOW = "low", "Low: observe"
+        MEDIUM = "medium", "Medium: verify and call the list"
+        HIGH = "high", "High: dispatch on any person seen"
+
+    # A camera's note goes with the camera.
+    camera = models.OneToOneField(Camera, on_delete=models.CASCADE, related_name="direction")
+    note = models.TextField(blank=True)
+    threat_level = models.CharField(
+        max_length=10, choices=ThreatLevel.choices, default=ThreatLevel.MEDIUM
+    )
+
+    history = HistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"Direction for {self.camera}"
+
+
+class ContactQuerySet(DealerOwnedQuerySet):
+    dealer_path = "customer__dealer"
+
+
+class Contact(models.Model):
+    """Someone on a site's call list: called in order by the station's operators."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The call list is part of its site.
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=100)
+    phone = models.CharField(max_length=30)
+    phone_alt = models.CharField("other phone", max_length=30, blank=True)
+    position = models.PositiveSmallIntegerField(
+        "call order", default=1, validators=[MinValueValidator(1)]
+    )
+    # The verbal passcode operators ask for on the phone. Shown to operators only; never on a
+    # dealer page, never in the history.
+    passcode = models.CharField(max_length=50, blank=True)
+    notes = models.CharField(max_length=200, blank=True)
+
+    history = HistoricalRecords(excluded_fields=["passcode"])
+    objects = ContactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["customer", "position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(position__gte=1),
+                name="customers_contact_position_positive",
+                violation_error_message="The call order starts at 1.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"

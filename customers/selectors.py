@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, When
 
 from customers.lib import normalise_identifier
-from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from customers.models import (
+    Bridge,
+    Camera,
+    Contact,
+    Customer,
+    MonitoringAccount,
+    SiteDirections,
+    Zone,
+)
 from dealers.models import Dealer
 from stations.lib import LinkExample
 from stations.models import DealerStation, MonitoringStation
@@ -156,3 +164,59 @@ def station_dealers(station: MonitoringStation) -> list[StationDealer]:
     for row in rows.values():
         row.listed = row.dealer.pk in listed
     return list(rows.values())
+
+
+# --- directions and contacts -------------------------------------------------------------------
+
+
+@dataclass
+class DirectionsPage:
+    directions: SiteDirections | None
+    cameras: list[Camera]
+    contacts: list[Contact]
+
+
+def directions_page(customer: Customer) -> DirectionsPage:
+    """The dealer's directions page: the directions, each camera with its note, the call list."""
+    return DirectionsPage(
+        directions=SiteDirections.objects.filter(customer=customer)
+        .select_related("reviewed_by", "reviewed_station", "changed_by")
+        .first(),
+        cameras=list(
+            Camera.objects.filter(bridge__customer=customer)
+            .select_related("bridge", "direction")
+            .order_by("bridge__serial", "channel")
+        ),
+        contacts=list(customer.contacts.order_by("position", "name")),
+    )
+
+
+@dataclass
+class OperatorDirections:
+    """What an operator sees pinned on a site: the last approved directions and the call list."""
+
+    approved: dict
+    approved_at: object
+    pending: bool
+    contacts: list[Contact]
+
+
+def operator_directions(customer: Customer) -> OperatorDirections:
+    """Two queries. Only an approved version ever reaches operators."""
+    directions = SiteDirections.objects.filter(customer=customer).first()
+    return OperatorDirections(
+        approved=directions.approved if directions and directions.has_approved else {},
+        approved_at=directions.approved_at if directions else None,
+        pending=bool(directions and directions.status != SiteDirections.Status.APPROVED),
+        contacts=list(customer.contacts.order_by("position", "name")),
+    )
+
+
+def directions_queue(station: MonitoringStation) -> QuerySet[SiteDirections]:
+    """Directions waiting for approval at sites that have an account at this station."""
+    at_station = MonitoringAccount.objects.filter(customer=OuterRef("customer_id"), station=station)
+    return (
+        SiteDirections.objects.filter(Exists(at_station), status=SiteDirections.Status.PENDING)
+        .select_related("customer__dealer", "changed_by")
+        .order_by("changed_at")
+    )

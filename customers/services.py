@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_q.tasks import async_task
 
 from customers.lib import (
     ACCOUNT_NUMBER_MAX,
@@ -16,9 +18,18 @@ from customers.lib import (
     normalise_identifier,
     prefix_example,
 )
-from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from customers.models import (
+    Bridge,
+    Camera,
+    CameraDirection,
+    Contact,
+    Customer,
+    MonitoringAccount,
+    SiteDirections,
+    Zone,
+)
 from dealers.models import Dealer
-from stations.models import DealerStation
+from stations.models import DealerStation, MonitoringStation
 
 # --- customers (sites) ----------------------------------------------------------------------
 
@@ -210,3 +221,149 @@ def account_update(
 def account_remove(*, account: MonitoringAccount, actor: Any = None) -> None:
     account._history_user = actor
     account.delete()
+
+
+# --- directions and contacts for operators ----------------------------------------------------
+
+
+def _directions_content(customer: Customer, note: str) -> dict[str, Any]:
+    """The dealer's current directions as operators would see them once approved."""
+    cameras = (
+        Camera.objects.filter(bridge__customer=customer)
+        .select_related("bridge", "direction")
+        .order_by("bridge__serial", "channel")
+    )
+    rows = []
+    for camera in cameras:
+        direction = getattr(camera, "direction", None)
+        if direction is None or not direction.note.strip():
+            continue
+        rows.append(
+            {
+                "camera": camera.pk,
+                "name": camera.name,
+                "channel": camera.channel,
+                "note": direction.note.strip(),
+                "threat_level": direction.threat_level,
+                "threat_label": direction.get_threat_level_display(),
+            }
+        )
+    return {"note": note.strip(), "cameras": rows}
+
+
+def _notify_status(directions: SiteDirections) -> None:
+    """Tell the dealer's subscribers, after commit, through the task engine."""
+    status = directions.status
+    transaction.on_commit(
+        lambda: async_task("customers.tasks.directions_status_notify", directions.pk, status)
+    )
+
+
+def directions_save(
+    *,
+    customer: Customer,
+    note: str,
+    cameras: list[tuple[Camera, str, str]],
+    actor: Any,
+) -> SiteDirections:
+    """Save the dealer's directions: a site-wide note and (camera, note, threat level) rows.
+
+    Any change makes a new version that waits for a station admin's approval; operators keep
+    seeing the last approved version meanwhile. Saving the same content changes nothing.
+    """
+    own = {camera.pk for camera in Camera.objects.filter(bridge__customer=customer)}
+    if any(camera.pk not in own for camera, _, _ in cameras):
+        raise ValidationError({"cameras": "Choose cameras of this site only."})
+    for _, _, level in cameras:
+        if level not in CameraDirection.ThreatLevel.values:
+            raise ValidationError({"cameras": "Choose a threat level for each camera."})
+    with transaction.atomic():
+        directions, created = SiteDirections.objects.select_for_update().get_or_create(
+            customer=customer
+        )
+        before = _directions_content(customer, directions.note)
+        existing = {
+            d.camera_id: d
+            for d in CameraDirection.objects.filter(camera__bridge__customer=customer)
+        }
+        for camera, camera_note, level in cameras:
+            direction = existing.get(camera.pk) or CameraDirection(camera=camera)
+            if direction.note == camera_note.strip() and direction.threat_level == level:
+                continue
+            direction.note, direction.threat_level = camera_note.strip(), level
+            direction.full_clean()
+            _audit(direction, actor).save()
+        after = _directions_content(customer, note)
+        if not created and before == after:
+            return directions
+        old_status = None if created else directions.status
+        directions.note = note.strip()
+        directions.version = 1 if created else directions.version + 1
+        directions.status = SiteDirections.Status.PENDING
+        directions.changed_by = actor
+        directions.changed_at = timezone.now()
+        directions.review_note = ""
+        _audit(directions, actor).save()
+        if old_status != directions.status:
+            _notify_status(directions)
+    return directions
+
+
+def directions_review(
+    *,
+    directions: SiteDirections,
+    station: MonitoringStation,
+    version: int,
+    approve: bool,
+    actor: Any,
+    note: str = "",
+) -> SiteDirections:
+    """A station admin approves the version they read, or sends it back with a reason."""
+    if not MonitoringAccount.objects.filter(customer=directions.customer, station=station).exists():
+        raise ValidationError("This site has no account at your station.")
+    if not approve and not note.strip():
+        raise ValidationError({"note": "Say what the dealer should change."})
+    with transaction.atomic():
+        directions = SiteDirections.objects.select_for_update().get(pk=directions.pk)
+        if directions.version != version:
+            raise ValidationError(
+                "The dealer changed these directions while you read them: review them again."
+            )
+        if directions.status != SiteDirections.Status.PENDING:
+            raise ValidationError("These directions were already reviewed.")
+        now = timezone.now()
+        if approve:
+            directions.approved = _directions_content(directions.customer, directions.note)
+            directions.approved_version = directions.version
+            directions.approved_at = now
+            directions.status = SiteDirections.Status.APPROVED
+        else:
+            directions.status = SiteDirections.Status.REJECTED
+        directions.review_note = note.strip()
+        directions.reviewed_by = actor
+        directions.reviewed_station = station
+        directions.reviewed_at = now
+        _audit(directions, actor).save()
+        _notify_status(directions)
+    return directions
+
+
+CONTACT_FIELDS = ["name", "phone", "phone_alt", "position", "notes"]
+
+
+def contact_save(*, contact: Contact, actor: Any, passcode: str | None = None) -> Contact:
+    """Save a call-list entry; ``passcode`` None keeps the stored one, '' clears it."""
+    if passcode is not None:
+        contact.passcode = passcode.strip()
+    contact.full_clean()
+    _audit(contact, actor).save()
+    return contact
+
+
+def contact_delete(*, contact: Contact, actor: Any) -> None:
+    _audit(contact, actor).delete()
+
+
+def _audit(obj: Any, actor: Any) -> Any:
+    obj._history_user = actor  # who made the change, for django-simple-history
+    return obj

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers.views import accounts, deeplinks, devices, sites
+from customers.views import accounts, deeplinks, devices, directions, sites
 
 app_name = "customers"
 
@@ -16,6 +16,24 @@ urlpatterns = [
     path("accounts/<uuid:code>/edit/", accounts.AccountUpdateView.as_view(), name="account-update"),
     path(
         "accounts/<uuid:code>/delete/", accounts.AccountDeleteView.as_view(), name="account-delete"
+    ),
+    # Directions for operators and the call list
+    path("<uuid:code>/directions/", directions.DirectionsView.as_view(), name="directions"),
+    path(
+        "<uuid:code>/directions/edit/",
+        directions.DirectionsEditView.as_view(),
+        name="directions-edit",
+    ),
+    path(
+        "<uuid:code>/contacts/add/", directions.ContactCreateView.as_view(), name="contact-create"
+    ),
+    path(
+        "contacts/<uuid:code>/edit/", directions.ContactUpdateView.as_view(), name="contact-update"
+    ),
+    path(
+        "contacts/<uuid:code>/delete/",
+        directions.ContactDeleteView.as_view(),
+        name="contact-delete",
     ),
     # Devices
     path("<uuid:code>/bridges/add/", devices.BridgeCreateView.as_view(), name="bridge-create"),

@@ -22,8 +22,10 @@ class NotificationRecipientForm(forms.ModelForm):
             "phone",
             "receiver_notifications",
             "signal_failure_notifications",
+            "directions_notifications",
         ]
         labels = {
+            "directions_notifications": "Operator directions approved, sent back or pending",
             "receiver_notifications": "Receiver paths going down or coming back",
             "signal_failure_notifications": "Signals that could not be delivered",
         }

@@ -106,11 +106,13 @@ class NotificationRecipient(models.Model):
     class Kind(models.TextChoices):
         RECEIVER_STATUS = "receiver_status", "A receiver path goes down or comes back"
         SIGNAL_FAILED = "signal_failed", "A signal could not be delivered in time"
+        DIRECTIONS_STATUS = "directions_status", "A site's operator directions change status"
 
     # Which boolean field subscribes a recipient to each kind.
     KIND_FIELDS = {
         Kind.RECEIVER_STATUS: "receiver_notifications",
         Kind.SIGNAL_FAILED: "signal_failure_notifications",
+        Kind.DIRECTIONS_STATUS: "directions_notifications",
     }
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -126,6 +128,11 @@ class NotificationRecipient(models.Model):
     )
     signal_failure_notifications = models.BooleanField(
         default=True, help_text="E-mail when a signal could not be delivered before its deadline."
+    )
+    directions_notifications = models.BooleanField(
+        default=True,
+        help_text="E-mail when a site's directions for operators are approved, sent back, or "
+        "wait for the station's approval.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -22,6 +22,7 @@ RECIPIENT_FIELDS = (
     "phone",
     "receiver_notifications",
     "signal_failure_notifications",
+    "directions_notifications",
 )
 
 
@@ -33,6 +34,7 @@ def recipient_create(
     phone: str = "",
     receiver_notifications: bool = True,
     signal_failure_notifications: bool = True,
+    directions_notifications: bool = True,
 ) -> NotificationRecipient:
     """Add someone to be e-mailed about the dealer's receivers and failed signals."""
     recipient = NotificationRecipient(
@@ -42,6 +44,7 @@ def recipient_create(
         phone=phone,
         receiver_notifications=receiver_notifications,
         signal_failure_notifications=signal_failure_notifications,
+        directions_notifications=directions_notifications,
     )
     with transaction.atomic():
         recipient.full_clean()
@@ -57,12 +60,14 @@ def recipient_update(
     phone: str = "",
     receiver_notifications: bool = True,
     signal_failure_notifications: bool = True,
+    directions_notifications: bool = True,
 ) -> NotificationRecipient:
     recipient.email = email.strip()
     recipient.name = name
     recipient.phone = phone
     recipient.receiver_notifications = receiver_notifications
     recipient.signal_failure_notifications = signal_failure_notifications
+    recipient.directions_notifications = directions_notifications
     with transaction.atomic():
         recipient.full_clean()
         recipient.save(update_fields=list(RECIPIENT_FIELDS))

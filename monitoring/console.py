@@ -23,7 +23,8 @@ from django.views.decorators.http import require_safe
 from django.views.generic import FormView, ListView, TemplateView
 
 from customers import selectors as customer_selectors
-from customers.models import MonitoringAccount
+from customers import services as customer_services
+from customers.models import MonitoringAccount, SiteDirections
 from dealers.generic import add_service_errors
 from dealers.models import Dealer
 from monitoring import forms
@@ -75,6 +76,7 @@ class OverviewView(ConsoleView):
             receivers=station_selectors.station_receivers(self.station),
             account_count=accounts.count(),
             off_rule_count=accounts.off_prefix_rule().count(),
+            pending_directions=customer_selectors.directions_queue(self.station).count(),
             dealer_count=DealerStation.objects.filter(station=self.station)
             .values("dealer_id")
             .distinct()
@@ -573,3 +575,74 @@ class DeepLinksView(ConsoleView):
             example=customer_selectors.link_example(self.station),
         )
         return context
+
+
+# --- directions for operators: the station approves them ---------------------------------------
+
+
+class DirectionsQueueView(ConsoleView):
+    template_name = "monitoring/console/directions_queue.html"
+    section = "directions"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["queue"] = customer_selectors.directions_queue(self.station)
+        return context
+
+
+class DirectionsReviewView(StationAdminRequiredMixin, TemplateView):
+    """Read the dealer's version (beside what operators see now), then approve or send back."""
+
+    template_name = "monitoring/console/directions_review.html"
+    http_method_names = WRITE
+
+    def resolve_objects(self) -> None:
+        self.directions  # noqa: B018 (found or 404)
+
+    @cached_property
+    def directions(self) -> SiteDirections:
+        return get_in_station_or_404(
+            SiteDirections.objects.select_related("customer__dealer", "changed_by"),
+            self.station,
+            path="customer__accounts__station",
+            code=self.kwargs["code"],
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        page = customer_selectors.directions_page(self.directions.customer)
+        context.update(
+            directions=self.directions,
+            customer=self.directions.customer,
+            cameras=page.cameras,
+            contacts=page.contacts,
+            section="directions",
+        )
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        approve = request.POST.get("action") == "approve"
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            version = -1
+        try:
+            customer_services.directions_review(
+                directions=self.directions,
+                station=self.station,
+                version=version,
+                approve=approve,
+                note=request.POST.get("note", "")[:2000],
+                actor=request.user,
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(_url("console-directions-review", self.station, self.directions.code))
+        customer = self.directions.customer
+        if approve:
+            messages.success(
+                request, f"Directions for {customer} approved: operators see them now."
+            )
+        else:
+            messages.success(request, f"Directions for {customer} sent back to {customer.dealer}.")
+        return redirect(_url("console-directions", self.station))

@@ -38,6 +38,12 @@ console_urls = [
     path("accounts/", console.AccountsView.as_view(), name="console-accounts"),
     path("accounts.csv", console.AccountsCsvView.as_view(), name="console-accounts-csv"),
     path("deep-links/", console.DeepLinksView.as_view(), name="console-deep-links"),
+    path("directions/", console.DirectionsQueueView.as_view(), name="console-directions"),
+    path(
+        "directions/<uuid:code>/",
+        console.DirectionsReviewView.as_view(),
+        name="console-directions-review",
+    ),
 ]
 
 urlpatterns = [

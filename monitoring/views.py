@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from customers.selectors import operator_directions
 from monitoring import selectors, services
 from monitoring.access import admin_stations
 from monitoring.lib import DeepLink, DeepLinkError, parse
@@ -112,7 +113,14 @@ def deep_link(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "monitoring/site.html",
-        {"site": match.customer, "match": match, "link": link, "page": page},
+        {
+            "site": match.customer,
+            "match": match,
+            "link": link,
+            "page": page,
+            # Pinned on the page: the last approved directions and the call list.
+            "directions": operator_directions(match.customer),
+        },
     )
 
 

@@ -75,3 +75,53 @@ def test_admin_copies_a_deep_link_template(page, demo, live_server, settings):
     form.get_by_test_id("copy-template").click()
     expect(form.get_by_test_id("copy-template")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == template
+
+
+def test_admin_approves_directions_and_the_operator_sees_them_on_the_deep_link_page(page, demo):
+    # The dealer writes directions and a call list for the pharmacy.
+    sign_in(page, "demo-owner", "demo-owner-pass")
+    page.goto("/customers/")
+    page.get_by_role("link", name="Corner Pharmacy").click()
+    page.get_by_role("link", name="Directions & call list").click()
+    page.get_by_role("link", name="Edit directions").click()
+    page.get_by_label("Site-wide note").fill("Key holder lives next door. Dog in the stock room.")
+    page.get_by_test_id("camera-direction").filter(has_text="Stock room").get_by_role(
+        "textbox"
+    ).fill("Motion at night is a break-in.")
+    page.get_by_role("button", name="Save directions").click()
+    expect(page.get_by_test_id("directions-status")).to_contain_text("Waiting for the station")
+    page.get_by_role("link", name="Add contact").click()
+    page.get_by_label("Name").fill("Dana Pharmacist")
+    page.get_by_label("Phone", exact=False).first.fill("+1 217 555 0142")
+    page.get_by_label("Verbal passcode").fill("marigold")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("contacts")).to_contain_text("Dana Pharmacist")
+    expect(page.get_by_test_id("contacts")).not_to_contain_text("marigold")
+
+    # Before approval the operator sees the call list, not the directions.
+    _sign_out(page)
+    sign_in(page, "demo-operator", "demo-operator-pass")
+    page.goto("/monitoring?act=3444&zone=017")
+    expect(page.get_by_test_id("no-directions")).to_be_visible()
+    expect(page.get_by_test_id("call-list")).to_contain_text("marigold")
+
+    # The station admin approves them.
+    _sign_out(page)
+    sign_in(page, "demo-station", "demo-station-pass")
+    page.goto("/station/")
+    page.get_by_role("link", name="Directions", exact=True).click()
+    page.get_by_test_id("pending-directions-item").filter(has_text="Corner Pharmacy").click()
+    expect(page.get_by_test_id("directions-draft")).to_contain_text("Dog in the stock room")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_text("operators see them now")).to_be_visible()
+
+    # The operator lands from the deep link with the directions pinned.
+    _sign_out(page)
+    sign_in(page, "demo-operator", "demo-operator-pass")
+    page.goto("/monitoring?act=3444&zone=017")
+    pinned = page.get_by_test_id("pinned-directions")
+    expect(pinned.get_by_test_id("directions-note")).to_contain_text("Dog in the stock room")
+    expect(pinned.get_by_test_id("camera-directions")).to_contain_text(
+        "Motion at night is a break-in."
+    )
+    expect(pinned.get_by_test_id("call-list")).to_contain_text("Dana Pharmacist")

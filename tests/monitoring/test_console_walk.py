@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from customers.models import SiteDirections
 from stations.models import DealerStation, Receiver, StationMembership
 from tests.factories import (
     DealerStationFactory,
@@ -59,7 +60,13 @@ def world(station, record, dealer, customer, operator, station_admin):
     DealerStationFactory(dealer=dealer, receiver=receiver, name="Second", account_prefix="NW")
     MonitoringAccountFactory(customer=customer, station_record=record, account_number="NW7788")
     membership = StationMembership.objects.get(user=operator, station=station)
-    return {"receivers": receiver.code, "people": membership.code, "dealers": dealer.code}
+    directions = SiteDirections.objects.create(customer=customer, note=SECRET_NAME, version=3)
+    return {
+        "receivers": receiver.code,
+        "people": membership.code,
+        "dealers": dealer.code,
+        "directions": directions.code,
+    }
 
 
 def _kwargs(route: str, params: list[str], station_code, objects) -> dict:
@@ -79,6 +86,7 @@ def _kwargs(route: str, params: list[str], station_code, objects) -> dict:
 
 def _snapshot():
     return (
+        list(SiteDirections.objects.order_by("pk").values()),
         list(Receiver.objects.order_by("pk").values()),
         list(StationMembership.objects.order_by("pk").values()),
         list(DealerStation.objects.order_by("pk").values()),

@@ -351,8 +351,9 @@ def test_query_count_is_fixed_whatever_the_size(
             customer=CustomerFactory(dealer=dealer), station_record=record, account_number=f"9{n}"
         )
     client.force_login(operator)
-    # session, user, resolve, cameras, zones with their cameras, also-opened, events, insert
-    with django_assert_num_queries(8):
+    # session, user, resolve, cameras, zones with their cameras, also-opened, events, insert,
+    # the approved directions, the call list
+    with django_assert_num_queries(10):
         response = client.get(URL, {"act": "777", "zone": "3"})
     assert response.status_code == 200
 
