@@ -14,8 +14,9 @@ from django.views.generic import FormView, TemplateView
 from customers import selectors, services
 from customers.forms.directions import ContactForm, DirectionsForm
 from customers.models import Contact, Customer
-from customers.views.base import EDIT_ROLES, CustomerMixin, ServiceFormMixin
+from customers.views.base import EDIT_ROLES, CustomerMixin
 from dealers.access import DealerRequiredMixin, get_for_dealer_or_404
+from dealers.generic import ServiceFormMixin
 
 
 def _directions_url(customer: Customer) -> str:

@@ -1,17 +1,17 @@
-"""Walk EVERY station-console URL pattern (from the URL resolver, not a hand-kept list) as
-each kind of outsider: another station's admin, an operator of the station, a dealer, and
-someone signed out. Each gets 404 or the sign-in page, never the data, and changes nothing.
+"""Walk EVERY station-console URL pattern (from the URL resolver, through the shared
+tests/urlwalk.py, never a hand-kept list) as each kind of outsider: another station's admin,
+an operator of the station, a dealer, and someone signed out. Each gets 404 or the sign-in
+page, never the data, and changes nothing.
 """
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
 from customers.models import SiteDirections
+from monitoring.access import StationAdminRequiredMixin
 from stations.models import DealerStation, Receiver, StationMembership
 from tests.factories import (
     DealerStationFactory,
@@ -19,69 +19,65 @@ from tests.factories import (
     ReceiverFactory,
     ReceiverPathFactory,
 )
+from tests.urlwalk import (
+    UrlFinder,
+    Visitor,
+    all_routes,
+    expect_login_redirect,
+    expect_not_found,
+    expect_status,
+    walk,
+)
 
 pytestmark = pytest.mark.django_db
 
-PARAM_RE = re.compile(r"<(?:\w+:)?(\w+)>")
 SECRET_NAME = "Zebra Secret Receiver"
+SECRET_NUMBER = "NW7788"
 
 
-def console_patterns() -> list[tuple[str, str, list[str]]]:
-    """(name, route, [parameters]) of every pattern of the station console."""
-    found = []
-
-    def walk(patterns, prefix: str, namespace: str) -> None:
-        for entry in patterns:
-            route = prefix + str(entry.pattern)
-            if isinstance(entry, URLResolver):
-                walk(entry.url_patterns, route, entry.namespace or namespace)
-            elif (
-                isinstance(entry, URLPattern)
-                and namespace == "monitoring"
-                and (entry.name or "").startswith("console")
-            ):
-                found.append((entry.name, route, PARAM_RE.findall(route)))
-
-    walk(get_resolver().url_patterns, "", "")
-    return found
+def console_routes():
+    """Every route behind the console's doorway, plus its entry point ``/station/``."""
+    return [
+        route
+        for route in all_routes()
+        if route.view_inherits(StationAdminRequiredMixin) or route.name == "monitoring:console-home"
+    ]
 
 
-def test_the_walk_finds_the_console():
-    names = {name for name, _, _ in console_patterns()}
-    assert {"console", "console-receivers", "console-accounts-csv", "console-people"} <= names
-    assert len(names) >= 15
+def test_the_walk_finds_every_console_page():
+    names = {route.name for route in console_routes()}
+    assert {
+        "monitoring:console",
+        "monitoring:console-receivers",
+        "monitoring:console-accounts-csv",
+        "monitoring:console-people",
+        "monitoring:console-directions-review",
+    } <= names
+    assert len(names) >= 18
 
 
 @pytest.fixture
-def world(station, record, dealer, customer, operator, station_admin):
-    """A station with one of everything a console URL can name."""
+def world(station, record, dealer, customer, operator):
+    """The station with one of everything a console URL can name."""
     receiver = ReceiverFactory(station=station, name=SECRET_NAME)
     ReceiverPathFactory(receiver=receiver)
     DealerStationFactory(dealer=dealer, receiver=receiver, name="Second", account_prefix="NW")
-    MonitoringAccountFactory(customer=customer, station_record=record, account_number="NW7788")
-    membership = StationMembership.objects.get(user=operator, station=station)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number=SECRET_NUMBER)
     directions = SiteDirections.objects.create(customer=customer, note=SECRET_NAME, version=3)
-    return {
-        "receivers": receiver.code,
-        "people": membership.code,
-        "dealers": dealer.code,
-        "directions": directions.code,
-    }
+    return [
+        station,
+        receiver,
+        StationMembership.objects.get(user=operator, station=station),
+        dealer,
+        directions,
+    ]
 
 
-def _kwargs(route: str, params: list[str], station_code, objects) -> dict:
-    kwargs = {}
-    for param in params:
-        if param == "station":
-            kwargs[param] = station_code
-        elif param == "code":
-            segment = route.split("<uuid:code>")[0].rstrip("/").split("/")[-1]
-            if segment not in objects:
-                pytest.fail(f"The walk has no object for {route!r}: add one to `world`.")
-            kwargs[param] = objects[segment]
-        else:
-            pytest.fail(f"The walk does not know the parameter {param!r} of {route!r}.")
-    return kwargs
+def _client(user=None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
 
 
 def _snapshot():
@@ -93,60 +89,67 @@ def _snapshot():
     )
 
 
-def _client(user=None) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
+def _leaks_nothing(check):
+    def checked(route, method, url, response):
+        body = response.content.decode(errors="replace")
+        if SECRET_NAME in body or SECRET_NUMBER in body:
+            return "shows the station's data"
+        return check(route, method, url, response)
+
+    return checked
 
 
 def test_every_console_url_refuses_every_outsider(
-    world, station, other_station, other_station_admin, operator, owner
+    world, station, station_admin, other_station, other_station_admin, operator, owner
 ):
     before = _snapshot()
-    outsiders = {
-        "other station's admin": _client(other_station_admin),
-        "operator": _client(operator),
-        "dealer": _client(owner),
-        "signed out": _client(),
-    }
-    checked = 0
-    for name, route, params in console_patterns():
-        targets = [_kwargs(route, params, station.code, world)]
-        if "station" in params and "code" in params:
-            # Another station's admin naming their own station and this station's object.
-            targets.append(_kwargs(route, params, other_station.code, world))
-        for kwargs in targets:
-            url = reverse(f"monitoring:{name}", kwargs=kwargs)
-            for who, client in outsiders.items():
-                for method in ("get", "post"):
-                    response = getattr(client, method)(url)
-                    body = response.content.decode(errors="replace")
-                    if not params and method == "post":
-                        # /station/ only answers GET: nothing to post to, for anyone.
-                        assert response.status_code == 405, (who, url)
-                    elif who == "signed out":
-                        assert response.status_code == 302, (who, method, url)
-                        assert response.url.startswith("/accounts/login/"), (who, url)
-                    elif not params and who == "other station's admin" and method == "get":
-                        # /station/ takes every admin to their own station, never this one.
-                        assert response.url == reverse(
-                            "monitoring:console", args=[other_station.code]
-                        )
-                    else:
-                        assert response.status_code == 404, (who, method, url, response.status_code)
-                    assert SECRET_NAME not in body and "NW7788" not in body, (who, url)
-                    checked += 1
-    assert checked >= 15 * 4 * 2
+    finder = UrlFinder(_client(station_admin), world)
+    refused = {m: _leaks_nothing(expect_not_found()) for m in ("GET", "POST")}
+    home = reverse("monitoring:console-home")
+    visitors = [
+        Visitor("another station's admin", _client(other_station_admin), refused),
+        Visitor("operator of the station", _client(operator), refused),
+        Visitor("dealer", _client(owner), refused),
+        Visitor(
+            "signed out",
+            _client(),
+            {m: _leaks_nothing(expect_login_redirect()) for m in ("GET", "POST")},
+        ),
+    ]
+    for visitor in visitors:
+        # /station/ takes a station admin to their own station and answers only GET.
+        visitor.exempt["monitoring:console-home"] = "checked below"
+    problems = walk(console_routes(), finder, visitors)
+    assert not problems, "\n".join(problems)
+
+    # /station/: 404 for anyone who runs no station; another admin lands on their own.
+    for user in (operator, owner):
+        assert _client(user).get(home).status_code == 404
+    response = _client(other_station_admin).get(home)
+    assert response.url == reverse("monitoring:console", args=[other_station.code])
+    assert expect_login_redirect()(None, "GET", home, _client().get(home)) is None
     assert _snapshot() == before
 
 
-def test_the_walk_would_notice_a_view_that_skipped_the_doorway(world, station, station_admin):
-    """The admin of the station does get through, so a 404 above is the doorway's doing."""
-    client = _client(station_admin)
-    for name, route, params in console_patterns():
-        if name in {"console-home"}:
-            continue
-        url = reverse(f"monitoring:{name}", kwargs=_kwargs(route, params, station.code, world))
-        response = client.get(url)
-        assert response.status_code in (200, 302, 405), (url, response.status_code)
+def test_another_admin_cannot_reach_this_stations_objects_through_their_own_station(
+    world, station, station_admin, other_station, other_station_admin
+):
+    """The same URLs with their own station's code: the objects are not inside it."""
+    before = _snapshot()
+    finder = UrlFinder(_client(station_admin), world)
+    them = _client(other_station_admin)
+    problems = []
+    routes = [r for r in console_routes() if len(r.converters) > 1]
+    assert routes, "no console route names an object"
+    for route in routes:
+        url = finder.url(route)
+        assert url is not None, route
+        theirs = url.replace(str(station.code), str(other_station.code))
+        for method in ("GET", "POST"):
+            problem = _leaks_nothing(expect_status(404))(
+                route, method, theirs, them.generic(method, theirs)
+            )
+            if problem:
+                problems.append(f"{method} {theirs}: {problem}")
+    assert not problems, "\n".join(problems)
+    assert _snapshot() == before

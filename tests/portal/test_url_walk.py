@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from customers.models import Contact
 from dealers import services
 from dealers.access import DealerRequiredMixin
 from tests import urlwalk
@@ -116,6 +117,7 @@ def victim(dealer, owner, viewer, receiver):
         actor=owner,
         actor_role="owner",
     )
+    contact = Contact.objects.create(customer=customer, name="Victim Keyholder Qx7", phone="1")
     objects = [
         customer,
         bridge,
@@ -127,6 +129,7 @@ def victim(dealer, owner, viewer, receiver):
         membership,
         invitation,
         signal,
+        contact,
     ]
     markers = [
         customer.name,
@@ -139,6 +142,7 @@ def victim(dealer, owner, viewer, receiver):
         recipient.email,
         viewer.email,
         invitation.email,
+        contact.name,
         dealer.name,
     ]
     return objects, markers
