@@ -25,13 +25,20 @@ from django.views.generic import FormView, ListView, TemplateView
 from customers import selectors as customer_selectors
 from customers import services as customer_services
 from customers.models import MonitoringAccount, SiteDirections
+from dealers import services as dealer_services
 from dealers.generic import add_service_errors
 from dealers.models import Dealer
 from monitoring import forms
 from monitoring.access import StationAdminRequiredMixin, admin_stations, get_in_station_or_404
 from stations import selectors as station_selectors
 from stations import services as station_services
-from stations.models import DealerStation, Receiver, ReceiverPath, StationMembership
+from stations.models import (
+    DealerStation,
+    Receiver,
+    ReceiverPath,
+    StationInvitation,
+    StationMembership,
+)
 
 PAGE_SIZE = 50
 READ = ["get", "head", "options"]
@@ -265,7 +272,61 @@ class PeopleView(ConsoleView):
         context = super().get_context_data(**kwargs)
         context["people"] = station_selectors.station_people(self.station)
         context["roles"] = StationMembership.Role.choices
+        context["invitations"] = StationInvitation.objects.filter(
+            station=self.station
+        ).select_related("invited_by")[:50]
+        context["invite_form"] = kwargs.get("invite_form") or forms.InviteForm()
         return context
+
+
+class InviteView(StationAdminRequiredMixin, View):
+    """Invite by e-mail: a link that expires and works once (dealers.invitations)."""
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = forms.InviteForm(request.POST)
+        if form.is_valid():
+            try:
+                invitation = station_services.staff_invite(
+                    station=self.station,
+                    email=form.cleaned_data["email"],
+                    role=form.cleaned_data["role"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.success(
+                    request,
+                    f"Invitation sent to {invitation.email}; the link works once, until "
+                    f"{invitation.expires_at:%Y-%m-%d %H:%M %Z}.",
+                )
+                return redirect(_url("console-people", self.station))
+        view = PeopleView()
+        view.setup(request, *args, **kwargs)
+        view.station = self.station
+        return render(
+            request, view.template_name, view.get_context_data(invite_form=form), status=400
+        )
+
+
+class InvitationRevokeView(StationAdminRequiredMixin, View):
+    http_method_names = ["post", "options"]
+
+    def resolve_objects(self) -> None:
+        self.invitation = get_in_station_or_404(
+            StationInvitation.objects, self.station, code=self.kwargs["code"]
+        )
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            dealer_services.invitation_revoke(invitation=self.invitation, actor=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, f"The invitation of {self.invitation.email} is withdrawn.")
+        return redirect(_url("console-people", self.station))
 
 
 class _MembershipMixin(StationAdminRequiredMixin):

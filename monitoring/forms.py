@@ -192,3 +192,8 @@ class ListDealerForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=StationMembership.Role.choices)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=StationMembership.Role.choices, initial="operator")

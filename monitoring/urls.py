@@ -21,6 +21,12 @@ console_urls = [
     ),
     path("health/", console.HealthView.as_view(), name="console-health"),
     path("people/", console.PeopleView.as_view(), name="console-people"),
+    path("people/invite/", console.InviteView.as_view(), name="console-invite"),
+    path(
+        "people/invitations/<uuid:code>/withdraw/",
+        console.InvitationRevokeView.as_view(),
+        name="console-invitation-revoke",
+    ),
     path("people/<uuid:code>/role/", console.RoleView.as_view(), name="console-person-role"),
     path("people/<uuid:code>/remove/", console.RemoveView.as_view(), name="console-person-remove"),
     path("dealers/", console.DealersView.as_view(), name="console-dealers"),

@@ -16,7 +16,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from dealers.models import Dealer, DealerOwnedQuerySet
+from dealers.models import Dealer, DealerOwnedQuerySet, Invitation
 from stations import lib
 
 
@@ -408,3 +408,32 @@ class PasskeyFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Wrong passkey from {self.dealer} for {self.receiver} at {self.created_at}"
+
+
+class StationInvitation(Invitation):
+    """An invitation by e-mail to work at a station, as an operator or a station admin."""
+
+    target_field = "station"
+    kind = "monitoring station"
+
+    # Invitations go with their station.
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.CASCADE, related_name="invitations"
+    )
+    role = models.CharField(max_length=20, choices=StationMembership.Role.choices)
+
+    class Meta(Invitation.Meta):
+        constraints = [
+            *Invitation.Meta.constraints,
+            models.UniqueConstraint(
+                Lower("email"),
+                "station",
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="stations_invitation_one_open_per_email",
+                violation_error_message="This address already has an open invitation.",
+            ),
+        ]
+        indexes = [
+            # The console's people page: a station's invitations, newest first.
+            models.Index(fields=["station", "-created_at"], name="stations_invitation_recent"),
+        ]

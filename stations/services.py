@@ -13,6 +13,7 @@ from django.db.models.deletion import ProtectedError
 from django.utils import timezone
 
 from dealers.models import Dealer
+from dealers.services import invitation_send
 from stations import selectors
 from stations.models import (
     DealerStation,
@@ -20,6 +21,7 @@ from stations.models import (
     PasskeyFailure,
     Receiver,
     ReceiverPath,
+    StationInvitation,
     StationMembership,
 )
 
@@ -367,3 +369,25 @@ def membership_remove(*, membership: StationMembership, actor: Any) -> None:
         if membership.role == StationMembership.Role.STATION_ADMIN and len(admins) <= 1:
             raise ValidationError(LAST_ADMIN)
         _audited(membership, actor).delete()
+
+
+def staff_invite(
+    *, station: MonitoringStation, email: str, role: str, actor: Any
+) -> StationInvitation:
+    """Invite someone by e-mail to work at the station; the link expires and works once."""
+    email = email.strip()
+    if StationMembership.objects.filter(station=station, user__email__iexact=email).exists():
+        raise ValidationError({"email": f"Someone with this address already works at {station}."})
+    return invitation_send(
+        invitation=StationInvitation(station=station, email=email, role=role), actor=actor
+    )
+
+
+def staff_add(*, station: MonitoringStation, user: Any, role: str, actor: Any):
+    """Give a user a role at the station (accepting an invitation does this)."""
+    if StationMembership.objects.filter(station=station, user=user).exists():
+        raise ValidationError(f"{user.get_username()} already works at {station}.")
+    membership = StationMembership(station=station, user=user, role=role)
+    membership.full_clean()
+    _audited(membership, actor).save()
+    return membership
