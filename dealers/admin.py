@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.db.models import Count
 from simple_history.admin import SimpleHistoryAdmin
 
-from dealers.models import Dealer, DealerInvitation, Membership
+from dealers.models import Dealer, DealerInvitation, Membership, SignInEvent
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,3 +67,21 @@ class DealerInvitationAdmin(admin.ModelAdmin):
     @admin.display(description="state")
     def state(self, obj: DealerInvitation) -> str:
         return obj.get_state_display()
+
+
+@admin.register(SignInEvent)
+class SignInEventAdmin(admin.ModelAdmin):
+    """Staff see every sign-in event; nobody edits them."""
+
+    list_display = ["created_at", "kind", "username", "user", "ip_address"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["username", "ip_address"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["created_at", "kind", "username", "user", "ip_address", "user_agent"]
+    list_select_related = ["user"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

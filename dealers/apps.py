@@ -6,7 +6,10 @@ class DealersConfig(AppConfig):
     name = "dealers"
 
     def ready(self) -> None:
-        from dealers import invitations
+        from dealers import (
+            invitations,
+            receivers,  # noqa: F401 - connects the sign-in audit
+        )
         from dealers.models import DealerInvitation, Membership
         from dealers.services import member_add
 

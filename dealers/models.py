@@ -28,6 +28,11 @@ class Dealer(models.Model):
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
+    # Set by the dealer's owner: everyone at the dealer signs in with a second factor.
+    two_factor_required = models.BooleanField(
+        default=False,
+        help_text="Everyone at this dealer must sign in with an authenticator app as well.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -308,3 +313,38 @@ class DealerInvitation(Invitation):
             # The team page: a dealer's invitations, newest first.
             models.Index(fields=["dealer", "-created_at"], name="dealers_invitation_recent"),
         ]
+
+
+class SignInEvent(models.Model):
+    """A sign-in, a failed one, a lockout or a two-factor change: who, when, from where."""
+
+    class Kind(models.TextChoices):
+        SIGNED_IN = "signed_in", "Signed in with password"
+        FAILED = "failed", "Wrong password"
+        LOCKED_OUT = "locked_out", "Locked out"
+        TWO_FACTOR_PASSED = "2fa_passed", "Second factor accepted"
+        TWO_FACTOR_FAILED = "2fa_failed", "Wrong second-factor code"
+        RECOVERY_CODE_USED = "recovery_used", "Signed in with a recovery code"
+        TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor sign-in turned on"
+        TWO_FACTOR_DISABLED = "2fa_disabled", "Two-factor sign-in turned off"
+        RECOVERY_CODES_RENEWED = "codes_renewed", "New recovery codes made"
+
+    # Kept after the account is removed; a failed attempt may name no account at all.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True, help_text="As typed, cut to 150.")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Serves a dealer owner's "recent sign-ins of my people" (user IN ..., newest first).
+            models.Index(fields=["user", "-created_at"], name="dealers_signin_user_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.username} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dealers.models import Dealer, DealerInvitation, Membership
+from dealers.models import Dealer, DealerInvitation, Membership, SignInEvent
 
 
 def dealer_summary(dealer: Dealer) -> dict[str, int]:
@@ -85,3 +85,16 @@ def team_history(dealer: Dealer, *, limit: int = 50) -> list[TeamEvent]:
             )
     events.sort(key=lambda event: event.when, reverse=True)
     return events[:limit]
+
+
+SIGNIN_EVENTS_SHOWN = 200
+
+
+def signin_events_for_dealer(dealer: Dealer) -> list[SignInEvent]:
+    """The latest sign-in events of this dealer's people (only theirs), newest first."""
+    people = Membership.objects.filter(dealer=dealer).values("user_id")
+    return list(
+        SignInEvent.objects.filter(user_id__in=people)
+        .select_related("user")
+        .order_by("-created_at")[:SIGNIN_EVENTS_SHOWN]
+    )

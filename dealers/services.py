@@ -8,13 +8,21 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import models, transaction
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django_q.tasks import async_task
 
 from dealers import invitations
-from dealers.models import Dealer, DealerInvitation, Invitation, Membership, NotificationRecipient
+from dealers.models import (
+    Dealer,
+    DealerInvitation,
+    Invitation,
+    Membership,
+    NotificationRecipient,
+    SignInEvent,
+)
 
 RECIPIENT_FIELDS = (
     "email",
@@ -225,3 +233,43 @@ def member_remove(*, membership: Membership, actor: Any, actor_role: str) -> Non
             raise ValidationError(LAST_OWNER.format(user=membership.user, dealer=membership.dealer))
         membership._history_user = actor
         membership.delete()
+
+
+# --- sign-in audit ---------------------------------------------------------------------------
+
+
+def _printable(text: str, limit: int) -> str:
+    # PostgreSQL refuses NUL in text; control characters make no sense in an audit line.
+    return "".join(ch for ch in str(text) if ch.isprintable())[:limit]
+
+
+def signin_event_record(
+    *,
+    kind: str,
+    request: HttpRequest | None,
+    user: Any = None,
+    username: str = "",
+) -> SignInEvent:
+    """Keep one sign-in event. A failed attempt is tied to the account its username names."""
+    from django.contrib.auth import get_user_model
+
+    from dealers.lib import client_address
+
+    username = _printable(username or (user.get_username() if user else ""), 150)
+    if user is None and username:
+        user = get_user_model()._default_manager.filter(username=username).first()
+    address = None
+    agent = ""
+    if request is not None:
+        address = client_address(request) or None
+        agent = _printable(request.META.get("HTTP_USER_AGENT", ""), 255)
+    return SignInEvent.objects.create(
+        kind=kind, user=user, username=username, ip_address=address, user_agent=agent
+    )
+
+
+def dealer_two_factor_set(*, dealer: Dealer, required: bool) -> Dealer:
+    """The owner's switch: everyone at the dealer must use a second factor (or not)."""
+    dealer.two_factor_required = required
+    dealer.save(update_fields=["two_factor_required"])
+    return dealer

@@ -17,6 +17,7 @@ urlpatterns = [
     path("team/<uuid:code>/", views.MemberDetailView.as_view(), name="member-detail"),
     path("team/<uuid:code>/role/", views.MemberRoleView.as_view(), name="member-update"),
     path("team/<uuid:code>/remove/", views.MemberRemoveView.as_view(), name="member-delete"),
+    path("security/", views.SecurityView.as_view(), name="security"),
     path("notifications/", views.RecipientListView.as_view(), name="recipient-list"),
     path("notifications/add/", views.RecipientCreateView.as_view(), name="recipient-create"),
     path(

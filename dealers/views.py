@@ -233,7 +233,8 @@ class InvitationAcceptView(TemplateView):
             messages.error(request, " ".join(exc.messages))
             return redirect(request.path)
         if form is not None:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            # The password backend: the last one (django-axes' guard comes first).
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[-1])
         messages.success(request, f"Welcome to {invitation.target}.")
         return redirect(invitations.kind_of(invitation).next_url(request, invitation))
 
@@ -340,3 +341,31 @@ class RecipientDeleteView(access.DealerRequiredMixin, TemplateView):
         services.recipient_delete(recipient=self.recipient)
         messages.success(request, f"{email} no longer receives notifications.")
         return redirect("dealers:recipient-list")
+
+
+# --- dealer settings: sign-in security (owner only) -----------------------------------------
+
+
+class SecurityView(access.DealerRequiredMixin, TemplateView):
+    """The owner turns two-factor sign-in on for everyone, and sees their people's sign-ins,
+    failed sign-ins, lockouts and two-factor changes."""
+
+    template_name = "dealers/security.html"
+    required_roles = frozenset({Membership.Role.OWNER})
+    http_method_names = ["get", "head", "options", "post"]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["events"] = selectors.signin_events_for_dealer(self.dealer)
+        return context
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        required = request.POST.get("two_factor_required") == "on"
+        services.dealer_two_factor_set(dealer=self.dealer, required=required)
+        messages.success(
+            request,
+            "Everyone at this dealer now signs in with an authenticator app as well."
+            if required
+            else "Two-factor sign-in is now each person's own choice.",
+        )
+        return redirect("dealers:security")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
@@ -29,3 +30,32 @@ class SignInForm(_BoundedSignIn, AuthenticationForm):
 
 class AdminSignInForm(_BoundedSignIn, AdminAuthenticationForm):
     """The admin's sign-in form (staff only), with the same bound."""
+
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app (6 digits) or a recovery code."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+        help_text="The 6-digit code your authenticator app shows, or one of your recovery codes.",
+    )
+
+    def clean_code(self) -> str:
+        # People type recovery codes with spaces or dashes, and in either case.
+        return "".join(ch for ch in self.cleaned_data["code"] if ch.isalnum()).lower()
+
+
+class TotpCodeForm(CodeForm):
+    """A code from the authenticator app only (to confirm it, or to turn it off)."""
+
+    code = forms.CharField(
+        label="Code from the app",
+        max_length=12,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}
+        ),
+    )

@@ -30,3 +30,36 @@ class SafeExceptionReporter(ExceptionReporter):
             except (TooManyFieldsSent, RequestDataTooBig):
                 request._post, request._files = QueryDict(), MultiValueDict()
         return super().get_traceback_data()
+
+
+def two_factor_required(user) -> bool:
+    """Must this user sign in with a second factor? Staff, station admins, and the people of
+    a dealer whose owner turned it on."""
+    from dealers.models import Membership
+    from stations.models import StationMembership
+
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    if hasattr(user, "two_factor_station_admin"):  # loaded by portal.backends.PortalBackend
+        return bool(user.two_factor_station_admin or user.two_factor_dealer)
+    return (
+        StationMembership.objects.filter(
+            user=user, role=StationMembership.Role.STATION_ADMIN
+        ).exists()
+        or Membership.objects.filter(
+            user=user, dealer__two_factor_required=True, dealer__is_active=True
+        ).exists()
+    )
+
+
+def two_factor_enrolled(user) -> bool:
+    """Has this user a confirmed authenticator (TOTP) device?"""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if not user.is_authenticated:
+        return False
+    if hasattr(user, "two_factor_enrolled"):
+        return bool(user.two_factor_enrolled)
+    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()

@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dealers import urls as dealers_urls
+from portal import two_factor
 from portal import views as portal_views
 from portal.forms import AdminSignInForm, SignInForm
 
@@ -20,6 +21,14 @@ urlpatterns = [
             redirect_authenticated_user=True, authentication_form=SignInForm
         ),
         name="login",
+    ),
+    path("accounts/two-factor/", two_factor.setup, name="two-factor-setup"),
+    path("accounts/two-factor/verify/", two_factor.verify, name="two-factor-verify"),
+    path("accounts/two-factor/disable/", two_factor.disable, name="two-factor-disable"),
+    path(
+        "accounts/two-factor/recovery-codes/",
+        two_factor.recovery_codes,
+        name="two-factor-recovery-codes",
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("dealer/", include("dealers.urls")),

@@ -4,6 +4,11 @@
 work for it; ``outsider`` owns ``other_dealer``; ``admin`` is platform staff. ``operator``
 works at ``station`` (whose receiver the dealer's ``record`` uses); ``other_operator`` at
 another station.
+
+Staff and station admins must pass a second factor (portal/middleware.py). ``force_login``
+therefore signs them in as if they had: it gives them an authenticator device and marks the
+session as having passed it. ``client.force_login(user, second_factor=False)`` signs in with
+the password step only, for tests of the two-factor gate itself.
 """
 
 from __future__ import annotations
@@ -23,6 +28,33 @@ from tests.factories import (
     StationMembershipFactory,
     UserFactory,
 )
+
+
+def _force_login_with_second_factor(real):
+    def force_login(self, user, backend=None, *, second_factor: bool = True):
+        real(self, user, backend)
+        if not second_factor:
+            return
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from portal.lib import two_factor_required
+
+        if not two_factor_required(user):
+            return
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="test app", confirmed=True)
+        session = self.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+    return force_login
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_on_force_login(monkeypatch):
+    monkeypatch.setattr(Client, "force_login", _force_login_with_second_factor(Client.force_login))
 
 
 @pytest.fixture

@@ -128,8 +128,41 @@ def demo(transactional_db) -> None:
     call_command("seed_demo", "--force", stdout=StringIO())
 
 
-def sign_in(page, username: str, password: str) -> None:
+def sign_in(page, username: str, password: str, *, set_up_second_factor: bool = False) -> None:
+    """Sign in with the password. Staff and station admins must then set up an authenticator
+    app: ``set_up_second_factor=True`` does that too and lands where the sign-in led."""
     page.goto("/accounts/login/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    if set_up_second_factor:
+        set_up_app(page)
+        page.get_by_role("link", name="I have saved them").click()
+
+
+def code_for(secret: str, offset: int = 0) -> str:
+    """The authenticator app's code for this key (offset in seconds from now)."""
+    import time
+    from base64 import b32decode
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(b32decode(secret.replace(" ", "")))
+    totp.time = time.time() + offset
+    return f"{totp.token():06d}"
+
+
+def set_up_app(page) -> tuple[str, list[str]]:
+    """On the set-up page: scan (read the key), confirm with a code; returns key and codes."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Set up two-factor sign-in")).to_be_visible()
+    qr = page.get_by_test_id("two-factor-qr")
+    expect(qr).to_be_visible()
+    assert page.evaluate("el => el.naturalWidth > 50", qr.element_handle())
+    secret = page.get_by_test_id("two-factor-secret").inner_text()
+    page.get_by_label("Code from the app").fill(code_for(secret))
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+    items = page.get_by_test_id("recovery-codes").locator("li")
+    expect(items).to_have_count(10)
+    return secret, items.all_inner_texts()

@@ -17,7 +17,7 @@ def _sign_out(page) -> None:
 
 
 def test_admin_adds_a_receiver_rotates_its_passkey_and_a_dealer_needs_the_new_one(page, demo):
-    sign_in(page, "demo-station", "demo-station-pass")
+    sign_in(page, "demo-station", "demo-station-pass", set_up_second_factor=True)
     page.goto("/station/")
     expect(page.get_by_test_id("console-station")).to_contain_text("Demo Central Station")
     page.get_by_role("link", name="Receivers", exact=True).click()
@@ -66,7 +66,7 @@ def test_admin_adds_a_receiver_rotates_its_passkey_and_a_dealer_needs_the_new_on
 def test_admin_copies_a_deep_link_template(page, demo, live_server, settings):
     settings.PORTAL_BASE_URL = "https://portal.example.com"
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    sign_in(page, "demo-station", "demo-station-pass")
+    sign_in(page, "demo-station", "demo-station-pass", set_up_second_factor=True)
     page.goto("/station/")
     page.get_by_role("link", name="Deep links").click()
     form = page.get_by_test_id("link-form").first
@@ -107,7 +107,7 @@ def test_admin_approves_directions_and_the_operator_sees_them_on_the_deep_link_p
 
     # The station admin approves them.
     _sign_out(page)
-    sign_in(page, "demo-station", "demo-station-pass")
+    sign_in(page, "demo-station", "demo-station-pass", set_up_second_factor=True)
     page.goto("/station/")
     page.get_by_role("link", name="Directions", exact=True).click()
     page.get_by_test_id("pending-directions-item").filter(has_text="Corner Pharmacy").click()

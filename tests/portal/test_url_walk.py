@@ -44,6 +44,7 @@ OTHER_SIDES = {
     "login": "signing in",
     "logout": "signing out",
     "password_": "password change and reset (django.contrib.auth)",
+    "two-factor-": "the signed-in person's own second factor (tests/portal/test_two_factor.py)",
     "monitoring:": "the station side: operators (tests/monitoring)",
     "signals:device-events": "the device API: bridges with their token (tests/signals)",
 }
