@@ -17,7 +17,7 @@ from customers.models import (
     Zone,
 )
 from dealers.models import Dealer
-from stations.lib import LinkExample
+from stations.lib import Change, LinkExample
 from stations.models import DealerStation, MonitoringStation
 
 
@@ -220,3 +220,25 @@ def directions_queue(station: MonitoringStation) -> QuerySet[SiteDirections]:
         .select_related("customer__dealer", "changed_by")
         .order_by("changed_at")
     )
+
+
+def directions_reviews(station: MonitoringStation, *, limit: int = 100) -> list[Change]:
+    """The station's approvals and sendings-back of directions, newest first (one query)."""
+    rows = (
+        SiteDirections.history.filter(
+            reviewed_station_id=station.pk,
+            status__in=[SiteDirections.Status.APPROVED, SiteDirections.Status.REJECTED],
+        )
+        .select_related("history_user", "customer")
+        .order_by("-history_date")[:limit]
+    )
+    return [
+        Change(
+            row.history_date,
+            row.history_user,
+            f"Directions for {row.customer.name if row.customer else 'a removed site'}",
+            f"{'approved' if row.status == SiteDirections.Status.APPROVED else 'sent back'} "
+            f"(version {row.version})",
+        )
+        for row in rows
+    ]

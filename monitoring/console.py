@@ -707,3 +707,20 @@ class DirectionsReviewView(StationAdminRequiredMixin, TemplateView):
         else:
             messages.success(request, f"Directions for {customer} sent back to {customer.dealer}.")
         return redirect(_url("console-directions", self.station))
+
+
+class ActivityView(ConsoleView):
+    """Who changed what at the station, and when (django-simple-history)."""
+
+    template_name = "monitoring/console/activity.html"
+    section = "activity"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        changes = [
+            *station_selectors.station_activity(self.station),
+            *customer_selectors.directions_reviews(self.station),
+        ]
+        changes.sort(key=lambda change: change.at, reverse=True)
+        context["changes"] = changes[:100]
+        return context

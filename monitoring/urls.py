@@ -45,6 +45,7 @@ console_urls = [
     path("accounts.csv", console.AccountsCsvView.as_view(), name="console-accounts-csv"),
     path("deep-links/", console.DeepLinksView.as_view(), name="console-deep-links"),
     path("directions/", console.DirectionsQueueView.as_view(), name="console-directions"),
+    path("activity/", console.ActivityView.as_view(), name="console-activity"),
     path(
         "directions/<uuid:code>/",
         console.DirectionsReviewView.as_view(),

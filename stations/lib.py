@@ -80,7 +80,7 @@ PLATFORMS: dict[str, Platform] = {
         documented=False,
         source="No public MASterMind material names its URL macros: these tokens are "
         "placeholders. Replace them with your MASterMind's field tokens for the transmitter "
-        "number, the site number and the event zone (Deep links settings).",
+        "number, the site number and the event zone (station console, Settings).",
     ),
     "bold_manitou": Platform(
         key="bold_manitou",
@@ -95,7 +95,7 @@ PLATFORMS: dict[str, Platform] = {
         documented=True,
         source="Manitou's script message codes: {TX} transmitter ID, {CN} customer record "
         "identifier, {ZN} event zone. If your serial_no is not what {CN} gives, set your own "
-        "token (Deep links settings).",
+        "token (station console, Settings).",
     ),
     "sentinel": Platform(
         key="sentinel",
@@ -123,7 +123,8 @@ PLATFORMS: dict[str, Platform] = {
         zone_macro="{zone}",
         where="the action that opens a URL during an alarm",
         documented=False,
-        source="Generic placeholders: replace them with your software's own tokens.",
+        source="Generic placeholders: replace them with your software's own tokens "
+        "(station console, Settings).",
     ),
 }
 GENERIC = "generic"
@@ -256,3 +257,44 @@ def deep_link_guide(
         forms=forms,
         example=example,
     )
+
+
+# --- history, told as changes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change kept by django-simple-history, told for people."""
+
+    at: object  # datetime
+    user: object  # the user who made it, or None
+    subject: str
+    action: str
+
+
+def history_changes(rows: Iterable, *, subject, fields: dict[str, str]) -> list[Change]:
+    """Tell historical rows as changes: created, deleted, or which of ``fields`` (name ->
+    label) changed since the object's previous row among ``rows`` (fetch them newest first,
+    as many as the page shows; the oldest row of an object without its predecessor is told
+    as "changed")."""
+    rows = sorted(rows, key=lambda row: (row.history_date, row.history_id))
+    previous: dict[object, object] = {}
+    changes = []
+    for row in rows:
+        before = previous.get(row.id)
+        previous[row.id] = row
+        if row.history_type == "+":
+            action = "created"
+        elif row.history_type == "-":
+            action = "deleted"
+        elif before is None:
+            action = "changed"
+        else:
+            changed = [
+                label
+                for name, label in fields.items()
+                if getattr(before, name) != getattr(row, name)
+            ]
+            action = "changed " + ", ".join(changed) if changed else "changed"
+        changes.append(Change(row.history_date, row.history_user, subject(row), action))
+    return changes

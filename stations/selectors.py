@@ -121,3 +121,92 @@ def station_people(station: MonitoringStation):
         .select_related("user")
         .order_by("role", "user__username")
     )
+
+
+def station_activity(station: MonitoringStation, *, limit: int = 100) -> list[lib.Change]:
+    """Who changed what at the station, newest first: its settings, receivers and their paths,
+    its people, and the dealers' records there (prefixes). Five queries."""
+
+    def latest(queryset):
+        return list(queryset.select_related("history_user").order_by("-history_date")[:limit])
+
+    def labels(model, names):
+        return {name: str(model._meta.get_field(name).verbose_name) for name in names}
+
+    receivers = latest(Receiver.history.filter(station_id=station.pk))
+    receiver_names = {row.id: row.name for row in reversed(receivers)}
+    changes = [
+        *lib.history_changes(
+            latest(MonitoringStation.history.filter(id=station.pk)),
+            subject=lambda row: "Station settings",
+            fields=labels(
+                MonitoringStation,
+                [
+                    "name",
+                    "platform",
+                    "requires_reference_id",
+                    "reference_id_label",
+                    "account_macro",
+                    "reference_macro",
+                    "zone_macro",
+                    "time_zone",
+                    "periodic_test_interval",
+                    "is_active",
+                ],
+            ),
+        ),
+        *lib.history_changes(
+            receivers,
+            subject=lambda row: f"Receiver “{row.name}”",
+            fields={
+                **labels(
+                    Receiver,
+                    [
+                        "name",
+                        "description",
+                        "protocol",
+                        "visibility",
+                        "receiver_number",
+                        "line_number",
+                        "adds_prefix",
+                        "is_active",
+                    ],
+                ),
+                "passkey_changed_at": "passkey",
+            },
+        ),
+        *lib.history_changes(
+            latest(ReceiverPath.history.filter(receiver_id__in=list(receiver_names))),
+            subject=lambda row: (
+                f"{row.get_role_display()} path of "
+                f"“{receiver_names.get(row.receiver_id, 'a receiver')}”"
+            ),
+            fields=labels(
+                ReceiverPath,
+                [
+                    "transport",
+                    "host",
+                    "port",
+                    "use_tls",
+                    "url_path",
+                    "connect_timeout",
+                    "reply_timeout",
+                ],
+            ),
+        ),
+        *lib.history_changes(
+            latest(StationMembership.history.filter(station_id=station.pk).select_related("user")),
+            subject=lambda row: (
+                f"{row.user.get_username() if row.user else 'A former user'} "
+                f"({row.get_role_display().lower()})"
+            ),
+            fields={"role": "role"},
+        ),
+        *lib.history_changes(
+            latest(DealerStation.history.filter(station_id=station.pk).select_related("dealer")),
+            subject=lambda row: f"{row.dealer}'s record “{row.name}”",
+            fields={"name": "name", "receiver_id": "receiver", "account_prefix": "prefix"},
+        ),
+    ]
+    changes.sort(key=lambda change: change.at, reverse=True)
+    return changes[:limit]

@@ -119,6 +119,12 @@ def test_directions_reach_operators_only_once_approved(
     assert "Gate code 4411" in page
     assert "Watch the dock" in page and "High" in page
     assert "approved" in mailoutbox[-1].subject.lower()
+    activity = station_admin_client.get(
+        reverse("monitoring:console-activity", args=[station.code])
+    ).context["changes"]
+    assert (station_admin, f"Directions for {customer.name}", "approved (version 1)") in [
+        (c.user, c.subject, c.action) for c in activity
+    ]
 
     # A change goes back to pending; operators keep the approved version meanwhile.
     _save(owner_client, customer, camera, note="New gate code 9900.")

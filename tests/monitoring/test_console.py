@@ -441,3 +441,25 @@ def test_the_console_deep_link_page_uses_portal_base_url_and_a_real_account(
     assert "https://portal.example.com/monitoring?massite={site_no}&amp;zone={zone}" in html
     assert "https://portal.example.com/monitoring?massite=S-1&amp;zone=017" in html
     assert "testserver" not in html
+
+
+def test_the_activity_page_tells_who_changed_what(
+    station_admin_client, station, receiver, record, dealer, operator, django_assert_max_num_queries
+):
+    station_admin_client.post(
+        url("console-receiver-passkey", station, receiver.code),
+        {"passkey": "rotated-passkey-7", "confirm": "rotated-passkey-7"},
+    )
+    station_admin_client.post(url("console-dealer-prefix", station, dealer.code), {"prefix": "QZ"})
+    op = StationMembership.objects.get(user=operator, station=station)
+    station_admin_client.post(
+        url("console-person-role", station, op.code), {"role": "station_admin"}
+    )
+    with django_assert_max_num_queries(12):
+        response = station_admin_client.get(url("console-activity", station))
+    rows = [(c.user and c.user.username, c.subject, c.action) for c in response.context["changes"]]
+    assert ("station-admin", "Receiver “Main XML”", "changed passkey") in rows
+    assert ("station-admin", f"{dealer}'s record “{record.name}”", "changed prefix") in rows
+    assert ("station-admin", "operator (station admin)", "changed role") in rows
+    html = response.content.decode()
+    assert "changed passkey" in html and "station-admin" in html

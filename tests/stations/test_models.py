@@ -87,3 +87,23 @@ def test_receiver_in_use_cannot_be_deleted(record, receiver):
 
 def test_factory_passkey_matches(receiver):
     assert receiver.check_passkey(RECEIVER_PASSKEY)
+
+
+def test_the_data_migration_makes_other_platforms_generic():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("stations.migrations.0005_station_console_data")
+    kept = MonitoringStationFactory(platform=MonitoringStation.Platform.SENTINEL)
+    others = [MonitoringStationFactory() for _ in ("patriot", "stages", "immix")]
+    for station, old in zip(others, ("patriot", "stages", "immix"), strict=True):
+        MonitoringStation.objects.filter(pk=station.pk).update(platform=old)
+    migration.platforms_to_generic(apps, None)
+    assert set(
+        MonitoringStation.objects.filter(pk__in=[s.pk for s in others]).values_list(
+            "platform", flat=True
+        )
+    ) == {"generic"}
+    kept.refresh_from_db()
+    assert kept.platform == "sentinel"
