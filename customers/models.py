@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Exists, F, OuterRef, Q
+from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
 from customers import lib
@@ -73,6 +74,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Who changed the site and when (the customer page's timeline, the admin).
+    history = HistoricalRecords(excluded_fields=["updated_at"])
     objects = CustomerQuerySet.as_manager()
 
     class Meta:
@@ -132,6 +135,8 @@ class Bridge(models.Model):
     token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # The token's hash stays out of the history (a new token is not a change of the site).
+    history = HistoricalRecords(excluded_fields=["token_hash"])
     objects = BridgeQuerySet.as_manager()
 
     class Meta:
@@ -176,6 +181,7 @@ class Camera(models.Model):
         validators=[URLValidator(schemes=["rtsp", "rtsps", "http", "https"])],
     )
 
+    history = HistoricalRecords()
     objects = CameraQuerySet.as_manager()
 
     class Meta:
@@ -229,6 +235,7 @@ class Zone(models.Model):
     zone_type = models.CharField(max_length=20, choices=Type.choices, default=Type.INSTANT)
     cameras = models.ManyToManyField(Camera, blank=True, related_name="zones")
 
+    history = HistoricalRecords()
     objects = ZoneQuerySet.as_manager()
 
     class Meta:
@@ -498,3 +505,72 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.name}"
+
+
+class CustomerImportQuerySet(DealerOwnedQuerySet):
+    pass
+
+
+class CustomerImport(models.Model):
+    """A file of customers a dealer uploaded: checked (the preview), then imported, all rows
+    or none (``customers.imports``). The file is kept as it came, so the import reads exactly
+    what the preview read."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "Excel (.xlsx)"
+
+    class State(models.TextChoices):
+        CHECKING = "checking", "Checking the file"
+        CHECKED = "checked", "Checked"
+        IMPORTING = "importing", "Importing"
+        IMPORTED = "imported", "Imported"
+        REFUSED = "refused", "Not imported"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Uploads go with their dealer.
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="customer_imports")
+    # Who uploaded it; the upload stays if the user goes.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file_name = models.CharField(max_length=200)
+    file_format = models.CharField(max_length=4, choices=Format.choices)
+    content = models.BinaryField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.CHECKING)
+    # What the preview found (``imports.ImportPlan.summary``), or why the file is no table.
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CustomerImportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The import page: a dealer's latest uploads.
+            models.Index(fields=["dealer", "-created_at"], name="customers_import_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_state_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("customers:import-detail", args=[self.code])
+
+    @property
+    def is_busy(self) -> bool:
+        """The task engine is still at it (the page refreshes itself)."""
+        return self.state in (self.State.CHECKING, self.State.IMPORTING)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.result.get("counts", {})
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(
+            self.result.get("file_error")
+            or self.result.get("header_errors")
+            or self.counts.get("error")
+        )

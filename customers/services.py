@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -24,6 +27,7 @@ from customers.models import (
     CameraDirection,
     Contact,
     Customer,
+    CustomerImport,
     MonitoringAccount,
     SiteDirections,
     Zone,
@@ -118,20 +122,54 @@ def account_number_for(record: DealerStation, typed: str) -> str:
     return number
 
 
-def _account_errors(account: MonitoringAccount) -> dict[str, str]:
-    """The uniqueness rules of the database, asked before writing so each has its field.
+def account_conflicts(accounts: Sequence[MonitoringAccount]) -> list[dict[str, str]]:
+    """The database's uniqueness rules for these accounts, asked before writing: for each
+    account, the field errors of the rows already stored that it would clash with (at its
+    station: the number, the reference ID, a second account of the customer).
 
     Messages never name another dealer's customer: only that the station uses the number.
+    One query per ``CONFLICT_CHUNK`` accounts: the form asks for one, the bulk import for
+    thousands.
     """
-    others = MonitoringAccount.objects.filter(station_id=account.station_id).exclude(pk=account.pk)
-    errors: dict[str, str] = {}
-    if others.filter(account_number=account.account_number).exists():
-        errors["account_number"] = MonitoringAccount.DUPLICATE_NUMBER
-    if account.reference_id and others.filter(reference_id=account.reference_id).exists():
-        errors["reference_id"] = MonitoringAccount.DUPLICATE_REFERENCE
-    if others.filter(customer_id=account.customer_id).exists():
-        errors["station_record"] = MonitoringAccount.DUPLICATE_STATION
-    return errors
+    results: list[dict[str, str]] = []
+    for start in range(0, len(accounts), CONFLICT_CHUNK):
+        chunk = accounts[start : start + CONFLICT_CHUNK]
+        stored = MonitoringAccount.objects.filter(
+            station_id__in={a.station_id for a in chunk}
+        ).filter(
+            Q(account_number__in={a.account_number for a in chunk})
+            | Q(reference_id__in={a.reference_id for a in chunk if a.reference_id})
+            | Q(customer_id__in={a.customer_id for a in chunk if a.customer_id})
+        )
+        numbers, references, customers = {}, {}, {}
+        for pk, station, number, reference, customer in stored.values_list(
+            "pk", "station_id", "account_number", "reference_id", "customer_id"
+        ):
+            numbers.setdefault((station, number), set()).add(pk)
+            if reference:
+                references.setdefault((station, reference), set()).add(pk)
+            customers.setdefault((station, customer), set()).add(pk)
+        for account in chunk:
+            station, own = account.station_id, {account.pk}
+            errors: dict[str, str] = {}
+            if numbers.get((station, account.account_number), set()) - own:
+                errors["account_number"] = MonitoringAccount.DUPLICATE_NUMBER
+            if account.reference_id and (
+                references.get((station, account.reference_id), set()) - own
+            ):
+                errors["reference_id"] = MonitoringAccount.DUPLICATE_REFERENCE
+            if account.customer_id and customers.get((station, account.customer_id), set()) - own:
+                errors["station_record"] = MonitoringAccount.DUPLICATE_STATION
+            results.append(errors)
+    return results
+
+
+CONFLICT_CHUNK = 500
+
+
+def _account_errors(account: MonitoringAccount) -> dict[str, str]:
+    """The uniqueness rules of the database for one account, each on its field."""
+    return account_conflicts([account])[0]
 
 
 def _validate_account(account: MonitoringAccount, record: DealerStation) -> None:
@@ -157,10 +195,23 @@ def _validate_account(account: MonitoringAccount, record: DealerStation) -> None
         raise ValidationError(errors)
 
 
+def account_rule_errors(account: MonitoringAccount) -> dict[str, list[str]]:
+    """Every rule an account must meet that needs no other row (the number's form, the
+    station's prefix, the receiver protocol's limits, the reference ID the station requires),
+    as field errors. The account's customer and station record (with its station and
+    receiver) must be loaded. The account service and the bulk import both ask it."""
+    try:
+        account.clean()
+        _validate_account(account, account.station_record)
+    except ValidationError as exc:
+        return exc.message_dict
+    return {}
+
+
 def account_validate(account: MonitoringAccount) -> None:
     """Every rule an account must meet, including the database's, as field errors."""
-    account.clean()
-    _validate_account(account, account.station_record)
+    if rule_errors := account_rule_errors(account):
+        raise ValidationError(rule_errors)
     errors = _account_errors(account)
     if errors:
         raise ValidationError(errors)
@@ -367,3 +418,91 @@ def contact_delete(*, contact: Contact, actor: Any) -> None:
 def _audit(obj: Any, actor: Any) -> Any:
     obj._history_user = actor  # who made the change, for django-simple-history
     return obj
+
+
+# --- bulk import ----------------------------------------------------------------------------
+# customers.imports asks the account rules above, so it is imported where it is used.
+
+IMPORT_EXTENSIONS = {".csv": CustomerImport.Format.CSV, ".xlsx": CustomerImport.Format.XLSX}
+
+
+def customer_import_upload(
+    *, dealer: Dealer, file_name: str, content: bytes, actor: Any
+) -> CustomerImport:
+    """Keep an uploaded file and have the task engine check it (the preview)."""
+    from customers import imports
+
+    suffix = Path(file_name).suffix.lower()
+    if suffix not in IMPORT_EXTENSIONS:
+        raise ValidationError({"file": "Upload a .csv or an .xlsx (Excel) file."})
+    if len(content) > imports.MAX_FILE_BYTES:
+        raise ValidationError(
+            {"file": f"The file is larger than {imports.MAX_FILE_BYTES // 2**20} MB."}
+        )
+    upload = CustomerImport.objects.create(
+        dealer=dealer,
+        created_by=actor,
+        file_name=Path(file_name).name[:200],
+        file_format=IMPORT_EXTENSIONS[suffix],
+        content=content,
+    )
+    transaction.on_commit(lambda: async_task("customers.tasks.import_check", upload.pk))
+    return upload
+
+
+def _dataset(upload: CustomerImport):
+    from customers import imports
+
+    return imports.read_file(bytes(upload.content), upload.file_format)
+
+
+def customer_import_check(*, upload: CustomerImport) -> CustomerImport:
+    """Check every row of the file and keep what was found; writes nothing else."""
+    from customers import imports
+
+    try:
+        result = imports.plan_import(upload.dealer, _dataset(upload)).summary()
+    except imports.ImportFileError as exc:
+        result = {"file_error": str(exc)}
+    upload.result = result
+    upload.state = CustomerImport.State.CHECKED
+    upload.save(update_fields=["result", "state"])
+    return upload
+
+
+def customer_import_start(*, upload: CustomerImport, actor: Any) -> CustomerImport:
+    """The dealer confirms the preview: the task engine imports the file (once)."""
+    with transaction.atomic():
+        upload = CustomerImport.objects.select_for_update().get(pk=upload.pk)
+        if upload.state != CustomerImport.State.CHECKED or upload.has_errors:
+            raise ValidationError("Only a checked file without errors can be imported.")
+        upload.state = CustomerImport.State.IMPORTING
+        upload.save(update_fields=["state"])
+        pk, actor_pk = upload.pk, getattr(actor, "pk", None)
+        transaction.on_commit(lambda: async_task("customers.tasks.import_commit", pk, actor_pk))
+    return upload
+
+
+def customer_import_commit(*, upload: CustomerImport, actor: Any) -> CustomerImport:
+    """Import every row, or none when a row now has an error (checked again: the world may
+    have moved since the preview) or another change got in the way."""
+    from customers import imports
+
+    try:
+        plan = imports.commit_import(upload.dealer, _dataset(upload), actor=actor)
+    except imports.ImportRefused as exc:
+        upload.result = exc.plan.summary()
+        upload.state = CustomerImport.State.REFUSED
+    except IntegrityError:
+        upload.result = {
+            **upload.result,
+            "file_error": "Another change to these accounts was saved while the file was "
+            "imported, so nothing was imported. Upload the file again to check it anew.",
+        }
+        upload.state = CustomerImport.State.REFUSED
+    else:
+        upload.result = plan.summary()
+        upload.state = CustomerImport.State.IMPORTED
+        upload.imported_at = timezone.now()
+    upload.save(update_fields=["result", "state", "imported_at"])
+    return upload

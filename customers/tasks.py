@@ -1,14 +1,18 @@
-"""Background work of the customers app, run by the task engine (django-q2)."""
+"""Background work of the customers app, run by the task engine (django-q2): directions
+notifications, and checking and importing uploaded customer files (large files take longer than
+a web request should)."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMessage, get_connection
 from django.urls import reverse
 
-from customers.models import SiteDirections
+from customers import services
+from customers.models import CustomerImport, SiteDirections
 from dealers.models import NotificationRecipient
 
 logger = logging.getLogger(__name__)
@@ -58,3 +62,16 @@ def directions_status_notify(directions_id: int, status: str) -> int:
     except Exception:
         logger.exception("could not send %d directions e-mail(s)", len(messages))
         return 0
+
+
+def import_check(upload_pk: int) -> str:
+    upload = CustomerImport.objects.select_related("dealer").get(pk=upload_pk)
+    return services.customer_import_check(upload=upload).state
+
+
+def import_commit(upload_pk: int, actor_pk: int | None) -> str:
+    upload = CustomerImport.objects.select_related("dealer").get(pk=upload_pk)
+    if upload.state != CustomerImport.State.IMPORTING:
+        return upload.state  # a retried task whose first run finished
+    actor = get_user_model().objects.filter(pk=actor_pk).first()
+    return services.customer_import_commit(upload=upload, actor=actor).state

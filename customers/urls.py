@@ -1,12 +1,16 @@
 from django.urls import path
 
-from customers.views import accounts, deeplinks, devices, directions, sites
+from customers.views import accounts, deeplinks, devices, directions, sites, transfer
 
 app_name = "customers"
 
 urlpatterns = [
     path("", sites.CustomerListView.as_view(), name="list"),
     path("add/", sites.CustomerCreateView.as_view(), name="create"),
+    path("export/", transfer.ExportView.as_view(), name="export"),
+    path("import/", transfer.ImportView.as_view(), name="import"),
+    path("import/<uuid:code>/", transfer.ImportDetailView.as_view(), name="import-detail"),
+    path("import/<uuid:code>/commit/", transfer.ImportCommitView.as_view(), name="import-commit"),
     path("deep-links/", deeplinks.DeepLinkTemplatesView.as_view(), name="deep-links"),
     path("<uuid:code>/", sites.CustomerDetailView.as_view(), name="detail"),
     path("<uuid:code>/edit/", sites.CustomerUpdateView.as_view(), name="update"),

@@ -1,10 +1,14 @@
-"""Plain helpers for sign-in that any app may use (dealers is the lowest app)."""
+"""Plain helpers any app may use (dealers is the lowest app): the client's address, and time
+zone names."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import zoneinfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 
@@ -32,3 +36,21 @@ def client_address(request: HttpRequest) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return peer
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA time zone names this machine knows (read once: the lookup walks the disk)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name such as America/New_York."""
+    if value not in time_zone_names():
+        raise ValidationError(f"{value!r} is not a known time zone (e.g. America/New_York).")
+
+
+@functools.cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    """For a choice field: every time zone, sorted, with spaces for underscores."""
+    return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import uuid
-import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -16,14 +14,9 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from dealers.lib import validate_time_zone
 from dealers.models import Dealer, DealerOwnedQuerySet, Invitation
 from stations import lib
-
-
-def validate_time_zone(value: str) -> None:
-    """An IANA time zone name such as America/New_York."""
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"{value!r} is not a known time zone (e.g. America/New_York).")
 
 
 class MonitoringStation(models.Model):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from customers.models import Contact
+from customers.models import Contact, CustomerImport
 from dealers import services
 from dealers.access import DealerRequiredMixin
 from tests import urlwalk
@@ -119,6 +119,9 @@ def victim(dealer, owner, viewer, receiver):
         actor_role="owner",
     )
     contact = Contact.objects.create(customer=customer, name="Victim Keyholder Qx7", phone="1")
+    upload = CustomerImport.objects.create(
+        dealer=dealer, created_by=owner, file_name="victim-qx7.csv", file_format="csv", content=b""
+    )
     objects = [
         customer,
         bridge,
@@ -131,6 +134,7 @@ def victim(dealer, owner, viewer, receiver):
         invitation,
         signal,
         contact,
+        upload,
     ]
     markers = [
         customer.name,
@@ -144,6 +148,7 @@ def victim(dealer, owner, viewer, receiver):
         viewer.email,
         invitation.email,
         contact.name,
+        upload.file_name,
         dealer.name,
     ]
     return objects, markers
