@@ -48,7 +48,8 @@ def line(label: str, per_second: float, floor: float | None = None) -> None:
 
 def bare_floor(payload: bytes, reply: bytes, count: int) -> float:
     """Round trips per second: TcpTransport against a server that only frames a canned reply."""
-    from signals.transports import TcpTransport, encode_frame, recv_frame
+    from signals.codecs.xml_v1 import encode_frame, frame_size, recv_frame
+    from signals.transports import TcpTransport
 
     listener = socket.create_server(("127.0.0.1", 0))
     framed = encode_frame(reply)
@@ -62,11 +63,16 @@ def bare_floor(payload: bytes, reply: bytes, count: int) -> float:
 
     threading.Thread(target=serve, daemon=True).start()
     with TcpTransport("127.0.0.1", listener.getsockname()[1]) as transport:
+        framed_payload = encode_frame(payload)
+
+        def size(buffer: bytes, eof: bool) -> int | None:
+            return frame_size(buffer)
+
         for _ in range(100):
-            transport.send(payload)
+            transport.exchange(framed_payload, size)
         start = time.perf_counter()
         for _ in range(count):
-            transport.send(payload)
+            transport.exchange(framed_payload, size)
         elapsed = time.perf_counter() - start
     listener.close()
     return rate(count, elapsed)
@@ -74,13 +80,14 @@ def bare_floor(payload: bytes, reply: bytes, count: int) -> float:
 
 def emulator_floor(port: int, payloads: list[bytes]) -> float:
     """Round trips per second through the emulator, each reply decoded: no database."""
+    from signals.codecs.xml_v1 import HEADER, decode_reply, encode_frame, frame_size
     from signals.transports import TcpTransport
-    from signals.xml_v1 import decode_reply
 
     with TcpTransport("127.0.0.1", port) as transport:
         start = time.perf_counter()
         for payload in payloads:
-            decode_reply(transport.send(payload))
+            reply = transport.exchange(encode_frame(payload), lambda b, eof: frame_size(b))
+            decode_reply(reply[HEADER.size :])
         elapsed = time.perf_counter() - start
     return rate(len(payloads), elapsed)
 
@@ -92,7 +99,7 @@ class QuickReceiver:
     PLACEHOLDER = b"REFERENCE-PLACEHOLDER"
 
     def __init__(self) -> None:
-        from signals.xml_v1 import encode_reply
+        from signals.codecs.xml_v1 import encode_reply
 
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -112,7 +119,7 @@ class QuickReceiver:
     def _serve(self, conn: socket.socket) -> None:
         import re
 
-        from signals.transports import encode_frame, recv_frame
+        from signals.codecs.xml_v1 import encode_frame, recv_frame
 
         reference = re.compile(rb"<reference>([A-Za-z0-9-]+)</reference>")
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -153,8 +160,8 @@ def database_url() -> str:
 
 def build_packages(count: int, accounts: list[str], start: int) -> tuple[list, list[bytes], float]:
     """``count`` packages for the accounts in turn, encoded (and validated against the XSD)."""
+    from signals.codecs.xml_v1 import Package, Qualifier, encode
     from signals.lib import reference_new
-    from signals.xml_v1 import Package, Qualifier, encode
 
     packages = [
         Package(
@@ -209,6 +216,9 @@ def insert_signals(packages, payloads, accounts_by_number, *, gate: datetime) ->
                 partition=1,
                 zone=package.zone,
                 priority=3,
+                event_time=package.event_time,
+                site_name=package.site_name,
+                transmitted_number=account.account_number,
                 reference=package.reference,
                 payload=payload,
                 next_attempt_at=now,
@@ -332,9 +342,9 @@ def main() -> None:
         from django.utils import timezone
 
         from customers.models import Customer, MonitoringAccount
+        from signals.codecs.xml_v1 import encode_reply
         from signals.emulator import ReceiverEmulator
         from signals.models import AlarmEvent, DeliveryAttempt
-        from signals.xml_v1 import encode_reply
         from tests.factories import DealerStationFactory, ReceiverPathFactory
 
         print(

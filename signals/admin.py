@@ -6,9 +6,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dealers.models import NotificationRecipient
+from signals import codecs
 from signals.lib import bytes_for_people
-from signals.models import AlarmEvent, DeliveryAttempt, EventCode, PathHealth, Signal
-from signals.services import SENDABLE_PROTOCOLS
+from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 
 
 class SignalInline(admin.TabularInline):
@@ -65,11 +65,18 @@ class DeliveryAttemptInline(admin.TabularInline):
         "dispatcher_id",
         "duration_ms",
         "outcome",
+        "protocol",
+        "sent_shown",
         "reply_shown",
         "error",
     ]
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description="sent")
+    def sent_shown(self, obj: DeliveryAttempt) -> str:
+        text = obj.sent_text
+        return f"{text} (decrypted view: it went encrypted)" if obj.sent_was_encrypted else text
 
     @admin.display(description="reply")
     def reply_shown(self, obj: DeliveryAttempt) -> str:
@@ -114,6 +121,12 @@ class SignalAdmin(admin.ModelAdmin):
         "partition",
         "zone",
         "priority",
+        "event_time",
+        "site_name",
+        "zone_description",
+        "camera_description",
+        "video_url",
+        "transmitted_number",
         "payload_xml",
         "state",
         "attempts",
@@ -136,9 +149,9 @@ class SignalAdmin(admin.ModelAdmin):
     def contact_id_code(self, obj: Signal) -> str:
         return f"{obj.qualifier}{obj.event_code}"
 
-    @admin.display(description="payload (the exact bytes sent)")
+    @admin.display(description="payload (what the codec fixed when the signal was written)")
     def payload_xml(self, obj: Signal) -> str:
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.payload_text)
+        return format_html("<pre>{}</pre>", obj.payload_text)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -153,7 +166,7 @@ class SignalAdmin(admin.ModelAdmin):
         chosen = queryset.count()
         retried = (
             queryset.exclude(state=Signal.State.DELIVERED)
-            .filter(protocol__in=SENDABLE_PROTOCOLS)
+            .filter(receiver__protocol__in=[c.protocol for c in codecs.all_codecs()])
             .update(
                 state=Signal.State.PENDING,
                 next_attempt_at=now,
@@ -218,42 +231,3 @@ class NotificationRecipientAdmin(admin.ModelAdmin):
         "receiver_notifications",
         "signal_failure_notifications",
     ]
-
-
-@admin.register(PathHealth)
-class PathHealthAdmin(admin.ModelAdmin):
-    """Every receiver path's health at a glance; the dispatchers write it, nobody edits it."""
-
-    list_display = [
-        "path",
-        "receiver",
-        "state",
-        "changed_at",
-        "last_success_at",
-        "last_failure_at",
-        "last_error",
-    ]
-    list_filter = ["state"]
-    search_fields = ["path__host", "path__receiver__name", "path__receiver__station__name"]
-    list_select_related = ["path__receiver__station"]
-    readonly_fields = [
-        "path",
-        "state",
-        "changed_at",
-        "last_success_at",
-        "last_failure_at",
-        "last_error",
-        "consecutive_failures",
-        "updated_at",
-    ]
-    fields = readonly_fields
-
-    @admin.display(description="receiver", ordering="path__receiver__name")
-    def receiver(self, obj: PathHealth) -> str:
-        return str(obj.path.receiver)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -10,7 +10,14 @@ class SignalsConfig(AppConfig):
     name = "signals"
 
     def ready(self) -> None:
+        from signals import codecs
+        from stations import protocols
+
         checks.register(check_portal_base_url)
+        # The apps below signals (the receiver forms, the account rules) learn the protocols
+        # from this registry; they never import a codec.
+        for codec in codecs.all_codecs():
+            protocols.register(codec.spec())
 
 
 def check_portal_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

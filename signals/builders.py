@@ -1,16 +1,16 @@
-"""Turn rows into alarm packages. Pure: the rows come from selectors, nothing is queried here
+"""Turn rows into the message an event sends to one account, in no protocol yet (each
+receiver's codec makes its bytes). Pure: the rows come from selectors, nothing is queried here
 (a zone's cameras must be prefetched)."""
 
 from __future__ import annotations
 
-import logging
-
 from customers.models import Camera, Customer, MonitoringAccount, Zone
+from signals.codecs.base import Message, Qualifier
 from signals.models import AlarmEvent
-from signals.xml_v1 import RECEIVER_ID_RE, URL_MAX, Package, Qualifier
 from stations.lib import deep_link_url, zone_text
 
-logger = logging.getLogger(__name__)
+# The longest deep link a message carries; a longer one (an odd PORTAL_BASE_URL) is left out.
+URL_MAX = 2000
 
 
 def video_url(base_url: str, account_number: str, zone_number: int | None) -> str:
@@ -27,14 +27,6 @@ def video_url(base_url: str, account_number: str, zone_number: int | None) -> st
     return url if len(url) <= URL_MAX else ""
 
 
-def _receiver_id(value: str, what: str) -> str:
-    if value and not RECEIVER_ID_RE.fullmatch(value):
-        # The station's settings carry something the protocol cannot: leave it out, loudly.
-        logger.warning("Receiver %s %r is not 1-20 letters or digits; left out", what, value)
-        return ""
-    return value
-
-
 def camera_description(zone: Zone | None, camera: Camera | None) -> str:
     """The camera the event names, else the cameras that show the zone."""
     if camera is not None:
@@ -44,7 +36,7 @@ def camera_description(zone: Zone | None, camera: Camera | None) -> str:
     return ""
 
 
-def package_build(
+def message_build(
     *,
     event: AlarmEvent,
     customer: Customer,
@@ -56,16 +48,13 @@ def package_build(
     priority: int,
     reference: str,
     base_url: str,
-) -> Package:
-    """The package for one account. ``account.station_record.receiver`` must be selected."""
-    receiver = account.station_record.receiver
-    return Package(
+) -> Message:
+    """The message for one account."""
+    return Message(
         reference=reference,
         # Without the dealer's prefix when the receiver adds it; the deep link below names the
         # account as the station's software knows it (with the prefix).
         account=account.transmitted_number,
-        receiver_number=_receiver_id(receiver.receiver_number, "number"),
-        receiver_line=_receiver_id(receiver.line_number, "line"),
         qualifier=qualifier,
         code=code,
         partition=1,

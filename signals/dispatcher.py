@@ -8,15 +8,18 @@ One round is three steps:
    ``SELECT ... FOR UPDATE SKIP LOCKED`` and leased to this dispatcher (``lease_owner``,
    ``lease_expires_at``). Another dispatcher skips them; a signal whose lease ran out (its
    dispatcher died) is due again.
-2. **Send** each claimed signal's payload, byte for byte as stored, over its receiver's paths:
-   the path that worked last first, the other right away on no connection, no reply in time, a
-   reply that is not one, or ``failover``. ``accepted`` and ``duplicate`` deliver it;
-   ``rejected`` waits for a retry with capped, jittered exponential backoff.
+2. **Send** each claimed signal over its receiver's paths in the receiver's protocol
+   (``signals.sending``: the codec builds, a transport moves, the codec reads the reply): the
+   path that worked last first, the other right away on no connection, no reply in time, a
+   reply that is not one, or ``failover``. ``delivered`` and ``duplicate`` deliver it;
+   ``retry`` waits with capped, jittered exponential backoff; ``resync`` is resent at once on
+   the receiver's clock; ``rejected`` (refused for good) fails it at once.
 3. **Record**, in one transaction: every attempt as a ``DeliveryAttempt`` (one bulk insert),
    the signals' new states (one UPDATE for all delivered alike; one per retry, for its own
-   jittered time), path health, and, after commit, the e-mails: signals marked failed after
-   their deadline, paths that went down or came back. With ``pipeline`` (the command's default
-   on PostgreSQL) a second thread records one batch while the next one is claimed and sent.
+   jittered time), path health, and, after commit, the e-mails: signals that failed (refused
+   for good, or past their deadline), paths that went down or came back. With ``pipeline``
+   (the command's default on PostgreSQL) a second thread records one batch while the next one
+   is claimed and sent.
 
 A batch that takes longer than its lease allows is recorded part way and the rest of its
 leases are renewed; one signal that waited out every path of a receiver sends that receiver's
@@ -24,9 +27,9 @@ other signals of the batch back to wait a little, so a dead receiver does not ho
 
 Order: an account's signal is never claimed while an earlier one of the same account is
 pending, so the next one leaves only after the receiver has acknowledged the previous one
-(``accepted`` or ``duplicate``) or it failed for good. A dispatcher that dies mid-send loses
-nothing: its leases expire and the next dispatcher sends the same bytes with the same
-reference, which the receiver answers ``duplicate``.
+(``delivered`` or ``duplicate``) or it failed. A dispatcher that dies mid-send loses
+nothing: its leases expire and the next dispatcher sends the same signal with the same
+reference (the same bytes, in XML v1), which the receiver answers ``duplicate``.
 
 The result of a signal is written only while this dispatcher still holds its lease, except
 "delivered", which is true whoever holds the lease.
@@ -47,7 +50,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,16 +68,14 @@ from django.utils import timezone
 
 from signals import lib, services
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
-from signals.transports import HttpsTransport, TcpTransport, Transport, TransportError
-from signals.xml_v1 import Codec, ProtocolError, Status, XmlV1Codec
-from stations.models import Receiver, ReceiverPath
+from signals.sending import Attempt, Result, Sender
+from stations import lib as station_lib
+from stations import services as station_services
+from stations.models import ReceiverPath
 
 logger = logging.getLogger(__name__)
 
 Outcome = DeliveryAttempt.Outcome
-
-# One codec per protocol the portal can send (services.SENDABLE_PROTOCOLS).
-CODECS: dict[str, Codec] = {Receiver.Protocol.XML_V1: XmlV1Codec()}
 
 # What sending and recording a signal reads from its row (the rest stays in the database).
 CLAIMED_FIELDS = (
@@ -84,6 +85,17 @@ CLAIMED_FIELDS = (
     "protocol",
     "receiver_id",
     "account_number",
+    "transmitted_number",
+    "qualifier",
+    "event_code",
+    "partition",
+    "zone",
+    "priority",
+    "event_time",
+    "site_name",
+    "zone_description",
+    "camera_description",
+    "video_url",
     "attempts",
     "deadline_at",
     "lease_owner",
@@ -94,19 +106,7 @@ CLAIMED_FIELDS = (
 HEALTH_REFRESH_SECONDS = 1.0
 # A send starts only if the lease outlives the worst case of its paths by this much.
 LEASE_MARGIN_SECONDS = 0.5
-# Receiver paths are read again this often, so admins' changes reach running dispatchers.
-PATHS_REFRESH_SECONDS = 10.0
 ERROR_MAX = 2000
-
-_STATUS_OUTCOME = {
-    Status.ACCEPTED: Outcome.ACCEPTED,
-    Status.DUPLICATE: Outcome.DUPLICATE,
-    Status.REJECTED: Outcome.REJECTED,
-    Status.FAILOVER: Outcome.FAILOVER,
-}
-# Outcomes that end a signal's round: the receiver has decided.
-_ANSWERED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE, Outcome.REJECTED})
-_DELIVERED = frozenset({Outcome.ACCEPTED, Outcome.DUPLICATE})
 
 
 def default_name() -> str:
@@ -133,46 +133,6 @@ def tls_context() -> ssl.SSLContext:
 
 
 @dataclass
-class Attempt:
-    """One send of one signal over one path, before it is written as a ``DeliveryAttempt``."""
-
-    path: ReceiverPath | None
-    started_at: datetime
-    duration_ms: int
-    outcome: str
-    reply: bytes = b""
-    role: str = ""
-    error: str = ""
-    status: str = ""
-    reason: str = ""
-    # No connection or no reply at all: the receiver may be gone (as opposed to answering).
-    unreachable: bool = False
-
-    @property
-    def path_ok(self) -> bool:
-        return self.outcome in _ANSWERED
-
-
-@dataclass
-class Result:
-    """What one round did with one signal."""
-
-    signal: Signal
-    attempts: list[Attempt] = field(default_factory=list)
-    # Not sent: its receiver could not be reached earlier in this batch (why, if so).
-    skipped: str = ""
-
-    @property
-    def delivered(self) -> bool:
-        return bool(self.attempts) and self.attempts[-1].outcome in _DELIVERED
-
-    @property
-    def unreachable(self) -> bool:
-        """Every path was tried and none could be reached."""
-        return bool(self.attempts) and all(a.unreachable for a in self.attempts)
-
-
-@dataclass
 class Stats:
     claimed: int = 0
     delivered: int = 0
@@ -185,8 +145,8 @@ class Dispatcher:
     """Claims, sends and records signals; ``run()`` until ``stop()``, or ``run(once=True)``.
 
     One instance is one dispatcher: its database connection (a second one for the pipeline's
-    writer), one open transport per receiver path (reused across signals), and its own memory
-    of which path worked last.
+    writer), its ``Sender`` (one open transport per receiver path, its memory of which path
+    worked last) and its ``Supervisor`` (the receivers' heartbeats).
     """
 
     def __init__(
@@ -212,12 +172,7 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.stats = Stats()
         self._stop = threading.Event()
-        self._paths: dict[int, list[ReceiverPath]] = {}
-        self._paths_loaded_at = -math.inf
-        self._transports: dict[int, tuple[tuple, Transport]] = {}
-        # Per path, when (monotonic) it last answered and last failed.
-        self._last_ok: dict[int, float] = {}
-        self._last_failure: dict[int, float] = {}
+        self.sender = Sender(ssl_context=self.ssl_context, stop=self._stop)
         # Paths this dispatcher last recorded as up, and when (monotonic).
         self._recorded_up: dict[int, float] = {}
         # With a pipeline, a thread of its own (and its own database connection) records one
@@ -232,6 +187,14 @@ class Dispatcher:
     def stop(self) -> None:
         """Finish the signal being sent, record what was done, release the rest, return."""
         self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def paths_for(self, receiver_id: int) -> list[ReceiverPath]:
+        """The receiver's paths in the order this dispatcher would try them now."""
+        return self.sender.paths_for(receiver_id)
 
     def run(self, *, once: bool = False) -> Stats:
         """Deliver until stopped; with ``once``, until nothing is due any more."""
@@ -262,9 +225,7 @@ class Dispatcher:
         """Record what is still in the pipeline, then close the connections to receivers."""
         if self._writer is not None:
             self._writer.close()
-        for _, transport in self._transports.values():
-            transport.close()
-        self._transports.clear()
+        self.sender.close()
 
     def run_batch(self) -> int:
         """Claim, send and flush one batch; returns how many signals were claimed."""
@@ -273,16 +234,16 @@ class Dispatcher:
         if not claimed:
             return 0
         self.stats.claimed += len(claimed)
-        self._load_paths({signal.receiver_id for signal in claimed})
+        self.sender.load({signal.receiver_id for signal in claimed})
         results: list[Result] = []
         unreachable: dict[int, str] = {}  # receiver id -> what its paths said
         remaining = list(claimed)
         while remaining and not self._stop.is_set():
             signal = remaining[0]
-            paths = self._ordered_paths(signal.receiver_id)
+            paths = self.sender.paths_for(signal.receiver_id)
             # A lease shorter than the paths' timeouts cannot be helped by renewing it: send
             # anyway (at worst another dispatcher resends meanwhile, answered duplicate).
-            needed = min(self._budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
+            needed = min(self.sender.budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
             if time.monotonic() + needed > lease_until:
                 # Record what is done and extend the leases of the rest before going on.
                 lease_until = time.monotonic() + self.lease_seconds
@@ -296,7 +257,7 @@ class Dispatcher:
                 # others try again shortly, instead of holding up other receivers' signals.
                 results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
                 continue
-            result = self.deliver(signal, paths)
+            result = self.sender.deliver(signal)
             results.append(result)
             if result.unreachable:
                 unreachable[signal.receiver_id] = (
@@ -354,172 +315,6 @@ class Dispatcher:
             kept = set(mine.values_list("pk", flat=True))
             signals = [signal for signal in signals if signal.pk in kept]
         return signals
-
-    # --- sending --------------------------------------------------------------------------------
-
-    def deliver(self, signal: Signal, paths: list[ReceiverPath]) -> Result:
-        """Send one signal over its receiver's paths until one answers (or all have failed)."""
-        result = Result(signal)
-        codec = CODECS.get(signal.protocol)
-        if codec is None or not paths:
-            problem = (
-                f"the portal cannot send the {signal.protocol} protocol"
-                if codec is None
-                else "the receiver has no path configured"
-            )
-            result.attempts.append(
-                Attempt(None, timezone.now(), 0, Outcome.ERROR, error=problem, unreachable=True)
-            )
-            return result
-        payload = bytes(signal.payload)
-        for path in paths:
-            if result.attempts and self._stop.is_set():
-                # A stop request ends the dispatcher within one exchange's deadline: the
-                # alternate path waits for the next dispatcher (the signal is not delivered).
-                break
-            attempt = self._attempt(signal.reference, payload, path, codec)
-            result.attempts.append(attempt)
-            if attempt.path_ok:
-                self._last_ok[path.pk] = time.monotonic()
-                break
-            self._last_failure[path.pk] = time.monotonic()
-        return result
-
-    def _attempt(self, reference: str, payload: bytes, path: ReceiverPath, codec: Codec) -> Attempt:
-        attempt = self._try(reference, payload, path, codec)
-        attempt.role = path.role
-        return attempt
-
-    def _try(self, reference: str, payload: bytes, path: ReceiverPath, codec: Codec) -> Attempt:
-        started_at = timezone.now()
-        start = time.monotonic()
-
-        def took() -> int:
-            return round((time.monotonic() - start) * 1000)
-
-        transport: Transport | None = None
-        try:
-            transport = self._transport(path)
-            reply = transport.send(payload)
-        except TransportError as exc:
-            outcome = Outcome.TIMEOUT if "timeout" in exc.reason else Outcome.ERROR
-            return Attempt(path, started_at, took(), outcome, error=exc.reason, unreachable=True)
-        except Exception as exc:  # a bug or a bad path must cost one attempt, not the dispatcher
-            logger.exception("unexpected error sending %s over %s", reference, path.url)
-            if transport is not None:
-                transport.close()
-            return Attempt(
-                path,
-                started_at,
-                took(),
-                Outcome.ERROR,
-                error=f"internal: {exc!r}",
-                unreachable=True,
-            )
-        duration = took()
-        text = reply[:REPLY_MAX]
-        try:
-            ack = codec.decode(reply)
-            if ack.reference != reference:
-                raise ProtocolError(
-                    f"reply is for reference {ack.reference!r}, expected {reference!r}"
-                )
-        except ProtocolError as exc:
-            # Whatever the peer is doing, this conversation is out of step: start afresh.
-            transport.close()
-            return Attempt(path, started_at, duration, Outcome.ERROR, reply=text, error=exc.reason)
-        except Exception as exc:  # the parser is hardened; still, never trust a reply
-            logger.exception("unexpected error reading the reply to %s", reference)
-            transport.close()
-            return Attempt(
-                path, started_at, duration, Outcome.ERROR, reply=text, error=f"internal: {exc!r}"
-            )
-        return Attempt(
-            path,
-            started_at,
-            duration,
-            _STATUS_OUTCOME[ack.status],
-            reply=text,
-            status=ack.status.value,
-            reason=ack.reason,
-        )
-
-    # --- paths and transports -------------------------------------------------------------------
-
-    def paths_for(self, receiver_id: int) -> list[ReceiverPath]:
-        """The receiver's paths in the order this dispatcher would try them now."""
-        self._load_paths({receiver_id})
-        return self._ordered_paths(receiver_id)
-
-    def _load_paths(self, receiver_ids: set[int]) -> None:
-        if time.monotonic() - self._paths_loaded_at > PATHS_REFRESH_SECONDS:
-            self._paths.clear()
-            self._paths_loaded_at = time.monotonic()
-        missing = receiver_ids - self._paths.keys()
-        if not missing:
-            return
-        for receiver_id in missing:
-            self._paths[receiver_id] = []
-        for path in ReceiverPath.objects.filter(receiver_id__in=missing).order_by("pk"):
-            self._paths[path.receiver_id].append(path)
-
-    def _ordered_paths(self, receiver_id: int) -> list[ReceiverPath]:
-        """Primary first, unless it failed after it last worked, less than
-        ``SIGNAL_PATH_RETRY_SECONDS`` ago: then the other path goes first."""
-        now = time.monotonic()
-        retry_after = settings.SIGNAL_PATH_RETRY_SECONDS
-
-        def failing(path: ReceiverPath) -> bool:
-            failed = self._last_failure.get(path.pk)
-            return (
-                failed is not None
-                and failed > self._last_ok.get(path.pk, -math.inf)
-                and now - failed < retry_after
-            )
-
-        paths = self._paths.get(receiver_id, [])
-        return sorted(paths, key=lambda p: (failing(p), p.role != ReceiverPath.Role.PRIMARY))
-
-    @staticmethod
-    def _budget(paths: Iterable[ReceiverPath]) -> float:
-        """The longest sending one signal over these paths can take."""
-        # Every transport ends an exchange within connect + reply timeout, whatever the peer does.
-        return sum(path.connect_timeout + path.reply_timeout for path in paths)
-
-    def _transport(self, path: ReceiverPath) -> Transport:
-        config = (
-            path.transport,
-            path.host,
-            path.port,
-            path.use_tls,
-            path.url_path,
-            path.connect_timeout,
-            path.reply_timeout,
-        )
-        cached = self._transports.get(path.pk)
-        if cached is not None and cached[0] == config:
-            return cached[1]
-        if cached is not None:
-            cached[1].close()
-        transport: Transport
-        if path.transport == ReceiverPath.Transport.HTTPS:
-            transport = HttpsTransport(
-                path.url,
-                ssl_context=self.ssl_context,
-                connect_timeout=path.connect_timeout,
-                reply_timeout=path.reply_timeout,
-            )
-        else:
-            transport = TcpTransport(
-                path.host,
-                path.port,
-                use_tls=path.use_tls,
-                ssl_context=self.ssl_context if path.use_tls else None,
-                connect_timeout=path.connect_timeout,
-                reply_timeout=path.reply_timeout,
-            )
-        self._transports[path.pk] = (config, transport)
-        return transport
 
     # --- recording ------------------------------------------------------------------------------
 
@@ -589,7 +384,7 @@ class Dispatcher:
             for attempt in result.attempts:
                 if attempt.path is not None and attempt.path.pk not in existing:
                     attempt.path = None  # the role it had stays on the attempt
-        self._paths_loaded_at = -math.inf  # read the receivers' paths again
+        self.sender.forget_paths()  # read the receivers' paths again
         return True
 
     def _write(self, results: list[Result], release: list[Signal]) -> None:
@@ -602,7 +397,7 @@ class Dispatcher:
         now = timezone.now()
         released = {"lease_owner": "", "lease_expires_at": None}
         attempts: list[DeliveryAttempt] = []
-        observations: list[lib.PathObservation] = []
+        observations: list[station_lib.PathObservation] = []
         delivered: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
         retried: list[tuple[int, dict[str, Any]]] = []
         failed: list[tuple[Signal, dict[str, Any]]] = []
@@ -613,7 +408,7 @@ class Dispatcher:
                 attempts.append(self._attempt_row(signal, attempt))
                 if attempt.path is not None:
                     observations.append(
-                        lib.PathObservation(
+                        station_lib.PathObservation(
                             attempt.path.pk,
                             attempt.path_ok,
                             attempt.started_at,
@@ -663,7 +458,7 @@ class Dispatcher:
             ]
             if release_ids:
                 mine.filter(pk__in=release_ids).update(**released)
-            self._record_health(observations)
+            self.record_health(observations)
             if failed_ids:
                 transaction.on_commit(lambda: services.signal_failure_notify(signal_ids=failed_ids))
         self.stats.attempts += len(attempts)
@@ -672,13 +467,13 @@ class Dispatcher:
         self.stats.failed += len(failed_ids)
         for signal, fields in failed:
             logger.warning(
-                "signal %s (account %s) failed: deadline passed; last error: %s",
+                "signal %s (account %s) failed: %s",
                 signal.reference,
                 signal.account_number,
-                fields["last_error"] or fields.get("ack_reason", ""),
+                fields.get("ack_reason") or fields["last_error"],
             )
 
-    def _record_health(self, observations: list[lib.PathObservation]) -> None:
+    def record_health(self, observations: list[station_lib.PathObservation]) -> None:
         """Path health, last in the batch's transaction and in a savepoint of its own.
 
         A dispatcher frozen mid-write could hold a path's health row: the others wait for it a
@@ -692,13 +487,15 @@ class Dispatcher:
                 if connection.vendor == "postgresql":
                     with connection.cursor() as cursor:
                         cursor.execute("SET LOCAL lock_timeout = '2s'")
-                services.path_health_record(observations=news)
+                station_services.path_health_record(observations=news)
         except DatabaseError as exc:
             for observation in news:
                 self._recorded_up.pop(observation.path_id, None)
             logger.warning("dispatcher %s: path health not recorded: %s", self.name, exc)
 
-    def _news(self, observations: list[lib.PathObservation]) -> list[lib.PathObservation]:
+    def _news(
+        self, observations: list[station_lib.PathObservation]
+    ) -> list[station_lib.PathObservation]:
         """Leave out paths that only answered and were recorded up a moment ago: writing the
         same health row for every batch would cost every batch a locked row."""
         now = time.monotonic()
@@ -730,6 +527,8 @@ class Dispatcher:
         if answered:
             fields["ack_status"] = lib.text_safe(answered[-1].status, 20)
             fields["ack_reason"] = lib.text_safe(answered[-1].reason, 500)
+        if result.protocol:
+            fields["protocol"] = result.protocol
         last = result.attempts[-1]
         if result.delivered:
             fields.update(state=Signal.State.DELIVERED, delivered_at=now, last_error="")
@@ -744,6 +543,15 @@ class Dispatcher:
             return Signal.State.DELIVERED, fields
         errors = [_describe(a) for a in result.attempts if a.error]
         fields["last_error"] = lib.text_safe("; ".join(errors), ERROR_MAX)
+        if result.rejected:
+            # Refused for good: waiting for the deadline would change nothing.
+            reason = last.reason or last.error or last.status
+            fields.update(
+                state=Signal.State.FAILED,
+                failed_at=now,
+                last_error=lib.text_safe(f"refused for good by the receiver: {reason}", ERROR_MAX),
+            )
+            return Signal.State.FAILED, fields
         if now >= signal.deadline_at:
             fields.update(state=Signal.State.FAILED, failed_at=now)
             return Signal.State.FAILED, fields
@@ -773,6 +581,9 @@ class Dispatcher:
             path_role=attempt.role,
             dispatcher_id=self.name,
             outcome=attempt.outcome,
+            protocol=attempt.protocol,
+            sent=attempt.sent,
+            sent_decrypted=attempt.sent_decrypted,
             reply=attempt.reply[:REPLY_MAX],
             error=lib.text_safe(attempt.error, ERROR_MAX),
         )

@@ -1,9 +1,11 @@
-"""A monitoring-station receiver that speaks portal XML v1 over the TCP framing, for tests, the
-demo and station engineers who want to see what the portal sends.
+"""A monitoring-station receiver for tests, the demo and station engineers who want to see what
+the portal sends. It speaks any protocol the portal has a codec for (the codec plays the
+receiver's side: ``Codec.receiver_side``), over TCP (optionally TLS) or, for protocols that use
+it, UDP.
 
-It validates each package against the XSD, answers ``duplicate`` for a reference it has accepted
-before, keeps every accepted package in arrival order (overall and per account), and can be told
-to misbehave at seeded random rates, the way real receivers and networks do.
+It answers duplicates as its protocol does, keeps every accepted alarm in arrival order
+(overall and per account), and can be told to misbehave at seeded random rates, the way real
+receivers and networks do.
 
 The emulator is a test tool: it binds to loopback unless explicitly allowed not to.
 """
@@ -22,36 +24,29 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-from signals.transports import TransportError, encode_frame, recv_frame
-from signals.xml_v1 import (
-    Package,
-    ProtocolError,
-    Status,
-    decode_package,
-    encode_reply,
-    salvage_reference,
-)
+from signals import codecs
+from signals.codecs.base import Heard, ProtocolError, ReceiverConfig, ReceiverSide
 
 logger = logging.getLogger(__name__)
 
-# Used as the reply's reference when a rejected package has no readable one of its own.
-UNKNOWN_REFERENCE = "unknown"
 TLS_HANDSHAKE_TIMEOUT = 5.0
+MAX_REQUEST_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
 class Faults:
-    """How often the emulator misbehaves; every rate is a probability from 0 to 1 per frame.
+    """How often the emulator misbehaves; every rate is a probability from 0 to 1 per request.
 
-    - ``close_rate``: close the connection right after reading the package; nothing is stored.
-    - ``reject_rate``: answer ``rejected``; nothing is stored, the sender should retry later.
-    - ``failover_rate``: answer ``failover``; nothing is stored, the sender should use the
-      alternate path.
-    - ``drop_rate``: store the package as usual but never send the reply, keeping the connection
-      open: the sender times out, resends, and must take the ``duplicate`` as delivered.
-    - ``delay_rate``: wait ``delay_seconds`` before replying (the package is already stored).
+    - ``close_rate``: close the connection right after reading the request; nothing is stored.
+    - ``reject_rate``: refuse it for now as the protocol does (XML v1 ``rejected``, DC-09
+      ``NAK``); nothing is stored, the sender should try again.
+    - ``failover_rate``: ask for the other path as the protocol does (XML v1 ``failover``; DC-09
+      has no such answer and stays silent); nothing is stored.
+    - ``drop_rate``: store the alarm as usual but never send the reply, keeping the connection
+      open: the sender times out, resends, and must take the duplicate as delivered.
+    - ``delay_rate``: wait ``delay_seconds`` before replying (the alarm is already stored).
     """
 
     reject_rate: float = 0.0
@@ -72,18 +67,21 @@ class Faults:
 
 @dataclass(frozen=True)
 class Received:
-    """One accepted package and when and from where it came."""
+    """One accepted alarm and when and from where it came."""
 
-    package: Package
+    message: Any  # the protocol's own object (an XML v1 Package, a DC-09 Frame ...)
+    account: str
+    reference: str
+    summary: str
     received_at: datetime
     peer: str
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the emulator does with one frame."""
+    """What the emulator does with one request."""
 
-    status: Status | None  # None when the connection is closed without a decision
+    status: str | None  # None when the connection is closed without a decision
     reply: bytes | None  # None: send nothing
     close: bool = False
     delay: float = 0.0
@@ -101,7 +99,9 @@ def is_loopback_host(host: str) -> bool:
 class ReceiverEmulator:
     """A multi-client receiver on background threads; ``start()``/``stop()`` or ``with``.
 
-    ``faults`` may be replaced while it runs (a test can make it misbehave, then recover).
+    ``protocol`` is a ``Receiver.Protocol`` value; ``config`` the receiver's settings and secret
+    (a DC-09 key ...); ``transport`` "tcp" (TLS with ``ssl_context``) or "udp". ``faults`` may be
+    replaced while it runs (a test can make it misbehave, then recover).
     """
 
     def __init__(
@@ -109,6 +109,9 @@ class ReceiverEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        protocol: str = "xml_v1",
+        config: ReceiverConfig | None = None,
+        transport: str = "tcp",
         ssl_context: ssl.SSLContext | None = None,
         faults: Faults | None = None,
         seed: int | None = None,
@@ -117,8 +120,20 @@ class ReceiverEmulator:
     ) -> None:
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(f"refusing to bind the emulator to non-loopback host {host!r}")
+        codec = codecs.codec_for(protocol)
+        if codec is None:
+            raise ValueError(f"no codec for the protocol {protocol!r}")
+        if transport not in ("tcp", "udp") or transport not in codec.transports:
+            raise ValueError(f"{codec.label} does not go over {transport!r}")
+        if transport == "udp" and ssl_context is not None:
+            raise ValueError("TLS goes over TCP only")
         self.host = host
         self.port = port
+        self.protocol = protocol
+        self.transport = transport
+        self.side: ReceiverSide = codec.receiver_side(
+            config or ReceiverConfig(receiver_id=0, protocol=protocol)
+        )
         self.ssl_context = ssl_context
         self.faults = faults or Faults()
         self.idle_timeout = idle_timeout
@@ -127,7 +142,6 @@ class ReceiverEmulator:
         self._accepted_changed = threading.Condition(self._lock)
         self._received: list[Received] = []
         self._by_account: dict[str, list[Received]] = {}
-        self._accepted_references: set[str] = set()
         self._counts: Counter[str] = Counter()
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
@@ -137,7 +151,7 @@ class ReceiverEmulator:
         self._connections: dict[socket.socket, threading.Thread] = {}
 
     def __repr__(self) -> str:
-        return f"<ReceiverEmulator {self.host}:{self.port}>"
+        return f"<ReceiverEmulator {self.protocol} {self.transport}://{self.host}:{self.port}>"
 
     def __enter__(self) -> Self:
         return self.start()
@@ -157,7 +171,11 @@ class ReceiverEmulator:
         if self._accept_thread is not None:
             raise RuntimeError("emulator already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        listener = socket.create_server((self.host, self.port), family=family, backlog=64)
+        if self.transport == "udp":
+            listener = socket.socket(family, socket.SOCK_DGRAM)
+            listener.bind((self.host, self.port))
+        else:
+            listener = socket.create_server((self.host, self.port), family=family, backlog=64)
         listener.setblocking(False)
         self._listener = listener
         self.port = listener.getsockname()[1]
@@ -167,7 +185,13 @@ class ReceiverEmulator:
             target=self._accept_loop, name=f"receiver-emulator-{self.port}", daemon=True
         )
         self._accept_thread.start()
-        logger.info("receiver emulator listening on %s:%s", self.host, self.port)
+        logger.info(
+            "receiver emulator (%s) listening on %s %s:%s",
+            self.protocol,
+            self.transport,
+            self.host,
+            self.port,
+        )
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -198,30 +222,30 @@ class ReceiverEmulator:
     # --- what it received -----------------------------------------------------------------------
 
     @property
-    def accepted(self) -> list[Package]:
-        """Every accepted package, in the order they were accepted."""
+    def accepted(self) -> list[Any]:
+        """Every accepted alarm (the protocol's own object), in the order they were accepted."""
         with self._lock:
-            return [item.package for item in self._received]
+            return [item.message for item in self._received]
 
     @property
     def received(self) -> list[Received]:
         with self._lock:
             return list(self._received)
 
-    def accepted_for(self, account: str) -> list[Package]:
-        """The packages accepted for one account, in order."""
+    def accepted_for(self, account: str) -> list[Any]:
+        """The alarms accepted for one account, in order."""
         with self._lock:
-            return [item.package for item in self._by_account.get(account, [])]
+            return [item.message for item in self._by_account.get(account, [])]
 
     @property
     def counts(self) -> dict[str, int]:
-        """Frames by outcome: accepted, duplicate, rejected, failover, invalid, dropped, delayed,
-        closed."""
+        """Requests by outcome: accepted, duplicate, rejected, failover, invalid, heartbeat,
+        dropped, delayed, closed (and what else the protocol answers)."""
         with self._lock:
             return dict(self._counts)
 
     def wait_for_accepted(self, count: int, timeout: float) -> bool:
-        """Block until at least ``count`` packages were accepted; False on timeout."""
+        """Block until at least ``count`` alarms were accepted; False on timeout."""
         with self._accepted_changed:
             return self._accepted_changed.wait_for(lambda: len(self._received) >= count, timeout)
 
@@ -230,77 +254,73 @@ class ReceiverEmulator:
         with self._lock:
             self._received.clear()
             self._by_account.clear()
-            self._accepted_references.clear()
             self._counts.clear()
+        self.side.forget()
 
     # --- deciding -------------------------------------------------------------------------------
 
-    def handle_frame(self, payload: bytes, peer: str = "") -> Outcome:
-        """Decide what to do with one received frame and record it. No I/O but logging."""
+    def handle_request(self, request: bytes, peer: str = "") -> Outcome:
+        """Decide what to do with one received request and record it. No I/O but logging."""
         faults = self.faults
         if self._roll(faults.close_rate):
             self._count("closed")
             logger.info("closing connection from %s without a reply (emulated fault)", peer)
             return Outcome(status=None, reply=None, close=True)
-
+        decision = "ok"
+        if self._roll(faults.reject_rate):
+            decision = "retry"
+        elif self._roll(faults.failover_rate):
+            decision = "failover"
         try:
-            package = decode_package(payload)
-        except ProtocolError as exc:
+            heard = self.side.handle(request, decision=decision)
+        except Exception:  # a receiver never dies of what it is sent
+            logger.exception("could not handle a request from %s", peer)
             self._count("invalid")
-            reference = salvage_reference(payload) or UNKNOWN_REFERENCE
-            logger.info("invalid package from %s: %s", peer, exc.reason)
-            status, reason = Status.REJECTED, f"invalid package: {exc.reason}"
-        else:
-            logger.info(
-                "package reference=%s account=%s code=%s%s zone=%03d from %s",
-                package.reference,
-                package.account,
-                package.qualifier.value,
-                package.code,
-                package.zone,
-                peer,
-            )
-            reference = package.reference
-            status, reason = self._decide(package, peer)
-
-        drop = self._roll(faults.drop_rate)
-        delay = faults.delay_seconds if self._roll(faults.delay_rate) else 0.0
-        if drop:
+            return Outcome(status="invalid", reply=None, close=True)
+        self._record(heard, peer)
+        if heard.reply is None:
+            logger.info("no answer to %s (%s)", peer, heard.status)
+            return Outcome(status=heard.status, reply=None)
+        if (heard.accepted or heard.duplicate) and self._roll(faults.drop_rate):
             self._count("dropped")
-            logger.info(
-                "reply reference=%s status=%s never sent (emulated fault)", reference, status
-            )
-            return Outcome(status=status, reply=None)
+            logger.info("reply %s to %s never sent (emulated fault)", heard.status, peer)
+            return Outcome(status=heard.status, reply=None)
+        delay = faults.delay_seconds if self._roll(faults.delay_rate) else 0.0
         if delay:
             self._count("delayed")
         logger.info(
-            "reply reference=%s status=%s%s%s",
-            reference,
-            status,
-            f" reason={reason!r}" if reason else "",
-            f" after {delay:g}s" if delay else "",
+            "reply %s reference=%s%s",
+            heard.status,
+            heard.reference,
+            f" after {delay:g}s" * bool(delay),
         )
-        reply = encode_reply(reference, status, reason, received_at=datetime.now(UTC))
-        return Outcome(status=status, reply=reply, delay=delay)
+        return Outcome(status=heard.status, reply=heard.reply, delay=delay)
 
-    def _decide(self, package: Package, peer: str) -> tuple[Status, str]:
-        if self._roll(self.faults.reject_rate):
-            self._count(Status.REJECTED.value)
-            return Status.REJECTED, "emulated rejection: try again later"
-        if self._roll(self.faults.failover_rate):
-            self._count(Status.FAILOVER.value)
-            return Status.FAILOVER, "emulated failover: use the alternate path"
+    def _record(self, heard: Heard, peer: str) -> None:
+        if heard.summary and not heard.heartbeat:
+            logger.info(
+                "%s account=%s reference=%s %s from %s",
+                self.protocol,
+                heard.account,
+                heard.reference,
+                heard.summary,
+                peer,
+            )
         with self._lock:
-            if package.reference in self._accepted_references:
-                self._counts[Status.DUPLICATE.value] += 1
-                return Status.DUPLICATE, ""
-            self._accepted_references.add(package.reference)
-            item = Received(package=package, received_at=datetime.now(UTC), peer=peer)
+            self._counts[heard.status or "answered"] += 1
+            if not heard.accepted:
+                return
+            item = Received(
+                message=heard.message,
+                account=heard.account,
+                reference=heard.reference,
+                summary=heard.summary,
+                received_at=datetime.now(UTC),
+                peer=peer,
+            )
             self._received.append(item)
-            self._by_account.setdefault(package.account, []).append(item)
-            self._counts[Status.ACCEPTED.value] += 1
+            self._by_account.setdefault(heard.account, []).append(item)
             self._accepted_changed.notify_all()
-        return Status.ACCEPTED, ""
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -323,6 +343,9 @@ class ReceiverEmulator:
                 for key, _ in selector.select():
                     if key.fileobj is self._wake_reader:
                         return
+                    if self.transport == "udp":
+                        self._serve_datagram()
+                        continue
                     try:
                         conn, address = self._listener.accept()
                     except (BlockingIOError, InterruptedError):
@@ -331,6 +354,38 @@ class ReceiverEmulator:
                         logger.exception("accept failed")
                         continue
                     self._spawn(conn, f"{address[0]}:{address[1]}")
+
+    def _serve_datagram(self) -> None:
+        assert self._listener is not None
+        try:
+            request, address = self._listener.recvfrom(65_535)
+        except (BlockingIOError, InterruptedError, OSError):
+            return
+        peer = f"{address[0]}:{address[1]}"
+        try:
+            if self.side.request_size(request, eof=True) is None:
+                raise ProtocolError("incomplete request")
+        except ProtocolError as exc:
+            logger.info("datagram from %s ignored: %s", peer, exc.reason)
+            self._count("invalid")
+            return
+        outcome = self.handle_request(request, peer)
+        if outcome.reply is None or outcome.close:
+            return
+        if outcome.delay:
+            # A delayed answer on its own thread, so other senders are not held up.
+            threading.Thread(
+                target=self._answer_later, args=(outcome, address), daemon=True
+            ).start()
+        else:
+            with contextlib.suppress(OSError):
+                self._listener.sendto(outcome.reply, address)
+
+    def _answer_later(self, outcome: Outcome, address: Any) -> None:
+        if self._stopping.wait(outcome.delay) or self._listener is None:
+            return
+        with contextlib.suppress(OSError):
+            self._listener.sendto(outcome.reply or b"", address)
 
     def _spawn(self, conn: socket.socket, peer: str) -> None:
         conn.setblocking(True)
@@ -346,24 +401,35 @@ class ReceiverEmulator:
         thread.start()
 
     def _serve_connection(self, conn: socket.socket, peer: str) -> None:
+        buffer = b""
         try:
             if self.ssl_context is not None:
                 conn = self._handshake(conn, peer)
             conn.settimeout(self.idle_timeout)
             while not self._stopping.is_set():
-                payload = recv_frame(conn)
-                if payload is None:
-                    break
-                outcome = self.handle_frame(payload, peer)
+                size = self.side.request_size(buffer, eof=False) if buffer else None
+                if size is None:
+                    if len(buffer) > MAX_REQUEST_BYTES:
+                        raise ProtocolError("request too large")
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        size = self.side.request_size(buffer, eof=True) if buffer else None
+                        if size is None:
+                            break
+                    buffer += chunk
+                    if size is None:
+                        continue
+                request, buffer = buffer[:size], buffer[size:]
+                outcome = self.handle_request(request, peer)
                 if outcome.close:
                     break
                 if outcome.delay and self._stopping.wait(outcome.delay):
                     break
                 if outcome.reply is not None:
-                    conn.sendall(encode_frame(outcome.reply))
+                    conn.sendall(outcome.reply)
         except TimeoutError:
             logger.info("closing idle connection from %s", peer)
-        except (TransportError, OSError, ValueError) as exc:
+        except (ProtocolError, OSError, ValueError) as exc:
             # ValueError: a TLS socket closed by stop() while this thread was reading it.
             logger.info("connection from %s ended: %s", peer, exc)
         finally:

@@ -13,14 +13,13 @@ import re
 import secrets
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from django.db import models
 
 from customers.models import Zone
-from signals.xml_v1 import Qualifier
+from signals.codecs.base import Qualifier
 
 
 class EventKind(models.TextChoices):
@@ -294,7 +293,7 @@ def periodic_slot_start(now: datetime, interval: timedelta, *, seed: int) -> dat
     return _EPOCH + timedelta(seconds=offset + elapsed - elapsed % period)
 
 
-# --- delivery: backoff and path health ------------------------------------------------------
+# --- delivery: backoff ------------------------------------------------------
 
 # Beyond this the doubling no longer matters (any cap is reached) and floats would overflow.
 _BACKOFF_MAX_EXPONENT = 32
@@ -310,44 +309,6 @@ def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random)
     exponent = min(max(attempts - 1, 0), _BACKOFF_MAX_EXPONENT)
     ceiling = min(cap, base * 2**exponent)
     return ceiling / 2 + rng.random() * ceiling / 2
-
-
-class PathState(models.TextChoices):
-    """How a receiver path has been answering (``PathHealth.state``)."""
-
-    UNKNOWN = "unknown", "Unknown"
-    UP = "up", "Up"
-    DOWN = "down", "Down"
-
-
-@dataclass(frozen=True)
-class PathObservation:
-    """One delivery attempt as path health sees it: did the path answer?
-
-    ``ok`` is a reply from the receiver (a rejection too: the receiver is listening); not ok is
-    no connection, no reply in time, a reply that is not one, or a request to use the alternate.
-    """
-
-    path_id: int
-    ok: bool
-    at: datetime
-    error: str = ""
-
-
-def path_state_next(
-    state: str, consecutive_failures: int, *, ok: bool, down_after: int
-) -> tuple[str, int]:
-    """The path's state and consecutive-failure count after one more observation.
-
-    Up on any success; down once ``down_after`` failures follow one another; otherwise as it
-    was (a path in the unknown state stays unknown until it answers or reaches the limit).
-    """
-    if ok:
-        return PathState.UP, 0
-    failures = consecutive_failures + 1
-    if failures >= max(down_after, 1):
-        return PathState.DOWN, failures
-    return state, failures
 
 
 # --- what receivers say, fit for a text column ----------------------------------------------

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from customers.models import Bridge, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, DealerOwnedQuerySet
-from signals.lib import EventKind, PathState, Trigger, bytes_for_people, text_safe
-from signals.xml_v1 import Qualifier
+from signals.codecs.base import Qualifier
+from signals.lib import EventKind, Trigger, bytes_for_people, text_safe
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
 CONTACT_ID_ZONE_MAX = 999
@@ -64,6 +64,11 @@ class AlarmEvent(models.Model):
     occurred_at = models.DateTimeField(help_text="When it happened, by the device's clock.")
     received_at = models.DateTimeField(default=timezone.now)
     description = models.CharField(max_length=200, blank=True)
+    unsent_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why the event sent no signal (or none to some of its accounts).",
+    )
     # Who pressed "send test signal" (or opened the cameras); kept if the user goes.
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -125,11 +130,15 @@ class SignalQuerySet(DealerOwnedQuerySet):
 class Signal(models.Model):
     """One alarm package for one station account: the outbox row.
 
-    Written in the same transaction as its event, with the exact bytes to send. If it
+    Written in the same transaction as its event, with the message in no protocol yet (the
+    event, the account as transmitted, the site's texts, the deep link, a unique reference) and
+    whatever the receiver's codec fixed then (``payload``: XML v1's exact package; empty for
+    protocols whose bytes carry send-time sequence numbers, timestamps or credentials). If it
     committed, the dispatcher delivers it: it claims due rows with
-    ``SELECT ... FOR UPDATE SKIP LOCKED``, sets ``lease_owner``/``lease_expires_at``, sends,
-    and records a ``DeliveryAttempt``. A worker that dies leaves a lease that expires; the next
-    worker resends the same bytes (same reference).
+    ``SELECT ... FOR UPDATE SKIP LOCKED``, sets ``lease_owner``/``lease_expires_at``, sends in
+    the receiver's protocol, and records a ``DeliveryAttempt`` with the bytes sent. A worker that
+    dies leaves a lease that expires; the next worker resends the same message (same
+    reference).
 
     Ordering: ``services.event_record`` locks the site's account rows before inserting, so the
     ids of one account's signals follow the order their events were recorded and committed.
@@ -161,6 +170,8 @@ class Signal(models.Model):
     account_number = models.CharField(
         max_length=20, help_text="The account number as it was when the signal was created."
     )
+    # What the signal carries: without the dealer's prefix when the receiver adds it.
+    transmitted_number = models.CharField(max_length=20, blank=True)
     # The dealer's record can go (when no account uses it); the list shows what it was.
     station_record = models.ForeignKey(
         DealerStation,
@@ -176,7 +187,7 @@ class Signal(models.Model):
     protocol = models.CharField(
         max_length=20,
         choices=Receiver.Protocol.choices,
-        help_text="The protocol the payload was built for.",
+        help_text="The receiver's protocol: when the signal was written, then as last sent.",
     )
     qualifier = models.CharField(
         max_length=1, choices=[(q.value, q.name.title()) for q in Qualifier]
@@ -193,9 +204,17 @@ class Signal(models.Model):
     priority = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(9)], help_text="1 goes first."
     )
+    event_time = models.DateTimeField(help_text="When the event happened.")
+    site_name = models.CharField(max_length=200)
+    zone_description = models.CharField(max_length=200, blank=True)
+    camera_description = models.CharField(max_length=200, blank=True)
+    video_url = models.CharField(
+        max_length=2000, blank=True, help_text="The deep link onto the site's cameras."
+    )
     reference = models.CharField(max_length=REFERENCE_MAX)
-    # The exact bytes built (and validated) when the row was written; every resend sends them.
-    payload = models.BinaryField()
+    # What the codec fixed when the row was written (XML v1: the exact package, validated;
+    # every resend sends it). Empty for protocols that build everything at send time.
+    payload = models.BinaryField(blank=True, default=b"")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -289,7 +308,7 @@ class Signal(models.Model):
     @property
     def payload_text(self) -> str:
         """The payload as text, for people (PostgreSQL hands back a memoryview)."""
-        return bytes(self.payload).decode("utf-8", errors="replace")
+        return bytes_for_people(self.payload)[0]
 
     @property
     def contact_id(self) -> str:
@@ -309,10 +328,14 @@ class DeliveryAttempt(models.Model):
     """One try at delivering a signal: which path, how long, and what came back."""
 
     class Outcome(models.TextChoices):
-        ACCEPTED = "accepted", "Accepted"
+        """The codecs' outcomes (``signals.codecs.base.Outcome``), and no answer at all."""
+
+        DELIVERED = "delivered", "Delivered"
         DUPLICATE = "duplicate", "Duplicate (already delivered)"
-        REJECTED = "rejected", "Rejected"
+        RETRY = "retry", "Not taken now: retry later"
         FAILOVER = "failover", "Receiver asked for the alternate path"
+        RESYNC = "resync", "Receiver's clock differs: resent at once"
+        REJECTED = "rejected", "Refused for good"
         TIMEOUT = "timeout", "No reply in time"
         ERROR = "error", "Error"
 
@@ -327,6 +350,11 @@ class DeliveryAttempt(models.Model):
     path_role = models.CharField(max_length=10, blank=True)
     dispatcher_id = models.CharField(max_length=100, blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    protocol = models.CharField(max_length=20, blank=True)
+    # The protocol message as sent (encrypted, if it was), and, when it was encrypted, the same
+    # message decrypted for people: the key itself is never stored here.
+    sent = models.BinaryField(blank=True, default=b"")
+    sent_decrypted = models.BinaryField(blank=True, default=b"")
     # Exactly what the receiver sent, whatever the bytes (a NUL, UTF-16, binary): a text
     # column would refuse some of them (PostgreSQL has no NUL in text) and lose the batch.
     reply = models.BinaryField(
@@ -361,6 +389,15 @@ class DeliveryAttempt(models.Model):
     @property
     def reply_escaped(self) -> bool:
         return bytes_for_people(self.reply)[1]
+
+    @property
+    def sent_text(self) -> str:
+        """What was sent, for people: decrypted when it went encrypted (``sent_was_encrypted``)."""
+        return bytes_for_people(self.sent_decrypted or self.sent)[0]
+
+    @property
+    def sent_was_encrypted(self) -> bool:
+        return bool(self.sent_decrypted)
 
 
 class EventCodeQuerySet(DealerOwnedQuerySet):
@@ -463,40 +500,3 @@ class EventCode(models.Model):
             and self.customer.dealer_id != self.dealer_id
         ):
             raise ValidationError({"customer": "Choose one of this dealer's sites."})
-
-
-class PathHealth(models.Model):
-    """How one receiver path has been answering: written by the dispatchers after each batch.
-
-    A path is up after a reply (any status but ``failover``: a ``rejected`` still proves the
-    receiver is listening) and down after ``SIGNAL_PATH_DOWN_AFTER`` consecutive failures
-    (no connection, no reply in time, a reply that is not one, or ``failover``). Each change
-    of state is e-mailed once to the receiver-notification subscribers of every dealer whose
-    station records use the receiver.
-    """
-
-    State = PathState
-
-    # Health is a property of the path and goes with it.
-    path = models.OneToOneField(ReceiverPath, on_delete=models.CASCADE, related_name="health")
-    state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
-    changed_at = models.DateTimeField(null=True, blank=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_failure_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "receiver path health"
-        verbose_name_plural = "receiver path health"
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(state__in=["unknown", "up", "down"]),
-                name="signals_pathhealth_state_valid",
-                violation_error_message="Unknown path state.",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.path_id}: {self.get_state_display()}"

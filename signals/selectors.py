@@ -117,18 +117,6 @@ def signal_list(dealer: Dealer, *, customer: Customer | None = None) -> QuerySet
 # --- receiver health and notifications ------------------------------------------------------
 
 
-def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:
-    """Who hears that a path of this receiver went down or came back: the receiver-notification
-    subscribers of every active dealer with a station record on it."""
-    return list(
-        NotificationRecipient.objects.subscribed_to(NotificationRecipient.Kind.RECEIVER_STATUS)
-        .filter(dealer__is_active=True, dealer__station_records__receiver_id=receiver_id)
-        .select_related("dealer")
-        .distinct()
-        .order_by("dealer__name", "email")
-    )
-
-
 def signal_failure_recipients(dealer_ids: Iterable[int]) -> list[NotificationRecipient]:
     """The signal-failure subscribers of these dealers."""
     return list(

@@ -1,15 +1,13 @@
 """Writes for signals: record an event with its outbox rows, test signals, periodic tests,
-device tokens, the alarm library (its defaults, and the dealer's and sites' pages), receiver
-path health, and the e-mails dealers get when a path goes down or comes back and when a signal
-could not be delivered."""
+device tokens, the alarm library (its defaults, and the dealer's and sites' pages), and the
+e-mails dealers get when a signal could not be delivered. (Receiver path health, which the
+dispatchers also write, belongs to the path: ``stations.services``.)"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -21,18 +19,15 @@ from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
-from signals import builders, lib, selectors
-from signals.lib import EventKind, PathObservation, PathState
-from signals.models import AlarmEvent, EventCode, PathHealth, Signal
-from signals.xml_v1 import XmlV1Codec
-from stations.models import Receiver, ReceiverPath
+from signals import builders, codecs, lib, selectors
+from signals.codecs.base import ProtocolError
+from signals.lib import EventKind
+from signals.models import AlarmEvent, EventCode, Signal
+from signals.sending import receiver_config
 
 logger = logging.getLogger(__name__)
 
-# Protocols the portal can build packages for today; signals for a receiver that speaks
-# another are written as failed, with the reason, so the dealer sees them instead of nothing.
-SENDABLE_PROTOCOLS = frozenset({Receiver.Protocol.XML_V1})
-_XML_V1 = XmlV1Codec()
+UNSENT_REASON_MAX = 500
 
 
 def event_record(
@@ -148,9 +143,15 @@ def _event_record(
                 accounts = [a for a in accounts if a.pk == only_account.pk]
             if not record_if_silent and (code is None or not accounts):
                 return None
+            # Why the event sends nothing (or less than it has accounts): kept on the event, so
+            # a signal that never arrived can be explained from the portal alone.
+            if code is None:
+                event.unsent_reason = "Its code is switched off in the alarm library."
+            elif not accounts:
+                event.unsent_reason = "The site has no monitoring account with a receiver."
             event.save()
-            if code is not None:
-                _signals_create(
+            if code is not None and accounts:
+                refused = _signals_create(
                     event=event,
                     customer=customer,
                     accounts=accounts,
@@ -159,6 +160,9 @@ def _event_record(
                     code=code,
                     now=now,
                 )
+                if refused:
+                    event.unsent_reason = "; ".join(refused)[:UNSENT_REASON_MAX]
+                    event.save(update_fields=["unsent_reason"])
     except IntegrityError:
         if bridge is None or not device_event_id:
             raise
@@ -179,15 +183,17 @@ def _signals_create(
     camera: Camera | None,
     code: str,
     now: datetime,
-) -> list[Signal]:
+) -> list[str]:
+    """One outbox row per account, each prepared by its receiver's codec; returns why an account
+    got none (its receiver's protocol refused the message), one line each."""
     qualifier = lib.qualifier_for(event.kind)
     priority = lib.priority_for(code, qualifier=qualifier, is_alarm=event.kind in lib.ZONE_KINDS)
     deadline = now + settings.SIGNAL_DELIVERY_DEADLINE
     rows = []
+    refused = []
     for account in accounts:
         receiver = account.station_record.receiver
-        reference = lib.reference_new()
-        package = builders.package_build(
+        message = builders.message_build(
             event=event,
             customer=customer,
             account=account,
@@ -196,12 +202,25 @@ def _signals_create(
             qualifier=qualifier,
             code=code,
             priority=priority,
-            reference=reference,
+            reference=lib.reference_new(),
             base_url=settings.PORTAL_BASE_URL,
         )
-        # encode() validates against signal-v1.xsd: an invalid package never reaches a row.
-        payload = _XML_V1.encode(package)
-        sendable = receiver.protocol in SENDABLE_PROTOCOLS
+        codec = codecs.codec_for(receiver.protocol)
+        try:
+            if codec is None:
+                raise ProtocolError(f"the portal cannot send {receiver.get_protocol_display()}")
+            # The codec checks the message (XML v1 validates its package against the XSD) and
+            # returns what must stay fixed for every send.
+            payload = codec.prepare(message, receiver_config(receiver))
+        except ProtocolError as exc:
+            logger.warning(
+                "no signal for account %s at %s: %s", account.account_number, receiver, exc.reason
+            )
+            refused.append(
+                f"Account {account.account_number} at {account.station}: the receiver's "
+                f"protocol ({receiver.get_protocol_display()}) refused it: {exc.reason}"
+            )
+            continue
         rows.append(
             Signal(
                 event=event,
@@ -209,29 +228,30 @@ def _signals_create(
                 customer=customer,
                 account=account,
                 account_number=account.account_number,
+                transmitted_number=message.account,
                 station_record=account.station_record,
                 station_id=account.station_id,
                 receiver=receiver,
                 protocol=receiver.protocol,
                 qualifier=qualifier.value,
                 event_code=code,
-                partition=package.partition,
-                zone=package.zone,
+                partition=message.partition,
+                zone=message.zone,
                 priority=priority,
-                reference=reference,
+                event_time=message.event_time,
+                site_name=message.site_name[:200],
+                zone_description=message.zone_description[:200],
+                camera_description=message.camera_description[:200],
+                video_url=message.video_url,
+                reference=message.reference,
                 payload=payload,
-                state=Signal.State.PENDING if sendable else Signal.State.FAILED,
-                failed_at=None if sendable else now,
-                last_error=""
-                if sendable
-                else f"The receiver speaks {receiver.get_protocol_display()}, which the "
-                "portal cannot send yet.",
                 next_attempt_at=now,
                 deadline_at=deadline,
                 created_at=now,
             )
         )
-    return Signal.objects.bulk_create(rows)
+    Signal.objects.bulk_create(rows)
+    return refused
 
 
 def test_signal_send(*, customer: Customer, actor: AbstractBaseUser) -> AlarmEvent:
@@ -323,118 +343,6 @@ def library_defaults_create(*, dealer: Dealer) -> list[EventCode]:
     return EventCode.objects.bulk_create(rows)
 
 
-# --- receiver path health -------------------------------------------------------------------
-
-LAST_ERROR_MAX = 500
-
-
-@dataclass(frozen=True)
-class PathStateChange:
-    path_id: int
-    old: str
-    new: str
-    at: datetime
-    error: str
-
-
-def path_health_record(
-    *, observations: Sequence[PathObservation], down_after: int | None = None
-) -> list[PathStateChange]:
-    """Apply delivery attempts, in the order they happened, to their paths' health.
-
-    Each path's row is locked while it changes, so dispatchers that report at the same time
-    take turns and a change of state happens (and is e-mailed, after commit) exactly once. Up
-    and down are e-mailed; the first success of a path never tried before is not news.
-    """
-    if not observations:
-        return []
-    down_after = settings.SIGNAL_PATH_DOWN_AFTER if down_after is None else down_after
-    path_ids = sorted({o.path_id for o in observations})
-    changes: list[PathStateChange] = []
-    # Locked in path order, so two dispatchers reporting the same paths cannot deadlock.
-    locked = PathHealth.objects.select_for_update().order_by("path_id")
-    with transaction.atomic():
-        rows = {row.path_id: row for row in locked.filter(path_id__in=path_ids)}
-        missing = [path_id for path_id in path_ids if path_id not in rows]
-        if missing:
-            # A row per path, made by whoever reports first (a racing insert loses quietly),
-            # and only for paths that still exist.
-            existing = ReceiverPath.objects.filter(pk__in=missing).values_list("pk", flat=True)
-            PathHealth.objects.bulk_create(
-                [PathHealth(path_id=path_id) for path_id in existing], ignore_conflicts=True
-            )
-            rows.update({row.path_id: row for row in locked.filter(path_id__in=missing)})
-        for path_id in path_ids:
-            row = rows.get(path_id)
-            if row is None:  # the path was deleted meanwhile
-                continue
-            for observation in (o for o in observations if o.path_id == path_id):
-                state, row.consecutive_failures = lib.path_state_next(
-                    row.state, row.consecutive_failures, ok=observation.ok, down_after=down_after
-                )
-                if observation.ok:
-                    row.last_success_at = observation.at
-                else:
-                    row.last_failure_at = observation.at
-                    row.last_error = lib.text_safe(observation.error, LAST_ERROR_MAX)
-                if state != row.state:
-                    changes.append(
-                        PathStateChange(path_id, row.state, state, observation.at, row.last_error)
-                    )
-                    row.state = state
-                    row.changed_at = observation.at
-            row.save(
-                update_fields=[
-                    "state",
-                    "changed_at",
-                    "last_success_at",
-                    "last_failure_at",
-                    "last_error",
-                    "consecutive_failures",
-                    "updated_at",
-                ]
-            )
-        for change in changes:
-            if change.new == PathState.DOWN or change.old == PathState.DOWN:
-                transaction.on_commit(partial(path_change_notify, change=change))
-    return changes
-
-
-def path_change_notify(*, change: PathStateChange) -> int:
-    """E-mail a path's change of state to the subscribers of every dealer using its receiver;
-    returns how many messages went out."""
-    path = (
-        ReceiverPath.objects.select_related("receiver__station").filter(pk=change.path_id).first()
-    )
-    if path is None:
-        return 0
-    receiver = path.receiver
-    going = "down" if change.new == PathState.DOWN else "back up"
-    subject = f"Receiver path {going}: {receiver} ({path.get_role_display().lower()})"
-    lines = [
-        f"The {path.get_role_display().lower()} path of the alarm receiver “{receiver.name}” at "
-        f"{receiver.station} is {going} since {change.at:%Y-%m-%d %H:%M:%S %Z}.",
-        "",
-        f"Path: {path.url}",
-    ]
-    if change.new == PathState.DOWN:
-        if change.error:
-            lines.append(f"Last error: {change.error}")
-        lines += [
-            "",
-            "Signals keep being retried (on the alternate path when the receiver has one) "
-            "until they are delivered or their deadline passes.",
-        ]
-    else:
-        lines += ["", "Signals are being delivered over this path again."]
-    lines += ["", f"Your signals: {settings.PORTAL_BASE_URL}{reverse('signals:list')}"]
-    messages = [
-        EmailMessage(subject, "\n".join(lines), to=[recipient.email])
-        for recipient in selectors.receiver_status_recipients(receiver.pk)
-    ]
-    return _send_all(messages)
-
-
 # --- signals that could not be delivered ----------------------------------------------------
 
 
@@ -468,7 +376,8 @@ def _failure_body(signals: list[Signal]) -> str:
     deadline = f"{seconds // 60} minutes" if seconds >= 120 else f"{seconds} seconds"
     these = "This alarm signal" if len(signals) == 1 else f"These {len(signals)} alarm signals"
     lines = [
-        f"{these} could not be delivered to the monitoring station within {deadline} and "
+        f"{these} could not be delivered to the monitoring station (refused for good by its "
+        f"receiver, or not acknowledged within {deadline}) and "
         f"{'was' if len(signals) == 1 else 'were'} marked failed. Call the station to pass "
         "the event on.",
         "",

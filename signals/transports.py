@@ -1,5 +1,6 @@
-"""Moving a codec's bytes to a receiver and its reply back: length-prefixed TCP (optionally TLS)
-and HTTPS POST. Transports know nothing of XML; codecs know nothing of sockets.
+"""Moving a codec's bytes to a receiver path and its reply back: TCP (optionally TLS), UDP and
+HTTPS POST. Transports know nothing of protocols: a codec gives them the bytes to send and a
+function that says when the bytes read so far hold a complete reply (``ReplySize``).
 
 Every exchange has one deadline for the whole of it: the connection (TCP connect and TLS
 handshake) must be up within ``connect_timeout``, and the request and the *whole* reply must
@@ -8,9 +9,6 @@ handshake, cannot hold a sender past ``connect_timeout + reply_timeout``: every 
 operation waits at most what is left of the deadline, never a fresh timeout of its own. (Host
 names are resolved by the system resolver before the clock starts; receivers are usually
 configured by address.)
-
-TCP framing: every message, either way, is a 4-byte unsigned big-endian length followed by that
-many bytes. A connection carries any number of request/reply pairs, one at a time.
 """
 
 from __future__ import annotations
@@ -19,19 +17,26 @@ import contextlib
 import select
 import socket
 import ssl
-import struct
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import urlsplit
 
 import h11
 
-HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 256 * 1024
+# How much a reply may be, whatever the protocol (a codec says less if it wants).
+MAX_REPLY_BYTES = 256 * 1024 + 4
 # HTTP response headers beyond this are not a receiver's reply.
 MAX_HTTP_HEADER_BYTES = 16 * 1024
+# A datagram is at most this big (DC-09 frames are far smaller).
+MAX_DATAGRAM_BYTES = 65_507
+
+# ``reply_size(buffer, eof)``: bytes of the first complete reply in ``buffer``, or None while
+# more is needed; raises (the codec's ProtocolError, a ValueError) for bytes that cannot become
+# one. ``eof`` is True once the receiver has closed its side.
+ReplySize = Callable[[bytes, bool], "int | None"]
 
 
 class TransportError(Exception):
@@ -43,7 +48,7 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
-    def send(self, payload: bytes) -> bytes: ...
+    def exchange(self, data: bytes, reply_size: ReplySize) -> bytes: ...
 
     def close(self) -> None: ...
 
@@ -126,54 +131,6 @@ def recv_some(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
     return sock.recv(size)
 
 
-# --- framing ------------------------------------------------------------------------------------
-
-
-def encode_frame(payload: bytes) -> bytes:
-    """``payload`` with its length prefix; refuses anything over ``MAX_FRAME_BYTES``."""
-    if len(payload) > MAX_FRAME_BYTES:
-        raise TransportError(f"frame too large: {len(payload)} bytes (limit {MAX_FRAME_BYTES})")
-    return HEADER.pack(len(payload)) + payload
-
-
-def recv_frame(sock: socket.socket, *, deadline: float | None = None) -> bytes | None:
-    """Read one frame; ``None`` when the peer closed cleanly between frames.
-
-    ``deadline`` (a ``time.monotonic()`` value) bounds the whole frame, so a peer dribbling one
-    byte at a time cannot hold the reader past it; ``TimeoutError`` is raised when it passes.
-    """
-    header = _recv_exact(sock, HEADER.size, deadline, allow_eof=True)
-    if header is None:
-        return None
-    (length,) = HEADER.unpack(header)
-    if length > MAX_FRAME_BYTES:
-        raise TransportError(f"frame too large: {length} bytes (limit {MAX_FRAME_BYTES})")
-    body = _recv_exact(sock, length, deadline, allow_eof=False)
-    assert body is not None  # allow_eof=False raises instead
-    return body
-
-
-def _recv_exact(
-    sock: socket.socket, size: int, deadline: float | None, *, allow_eof: bool
-) -> bytes | None:
-    chunks: list[bytes] = []
-    received = 0
-    while received < size:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("deadline passed")
-            sock.settimeout(remaining)
-        chunk = sock.recv(min(size - received, 65536))
-        if not chunk:
-            if allow_eof and received == 0:
-                return None
-            raise TransportError("connection closed mid-frame")
-        chunks.append(chunk)
-        received += len(chunk)
-    return b"".join(chunks)
-
-
 def _socket_error(exc: OSError) -> TransportError:
     """What an error in mid-exchange means, in a few words."""
     if isinstance(exc, TimeoutError):
@@ -189,9 +146,10 @@ def _socket_error(exc: OSError) -> TransportError:
 
 
 class TcpTransport:
-    """A persistent, lazily opened TCP (or TLS) connection to one receiver path.
+    """A lazily opened TCP (or TLS) connection to one receiver path, kept open between
+    exchanges when ``persistent`` (one exchange per connection otherwise).
 
-    Any failure closes the connection and raises ``TransportError``; the next ``send`` opens a
+    Any failure closes the connection and raises ``TransportError``; the next exchange opens a
     fresh one. The transport never resends by itself: whether to retry is the dispatcher's call.
     """
 
@@ -204,6 +162,8 @@ class TcpTransport:
         ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 5.0,
         reply_timeout: float = 10.0,
+        persistent: bool = True,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
     ) -> None:
         self.host = host
         self.port = port
@@ -212,6 +172,8 @@ class TcpTransport:
         self.ssl_context = ssl_context or (ssl.create_default_context() if use_tls else None)
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
+        self.persistent = persistent
+        self.max_reply_bytes = max_reply_bytes
         self.connections_opened = 0
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
@@ -235,24 +197,26 @@ class TcpTransport:
     def connected(self) -> bool:
         return self._sock is not None
 
-    def send(self, payload: bytes) -> bytes:
-        """Send one frame and return the receiver's reply frame, all within the deadline."""
-        frame = encode_frame(payload)
+    def exchange(self, data: bytes, reply_size: ReplySize) -> bytes:
+        """Send ``data`` and return the reply, all within the deadline."""
         with self._lock:
             sock = self._connection()
             try:
                 deadline = Deadline(self.reply_timeout)
-                send_all(sock, frame, deadline)
-                reply = recv_frame(sock, deadline=deadline.at)
+                send_all(sock, data, deadline)
+                reply, extra = _read_reply(sock, reply_size, deadline, self.max_reply_bytes)
             except TransportError:
                 self._close_locked()
                 raise
             except OSError as exc:
                 self._close_locked()
                 raise _socket_error(exc) from None
-            if reply is None:
+            except Exception as exc:  # the codec said the bytes cannot become a reply
                 self._close_locked()
-                raise TransportError("connection closed by receiver")
+                raise TransportError(_reason(exc)) from None
+            if extra or not self.persistent:
+                # Bytes nobody asked for: this conversation is out of step. Start afresh.
+                self._close_locked()
             return reply
 
     def close(self) -> None:
@@ -279,6 +243,35 @@ class TcpTransport:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def _read_reply(
+    sock: socket.socket, reply_size: ReplySize, deadline: Deadline, limit: int
+) -> tuple[bytes, bytes]:
+    """The first complete reply read from ``sock``, and any bytes that came after it."""
+    buffer = b""
+    while True:
+        size = reply_size(buffer, False) if buffer else None
+        if size is not None:
+            return buffer[:size], buffer[size:]
+        if len(buffer) > limit:
+            raise TransportError(f"reply too large: over {limit} bytes")
+        try:
+            chunk = recv_some(sock, 65536, deadline)
+        except ssl.SSLEOFError:
+            chunk = b""  # a peer that hangs up without a TLS goodbye
+        if not chunk:
+            size = reply_size(buffer, True) if buffer else None
+            if size is None:
+                raise TransportError(
+                    "connection closed mid-reply" if buffer else "connection closed by receiver"
+                )
+            return buffer[:size], buffer[size:]
+        buffer += chunk
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "reason", None) or str(exc) or type(exc).__name__
 
 
 def _is_stale(sock: socket.socket) -> bool:
@@ -336,9 +329,9 @@ class HttpsTransport:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return host if self.port == 443 else f"{host}:{self.port}"
 
-    def send(self, payload: bytes) -> bytes:
-        if len(payload) > MAX_FRAME_BYTES:
-            raise TransportError(f"payload too large: {len(payload)} bytes")
+    def exchange(self, data: bytes, reply_size: ReplySize | None = None) -> bytes:
+        """POST ``data``; the response body is the reply (HTTP says where it ends)."""
+        payload = data
         sock = connect(
             self.host,
             self.port,
@@ -386,8 +379,8 @@ class HttpsTransport:
                 response = event
             elif isinstance(event, h11.Data):
                 body += event.data
-                if len(body) > MAX_FRAME_BYTES:
-                    raise TransportError("reply too large")
+                if len(body) > MAX_REPLY_BYTES:
+                    raise TransportError(f"reply too large: over {MAX_REPLY_BYTES} bytes")
             elif isinstance(event, h11.EndOfMessage):
                 break
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
@@ -400,3 +393,55 @@ class HttpsTransport:
 
     def close(self) -> None:
         """Nothing is kept open between sends."""
+
+
+# --- UDP ----------------------------------------------------------------------------------------
+
+
+class UdpTransport:
+    """One datagram out, one datagram back, on a fresh socket per exchange (so a late answer
+    to an earlier exchange can never be read as the answer to this one). No TLS: protocols
+    that use UDP encrypt their messages themselves."""
+
+    def __init__(self, host: str, port: int, *, reply_timeout: float = 10.0) -> None:
+        self.host = host
+        self.port = port
+        self.reply_timeout = reply_timeout
+        self.connect_timeout = 0.0
+
+    def __repr__(self) -> str:
+        return f"<UdpTransport udp://{self.host}:{self.port}>"
+
+    def exchange(self, data: bytes, reply_size: ReplySize) -> bytes:
+        if len(data) > MAX_DATAGRAM_BYTES:
+            raise TransportError(f"datagram too large: {len(data)} bytes")
+        deadline = Deadline(self.reply_timeout)
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror:
+            raise TransportError(f"cannot resolve host {self.host}") from None
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                # Connected: the kernel drops datagrams from anyone but the receiver, and an
+                # ICMP "port unreachable" surfaces as a refused connection.
+                sock.connect(address)
+                sock.settimeout(deadline.remaining())
+                sock.send(data)
+                while True:
+                    datagram = recv_some(sock, MAX_DATAGRAM_BYTES, deadline)
+                    try:
+                        size = reply_size(datagram, True)
+                    except Exception as exc:
+                        raise TransportError(_reason(exc)) from None
+                    if size is not None:
+                        return datagram[:size]
+            except ConnectionRefusedError:
+                raise TransportError("receiver port unreachable") from None
+            except TransportError:
+                raise
+            except OSError as exc:
+                raise _socket_error(exc) from None
+
+    def close(self) -> None:
+        """Nothing is kept open between exchanges."""

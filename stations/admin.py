@@ -5,9 +5,11 @@ from django.contrib import admin
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from stations.forms import ProtocolSettingsMixin, with_protocol_settings
 from stations.models import (
     DealerStation,
     MonitoringStation,
+    PathHealth,
     Receiver,
     ReceiverPath,
     StationMembership,
@@ -69,8 +71,9 @@ class MonitoringStationAdmin(SimpleHistoryAdmin):
     inlines = [ReceiverInline, StationMembershipInline]
 
 
-class ReceiverAdminForm(forms.ModelForm):
-    """The station sets the passkey here; only its salted hash is stored."""
+class ReceiverAdminForm(ProtocolSettingsMixin, forms.ModelForm):
+    """The station sets the passkey here (only its salted hash is stored), the protocol's own
+    settings and its secret (write-only)."""
 
     passkey = forms.CharField(
         required=False,
@@ -90,7 +93,6 @@ class ReceiverAdminForm(forms.ModelForm):
             "visibility",
             "receiver_number",
             "line_number",
-            "wire_credential",
             "adds_prefix",
             "is_active",
         ]
@@ -149,7 +151,7 @@ class ReceiverPathInline(admin.TabularInline):
     readonly_fields = ["path_health"]
 
     def get_queryset(self, request):
-        # ``health`` is signals.PathHealth's one-to-one back to the path, kept by dispatchers.
+        # ``health`` is the path's PathHealth, kept by the dispatchers.
         return super().get_queryset(request).select_related("health")
 
     @admin.display(description="health (from the dispatchers)")
@@ -174,6 +176,28 @@ def _when(value) -> str:
 @admin.register(Receiver)
 class ReceiverAdmin(SimpleHistoryAdmin):
     form = ReceiverAdminForm
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The protocols' settings fields exist once the protocols have registered.
+        kwargs["form"] = with_protocol_settings(self.form)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        form_class = with_protocol_settings(self.form)
+        groups = form_class.protocol_fields()
+        settings_names = {name for names in groups.values() for name in names}
+        base = [
+            *form_class._meta.fields,
+            *(n for n in form_class.declared_fields if n not in settings_names),
+        ]
+        return [
+            (None, {"fields": base}),
+            *(
+                (f"{label} settings (used when the protocol is {label})", {"fields": names})
+                for label, names in groups.items()
+            ),
+        ]
+
     list_display = ["name", "station", "protocol", "visibility", "is_active"]
     list_filter = ["protocol", "visibility", "is_active", "station"]
     search_fields = ["name", "station__name", "receiver_number"]
@@ -212,4 +236,49 @@ class DealerStationAdmin(SimpleHistoryAdmin):
     ]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(PathHealth)
+class PathHealthAdmin(admin.ModelAdmin):
+    """Every receiver path's health at a glance; the dispatchers write it, nobody edits it."""
+
+    list_display = [
+        "path",
+        "receiver",
+        "state",
+        "changed_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_heartbeat_at",
+        "last_error",
+    ]
+    list_filter = ["state"]
+    search_fields = ["path__host", "path__receiver__name", "path__receiver__station__name"]
+    list_select_related = ["path__receiver__station"]
+    readonly_fields = [
+        "path",
+        "state",
+        "changed_at",
+        "last_success_at",
+        "last_failure_at",
+        "last_error",
+        "consecutive_failures",
+        "sequence",
+        "heartbeat_due_at",
+        "heartbeat_seconds",
+        "last_heartbeat_at",
+        "last_heartbeat_answer",
+        "updated_at",
+    ]
+    fields = readonly_fields
+
+    @admin.display(description="receiver", ordering="path__receiver__name")
+    def receiver(self, obj: PathHealth) -> str:
+        return str(obj.path.receiver)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -5,10 +5,46 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote, urlencode, urlsplit
 
-# A path's state as the dispatchers record it (signals.models.PathHealth.state).
+# A path's state as the dispatchers record it (stations.models.PathHealth.state).
 UNKNOWN, UP, DOWN = "unknown", "up", "down"
+
+
+# --- receiver path health (written by the dispatchers through stations.services) ------------
+
+
+@dataclass(frozen=True)
+class PathObservation:
+    """One delivery attempt as path health sees it: did the path answer?
+
+    ``ok`` is a reply from the receiver (a rejection too: the receiver is listening); not ok is
+    no connection, no reply in time, a reply that is not one, or a request to use the alternate.
+    """
+
+    path_id: int
+    ok: bool
+    at: datetime
+    error: str = ""
+
+
+def path_state_next(
+    state: str, consecutive_failures: int, *, ok: bool, down_after: int
+) -> tuple[str, int]:
+    """The path's state and consecutive-failure count after one more observation.
+
+    Up on any success; down once ``down_after`` failures follow one another; otherwise as it
+    was (a path in the unknown state stays unknown until it answers or reaches the limit).
+    """
+    if ok:
+        return UP, 0
+    failures = consecutive_failures + 1
+    if failures >= max(down_after, 1):
+        return DOWN, failures
+    return state, failures
+
+
 _STATE_LABELS = {UNKNOWN: "unknown", UP: "up", DOWN: "down"}
 
 

@@ -16,7 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from dealers.lib import validate_time_zone
 from dealers.models import Dealer, DealerOwnedQuerySet, Invitation
-from stations import lib
+from stations import lib, protocols
 
 
 class MonitoringStation(models.Model):
@@ -165,17 +165,22 @@ class Receiver(models.Model):
         "number itself: dealers enter numbers without the prefix and signals carry them "
         "without it.",
     )
+    # The protocol's own settings, as its settings form (stations.protocols) cleaned them.
+    protocol_settings = models.JSONField(default=dict, blank=True)
+    # A secret the protocol itself carries (a DC-09 key, an SOS Access authentication): used to
+    # send, never shown again nor logged, kept out of the history.
     wire_credential = models.CharField(
         max_length=100,
         blank=True,
-        help_text="A credential the protocol itself sends (e.g. SOS Access authentication). "
-        "Not the passkey.",
+        help_text="A credential the protocol itself sends (e.g. a DC-09 key, an SOS Access "
+        "authentication). Not the passkey.",
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # The hash stays out of the history; passkey_changed_at says when it was rotated.
-    history = HistoricalRecords(excluded_fields=["passkey_hash"])
+    # The hash and the protocol's secret stay out of the history; passkey_changed_at says when
+    # the passkey was rotated.
+    history = HistoricalRecords(excluded_fields=["passkey_hash", "wire_credential"])
     objects = ReceiverQuerySet.as_manager()
 
     class Meta:
@@ -207,7 +212,8 @@ class ReceiverPath(models.Model):
         ALTERNATE = "alternate", "Alternate"
 
     class Transport(models.TextChoices):
-        TCP = "tcp", "TCP (length-prefixed frames; TLS when use_tls)"
+        TCP = "tcp", "TCP (TLS when use_tls)"
+        UDP = "udp", "UDP"
         HTTPS = "https", "HTTPS POST"
 
     # A path only exists as part of its receiver.
@@ -256,18 +262,87 @@ class ReceiverPath(models.Model):
                 name="stations_receiverpath_url_path_absolute",
                 violation_error_message="The URL path starts with '/'.",
             ),
+            # Datagrams have no TLS: protocols that use UDP encrypt their messages themselves.
+            models.CheckConstraint(
+                condition=~Q(transport="udp") | Q(use_tls=False),
+                name="stations_receiverpath_udp_without_tls",
+                violation_error_message="A UDP path cannot use TLS (the protocol encrypts).",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} {self.url}"
+
+    def clean(self) -> None:
+        receiver = getattr(self, "receiver", None) if self.receiver_id else None
+        if receiver is not None:
+            allowed = protocols.spec_for(receiver.protocol).transports
+            if allowed and self.transport not in allowed:
+                names = " or ".join(
+                    str(label) for value, label in self.Transport.choices if value in allowed
+                )
+                raise ValidationError(
+                    {"transport": f"{receiver.get_protocol_display()} goes over {names}."}
+                )
 
     @property
     def url(self) -> str:
         """Where the path leads, e.g. ``tls://receiver.example:9100`` or an https URL."""
         if self.transport == self.Transport.HTTPS:
             return f"https://{self.host}:{self.port}{self.url_path}"
+        if self.transport == self.Transport.UDP:
+            return f"udp://{self.host}:{self.port}"
         scheme = "tls" if self.use_tls else "tcp"
         return f"{scheme}://{self.host}:{self.port}"
+
+
+class PathHealth(models.Model):
+    """How one receiver path has been answering, and what the protocol keeps per path: written
+    by the dispatchers (through ``stations.services``) after each batch and heartbeat.
+
+    A path is up after a reply (any but ``failover``: a refusal still proves the receiver is
+    listening) and down after ``SIGNAL_PATH_DOWN_AFTER`` consecutive failures (no connection, no
+    reply in time, a reply that is not one, or ``failover``). Each change of state is e-mailed
+    once to the receiver-notification subscribers of every dealer whose station records use
+    the receiver.
+    """
+
+    class State(models.TextChoices):
+        UNKNOWN = lib.UNKNOWN, "Unknown"
+        UP = lib.UP, "Up"
+        DOWN = lib.DOWN, "Down"
+
+    # Health is a property of the path and goes with it.
+    path = models.OneToOneField(ReceiverPath, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.UNKNOWN)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    # The last sequence number handed out for this path (protocols that number messages).
+    sequence = models.PositiveIntegerField(default=0)
+    # Supervision: when the next heartbeat is due, at what interval (a receiver may ask for
+    # fewer), and what the last one got.
+    heartbeat_due_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_seconds = models.FloatField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_answer = models.CharField(max_length=100, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "receiver path health"
+        verbose_name_plural = "receiver path health"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(state__in=["unknown", "up", "down"]),
+                name="stations_pathhealth_state_valid",
+                violation_error_message="Unknown path state.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.path_id}: {self.get_state_display()}"
 
 
 class StationMembershipQuerySet(models.QuerySet["StationMembership"]):

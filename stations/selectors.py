@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from django.db import router
 from django.db.models.deletion import Collector, ProtectedError
 
-from dealers.models import Dealer
+from dealers.models import Dealer, NotificationRecipient
 from stations import lib
 from stations.models import (
     DealerStation,
@@ -61,8 +61,8 @@ def records_with_receiver_health(records: Iterable[DealerStation]) -> list[Deale
     """The records, each with ``receiver_health`` (a ``lib.ReceiverHealth``, None when video
     only) for its badge: one query for all the records' receivers' paths and their health.
 
-    The health rows are written by the dispatchers (``signals.PathHealth``, reached through
-    the path's ``health`` relation, so this app imports nothing above it).
+    The health rows are this app's own (``PathHealth``), written by the dispatchers through
+    ``stations.services``.
     """
     records = list(records)
     receiver_ids = {r.receiver_id for r in records if r.receiver_id is not None}
@@ -210,3 +210,15 @@ def station_activity(station: MonitoringStation, *, limit: int = 100) -> list[li
     ]
     changes.sort(key=lambda change: change.at, reverse=True)
     return changes[:limit]
+
+
+def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:
+    """Who hears that a path of this receiver went down or came back: the receiver-notification
+    subscribers of every active dealer with a station record on it."""
+    return list(
+        NotificationRecipient.objects.subscribed_to(NotificationRecipient.Kind.RECEIVER_STATUS)
+        .filter(dealer__is_active=True, dealer__station_records__receiver_id=receiver_id)
+        .select_related("dealer")
+        .distinct()
+        .order_by("dealer__name", "email")
+    )

@@ -1,29 +1,43 @@
-"""Writes for stations: dealers' station records and the passkey check that guards them."""
+"""Writes for stations: dealers' station records and the passkey check that guards them, the
+station console's changes, and what the dispatchers keep per receiver path (its health, its
+sequence numbers, its heartbeats) with the e-mails dealers get when a path goes down or comes
+back."""
 
 from __future__ import annotations
 
+import logging
 import math
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Min
 from django.db.models.deletion import ProtectedError
+from django.urls import reverse
 from django.utils import timezone
 
 from dealers.models import Dealer
 from dealers.services import invitation_send
-from stations import selectors
+from stations import lib, selectors
+from stations.lib import PathObservation
 from stations.models import (
     DealerStation,
     MonitoringStation,
     PasskeyFailure,
+    PathHealth,
     Receiver,
     ReceiverPath,
     StationInvitation,
     StationMembership,
 )
+
+logger = logging.getLogger(__name__)
 
 # Wrong passkeys a dealer may enter within the window before guesses are refused.
 PASSKEY_FAILURE_LIMIT = 5
@@ -391,3 +405,201 @@ def staff_add(*, station: MonitoringStation, user: Any, role: str, actor: Any):
     membership.full_clean()
     _audited(membership, actor).save()
     return membership
+
+
+# --- receiver paths: health, sequence numbers, heartbeats ---------------------------------------
+
+LAST_ERROR_MAX = 500
+SEQUENCE_MAX = 9999
+
+
+@dataclass(frozen=True)
+class PathStateChange:
+    path_id: int
+    old: str
+    new: str
+    at: datetime
+    error: str
+
+
+def path_health_record(
+    *, observations: Sequence[PathObservation], down_after: int | None = None
+) -> list[PathStateChange]:
+    """Apply delivery attempts and heartbeats, in the order they happened, to their paths'
+    health.
+
+    Each path's row is locked while it changes, so dispatchers that report at the same time
+    take turns and a change of state happens (and is e-mailed, after commit) exactly once. Up
+    and down are e-mailed; the first success of a path never tried before is not news.
+    """
+    if not observations:
+        return []
+    down_after = settings.SIGNAL_PATH_DOWN_AFTER if down_after is None else down_after
+    path_ids = sorted({o.path_id for o in observations})
+    changes: list[PathStateChange] = []
+    # Locked in path order, so two dispatchers reporting the same paths cannot deadlock.
+    locked = PathHealth.objects.select_for_update().order_by("path_id")
+    with transaction.atomic():
+        rows = {row.path_id: row for row in locked.filter(path_id__in=path_ids)}
+        missing = [path_id for path_id in path_ids if path_id not in rows]
+        if missing:
+            _health_rows_create(missing)
+            rows.update({row.path_id: row for row in locked.filter(path_id__in=missing)})
+        for path_id in path_ids:
+            row = rows.get(path_id)
+            if row is None:  # the path was deleted meanwhile
+                continue
+            for observation in (o for o in observations if o.path_id == path_id):
+                state, row.consecutive_failures = lib.path_state_next(
+                    row.state, row.consecutive_failures, ok=observation.ok, down_after=down_after
+                )
+                if observation.ok:
+                    row.last_success_at = observation.at
+                else:
+                    row.last_failure_at = observation.at
+                    row.last_error = observation.error[:LAST_ERROR_MAX]
+                if state != row.state:
+                    changes.append(
+                        PathStateChange(path_id, row.state, state, observation.at, row.last_error)
+                    )
+                    row.state = state
+                    row.changed_at = observation.at
+            row.save(
+                update_fields=[
+                    "state",
+                    "changed_at",
+                    "last_success_at",
+                    "last_failure_at",
+                    "last_error",
+                    "consecutive_failures",
+                    "updated_at",
+                ]
+            )
+        for change in changes:
+            if lib.DOWN in (change.new, change.old):
+                transaction.on_commit(partial(path_change_notify, change=change))
+    return changes
+
+
+def _health_rows_create(path_ids: Sequence[int]) -> None:
+    # A row per path, made by whoever needs it first (a racing insert loses quietly), and only
+    # for paths that still exist.
+    existing = ReceiverPath.objects.filter(pk__in=path_ids).values_list("pk", flat=True)
+    PathHealth.objects.bulk_create(
+        [PathHealth(path_id=path_id) for path_id in existing], ignore_conflicts=True
+    )
+
+
+def path_sequence_reserve(*, path_id: int, count: int) -> range:
+    """Hand out the path's next ``count`` sequence numbers (1-9999, wrapping): a dispatcher
+    numbers the messages it sends over the path from them, and no two dispatchers get the same
+    number until the counter has gone round."""
+    with transaction.atomic():
+        row = PathHealth.objects.select_for_update().filter(path_id=path_id).first()
+        if row is None:
+            _health_rows_create([path_id])
+            row = PathHealth.objects.select_for_update().get(path_id=path_id)
+        first = row.sequence % SEQUENCE_MAX + 1
+        last = min(first + count - 1, SEQUENCE_MAX)
+        row.sequence = last
+        row.save(update_fields=["sequence", "updated_at"])
+    return range(first, last + 1)
+
+
+@dataclass(frozen=True)
+class HeartbeatClaim:
+    send: bool  # this dispatcher sends the path's heartbeat now
+    wait_seconds: float  # until the path's next heartbeat is due
+
+
+def path_heartbeat_claim(
+    *, path_id: int, interval_seconds: float, now: datetime, idle_only: bool
+) -> HeartbeatClaim:
+    """Take the path's heartbeat if it is due, moving it on by one interval in one conditional
+    UPDATE, so that however many dispatchers ask, one heartbeat goes per interval. With
+    ``idle_only`` a path that answered within the interval needs none (its traffic supervised
+    it). The interval is the receiver's, or longer when the receiver asked for fewer."""
+    row = PathHealth.objects.filter(path_id=path_id).first()
+    if row is None:
+        _health_rows_create([path_id])
+        row = PathHealth.objects.filter(path_id=path_id).first()
+        if row is None:
+            return HeartbeatClaim(False, interval_seconds)
+    interval = max(interval_seconds, row.heartbeat_seconds or 0.0)
+    if row.heartbeat_due_at is not None and row.heartbeat_due_at > now:
+        return HeartbeatClaim(False, (row.heartbeat_due_at - now).total_seconds())
+    next_due = now + timedelta(seconds=interval)
+    if idle_only and row.last_success_at is not None:
+        next_due = max(next_due, row.last_success_at + timedelta(seconds=interval))
+    claimed = PathHealth.objects.filter(pk=row.pk, heartbeat_due_at=row.heartbeat_due_at).update(
+        heartbeat_due_at=next_due
+    )
+    idle = not (
+        idle_only
+        and row.last_success_at is not None
+        and row.last_success_at > now - timedelta(seconds=interval)
+    )
+    return HeartbeatClaim(bool(claimed) and idle, (next_due - now).total_seconds())
+
+
+def path_heartbeat_record(
+    *, path_id: int, at: datetime, answer: str, slower_seconds: float | None = None
+) -> None:
+    """What the path's last heartbeat got; ``slower_seconds``: the receiver asked for fewer
+    heartbeats, at least this far apart."""
+    fields: dict[str, Any] = {"last_heartbeat_at": at, "last_heartbeat_answer": answer[:100]}
+    if slower_seconds is not None:
+        fields["heartbeat_seconds"] = slower_seconds
+    PathHealth.objects.filter(path_id=path_id).update(**fields)
+
+
+def receiver_secret_replace(*, receiver_id: int, old: str, new: str) -> bool:
+    """Store a credential the receiver has confirmed (a rotated SOS Access authentication), only
+    if the stored one is still ``old``: two dispatchers rotating at once cannot both win."""
+    return bool(
+        Receiver.objects.filter(pk=receiver_id, wire_credential=old).update(wire_credential=new)
+    )
+
+
+def path_change_notify(*, change: PathStateChange) -> int:
+    """E-mail a path's change of state to the subscribers of every dealer using its receiver;
+    returns how many messages went out."""
+    path = (
+        ReceiverPath.objects.select_related("receiver__station").filter(pk=change.path_id).first()
+    )
+    if path is None:
+        return 0
+    receiver = path.receiver
+    going = "down" if change.new == lib.DOWN else "back up"
+    subject = f"Receiver path {going}: {receiver} ({path.get_role_display().lower()})"
+    lines = [
+        f"The {path.get_role_display().lower()} path of the alarm receiver “{receiver.name}” at "
+        f"{receiver.station} is {going} since {change.at:%Y-%m-%d %H:%M:%S %Z}.",
+        "",
+        f"Path: {path.url}",
+    ]
+    if change.new == lib.DOWN:
+        if change.error:
+            lines.append(f"Last error: {change.error}")
+        lines += [
+            "",
+            "Signals keep being retried (on the alternate path when the receiver has one) "
+            "until they are delivered or their deadline passes.",
+        ]
+    else:
+        lines += ["", "Signals are being delivered over this path again."]
+    lines += [
+        "",
+        f"Your monitoring stations: {settings.PORTAL_BASE_URL}{reverse('stations:record-list')}",
+    ]
+    messages = [
+        EmailMessage(subject, "\n".join(lines), to=[recipient.email])
+        for recipient in selectors.receiver_status_recipients(receiver.pk)
+    ]
+    if not messages:
+        return 0
+    try:
+        return get_connection().send_messages(messages) or 0
+    except Exception:  # a mail server that is down must never stop alarms
+        logger.exception("could not send %d notification e-mail(s)", len(messages))
+        return 0

@@ -172,7 +172,7 @@ class AlarmEventFactory(factory.django.DjangoModelFactory):
 
 
 def _signal_payload(signal) -> bytes:
-    from signals.xml_v1 import Package, encode
+    from signals.codecs.xml_v1 import Package, encode
 
     return encode(
         Package(
@@ -211,6 +211,9 @@ class SignalFactory(factory.django.DjangoModelFactory):
     partition = 1
     zone = 17
     priority = 3
+    event_time = factory.SelfAttribute("event.occurred_at")
+    site_name = factory.SelfAttribute("customer.name")
+    transmitted_number = factory.SelfAttribute("account_number")
     reference = factory.LazyFunction(lambda: str(uuid.uuid4()))
     payload = factory.LazyAttribute(_signal_payload)
     deadline_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=5))
@@ -224,7 +227,7 @@ class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
     path_role = "primary"
     dispatcher_id = "test-dispatcher"
     duration_ms = 12
-    outcome = "rejected"
+    outcome = "retry"
     reply = b"<reply>busy</reply>"
 
 

@@ -11,9 +11,9 @@ from lxml import etree
 
 from customers.models import MonitoringAccount
 from signals import services as signal_services
+from signals.codecs.xml_v1 import NAMESPACE
 from signals.lib import EventKind
 from signals.models import AlarmEvent
-from signals.xml_v1 import NAMESPACE
 from stations.models import DealerStation
 from tests.factories import (
     DealerStationFactory,

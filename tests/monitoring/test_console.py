@@ -10,11 +10,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from signals.models import PathHealth
 from stations import services as station_services
 from stations.models import (
     DealerStation,
     MonitoringStation,
+    PathHealth,
     Receiver,
     ReceiverPath,
     StationMembership,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from signals.xml_v1 import Package, Qualifier
+from signals.codecs.base import Message
+from signals.codecs.xml_v1 import Package, Qualifier
 
 EVENT_TIME = datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC)
 
@@ -30,3 +31,34 @@ def make_package(**overrides: Any) -> Package:
     }
     values.update(overrides)
     return Package(**values)
+
+
+def xml_send(transport: Any, payload: bytes) -> bytes:
+    """Send an XML v1 package over a TCP transport (with the protocol's framing) and return the
+    reply document."""
+    from signals.codecs import xml_v1
+
+    reply = transport.exchange(
+        xml_v1.encode_frame(payload), lambda buffer, eof: xml_v1.frame_size(buffer)
+    )
+    return reply[xml_v1.HEADER.size :]
+
+
+def make_message(**overrides: Any) -> Message:
+    """A valid codec-neutral message; keyword arguments replace single fields."""
+    values: dict[str, Any] = {
+        "reference": "sig-0001",
+        "account": "AB1234",
+        "qualifier": Qualifier.NEW,
+        "code": "130",
+        "partition": 1,
+        "zone": 17,
+        "priority": 3,
+        "event_time": EVENT_TIME,
+        "site_name": "Main Street Store",
+        "zone_description": "Back door",
+        "camera_description": "Loading bay",
+        "video_url": "https://portal.example/monitoring?act=AB1234&zone=017",
+    }
+    values.update(overrides)
+    return Message(**values)

@@ -9,9 +9,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from signals.codecs.xml_v1 import decode_package, encode_frame, encode_reply, recv_frame
 from signals.dispatcher import Dispatcher
-from signals.transports import encode_frame, recv_frame
-from signals.xml_v1 import decode_package, encode_reply
 from stations.models import Receiver, ReceiverPath
 from tests.factories import ReceiverPathFactory
 

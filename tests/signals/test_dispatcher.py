@@ -15,11 +15,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from signals import lib
+from signals.codecs.xml_v1 import decode_reply
 from signals.dispatcher import Dispatcher, claimable
 from signals.emulator import Faults, ReceiverEmulator
 from signals.models import DeliveryAttempt, Signal
 from signals.transports import TcpTransport
-from signals.xml_v1 import decode_reply
 from stations.models import ReceiverPath
 from tests.factories import (
     DealerFactory,
@@ -27,6 +27,7 @@ from tests.factories import (
     NotificationRecipientFactory,
     SignalFactory,
 )
+from tests.signals import xml_send
 from tests.signals.receivers import (
     CLOSE,
     HANG,
@@ -74,7 +75,7 @@ def test_sends_the_stored_bytes_and_records_the_attempt(account, receiver):
     assert (signal.lease_owner, signal.lease_expires_at) == ("", None)
     attempt = signal.delivery_attempts.get()
     assert (attempt.path, attempt.path_role, attempt.dispatcher_id) == (path, "primary", "d-test")
-    assert attempt.outcome == DeliveryAttempt.Outcome.ACCEPTED
+    assert attempt.outcome == DeliveryAttempt.Outcome.DELIVERED
     assert decode_reply(bytes(attempt.reply)).reference == signal.reference
     assert attempt.started_at <= signal.delivered_at
     assert attempt.error == ""
@@ -123,10 +124,10 @@ def test_a_refused_primary_fails_over_and_the_next_signal_starts_on_the_alternat
     dispatcher_.run(once=True)
 
     assert refs(emulator.accepted) == refs([first, second])
-    assert attempts_of(first) == [("primary", "error"), ("alternate", "accepted")]
+    assert attempts_of(first) == [("primary", "error"), ("alternate", "delivered")]
     assert "connect refused" in first.delivery_attempts.first().error
     # The path that failed a moment ago is not tried first again.
-    assert attempts_of(second) == [("alternate", "accepted")]
+    assert attempts_of(second) == [("alternate", "delivered")]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_a_primary_that_closes_or_asks_for_failover_sends_it_to_the_alternate(
     def primary(payload: bytes, n: int) -> bytes:
         if primary_behaviour == CLOSE:
             return CLOSE
-        from signals.xml_v1 import decode_package, encode_reply
+        from signals.codecs.xml_v1 import decode_package, encode_reply
 
         return encode_reply(decode_package(payload).reference, "failover", "full")
 
@@ -149,7 +150,7 @@ def test_a_primary_that_closes_or_asks_for_failover_sends_it_to_the_alternate(
         dispatcher().run(once=True)
 
     expected = "error" if primary_behaviour == CLOSE else "failover"
-    assert attempts_of(signal) == [("primary", expected), ("alternate", "accepted")]
+    assert attempts_of(signal) == [("primary", expected), ("alternate", "delivered")]
     signal.refresh_from_db()
     assert signal.state == Signal.State.DELIVERED
 
@@ -161,7 +162,7 @@ def test_a_primary_that_never_answers_times_out_and_fails_over(account, receiver
         path_to(receiver, emulator.port, ALTERNATE)
         dispatcher().run(once=True)
 
-    assert attempts_of(signal) == [("primary", "timeout"), ("alternate", "accepted")]
+    assert attempts_of(signal) == [("primary", "timeout"), ("alternate", "delivered")]
     first = signal.delivery_attempts.order_by("id").first()
     assert 250 <= first.duration_ms < 2000
 
@@ -244,7 +245,7 @@ def test_a_rejection_is_retried_later_keeping_the_reason(account, receiver, emul
     signal.refresh_from_db()
     assert signal.state == Signal.State.PENDING
     # A rejection is the receiver's answer: no failover, a retry after about a second.
-    assert attempts_of(signal) == [("primary", "rejected")]
+    assert attempts_of(signal) == [("primary", "retry")]
     assert signal.ack_status == "rejected"
     assert "emulated rejection" in signal.ack_reason
     assert before + timedelta(seconds=0.5) <= signal.next_attempt_at
@@ -328,7 +329,7 @@ def test_a_dead_dispatchers_signal_is_resent_after_its_lease_with_the_same_refer
     )
     # The dead dispatcher got as far as sending it, then died before recording anything.
     with TcpTransport("127.0.0.1", emulator.port) as transport:
-        assert decode_reply(transport.send(bytes(signal.payload))).status == "accepted"
+        assert decode_reply(xml_send(transport, bytes(signal.payload))).status == "accepted"
 
     dispatcher().run(once=True)
     assert emulator.counts == {"accepted": 1}  # the lease still holds: nothing sent
@@ -467,7 +468,7 @@ def test_delivered_is_recorded_even_if_the_lease_was_taken_meanwhile(account, re
     claimed = running.claim()
     Signal.objects.filter(pk=delivered.pk).update(lease_owner="other/1")
 
-    running.flush([running.deliver(claimed[0], running.paths_for(delivered.receiver_id))])
+    running.flush([running.sender.deliver(claimed[0])])
 
     delivered.refresh_from_db()
     assert delivered.state == Signal.State.DELIVERED
@@ -482,7 +483,7 @@ def test_a_rejection_does_not_overwrite_another_dispatchers_lease(account, recei
     claimed = running.claim()
     Signal.objects.filter(pk=signal.pk).update(lease_owner="other/1")
 
-    running.flush([running.deliver(claimed[0], running.paths_for(signal.receiver_id))])
+    running.flush([running.sender.deliver(claimed[0])])
 
     signal.refresh_from_db()
     assert signal.lease_owner == "other/1"
@@ -564,7 +565,7 @@ def test_attempts_over_a_path_deleted_meanwhile_are_kept_without_it(account, rec
     path = path_to(receiver, emulator.port)
     running = dispatcher()
     claimed = running.claim()
-    result = running.deliver(claimed[0], running.paths_for(receiver.pk))
+    result = running.sender.deliver(claimed[0])
     path.delete()  # an admin removes the path while the dispatcher still holds its result
 
     running.flush([result])
@@ -572,4 +573,4 @@ def test_attempts_over_a_path_deleted_meanwhile_are_kept_without_it(account, rec
     signal.refresh_from_db()
     assert signal.state == Signal.State.DELIVERED
     attempt = signal.delivery_attempts.get()
-    assert (attempt.path, attempt.path_role, attempt.outcome) == (None, "primary", "accepted")
+    assert (attempt.path, attempt.path_role, attempt.outcome) == (None, "primary", "delivered")

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from signals.codecs.xml_v1 import Ack, Status, decode_reply, encode, encode_frame
 from signals.emulator import Faults, ReceiverEmulator
 from signals.transports import TcpTransport, TransportError
-from signals.xml_v1 import Ack, Status, decode_reply, encode
-from tests.signals import make_package
+from tests.signals import make_package, xml_send
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def emulator() -> Iterator[ReceiverEmulator]:
 
 def send(emulator: ReceiverEmulator, payload: bytes, *, reply_timeout: float = 2.0) -> Ack:
     with TcpTransport("127.0.0.1", emulator.port, reply_timeout=reply_timeout) as transport:
-        return decode_reply(transport.send(payload))
+        return decode_reply(xml_send(transport, payload))
 
 
 def test_a_reference_seen_before_is_answered_duplicate(emulator: ReceiverEmulator) -> None:
@@ -102,10 +102,10 @@ def test_drop_rate_one_stores_but_never_replies_so_the_resend_is_a_duplicate() -
     with ReceiverEmulator(faults=Faults(drop_rate=1.0), seed=1) as emulator:
         transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=0.3)
         with pytest.raises(TransportError, match="timeout waiting for reply"):
-            transport.send(encode(package))
+            xml_send(transport, encode(package))
         emulator.faults = Faults()
 
-        retry = decode_reply(transport.send(encode(package)))
+        retry = decode_reply(xml_send(transport, encode(package)))
         transport.close()
 
     assert retry.status is Status.DUPLICATE
@@ -117,7 +117,7 @@ def test_close_rate_one_closes_without_reply_or_record() -> None:
     with ReceiverEmulator(faults=Faults(close_rate=1.0), seed=1) as emulator:
         transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=2)
         with pytest.raises(TransportError, match="connection closed by receiver"):
-            transport.send(encode(make_package()))
+            xml_send(transport, encode(make_package()))
 
     assert not transport.connected
     assert emulator.accepted == []
@@ -143,7 +143,7 @@ def test_fault_rolls_follow_the_seed() -> None:
 
     def outcomes(seed: int) -> list[Status | None]:
         emulator = ReceiverEmulator(faults=faults, seed=seed)
-        return [emulator.handle_frame(payload).status for payload in payloads]
+        return [emulator.handle_request(encode_frame(payload)).status for payload in payloads]
 
     first = outcomes(7)
     assert outcomes(7) == first
@@ -160,7 +160,7 @@ def test_records_per_account_order_across_clients(emulator: ReceiverEmulator) ->
             with TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport:
                 for n in range(25):
                     package = make_package(reference=f"{account}-{n}", account=account, zone=n)
-                    assert decode_reply(transport.send(encode(package))).delivered
+                    assert decode_reply(xml_send(transport, encode(package))).delivered
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 
@@ -191,14 +191,14 @@ def test_wait_for_accepted_and_reset(emulator: ReceiverEmulator) -> None:
 def test_stop_closes_open_connections_quickly() -> None:
     emulator = ReceiverEmulator().start()
     transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=1, connect_timeout=1)
-    transport.send(encode(make_package()))
+    xml_send(transport, encode(make_package()))
 
     started = time.monotonic()
     emulator.stop()
 
     assert time.monotonic() - started < 1.0
     with pytest.raises(TransportError):
-        transport.send(encode(make_package(reference="after-stop")))
+        xml_send(transport, encode(make_package(reference="after-stop")))
 
 
 def test_refuses_a_non_loopback_host_unless_allowed() -> None:
@@ -256,10 +256,11 @@ def test_run_receiver_serves_logs_and_stops_on_sigterm() -> None:
     reader.start()
     try:
         assert listening.wait(15), f"run_receiver did not start: {''.join(lines)!r}"
-        port = int(next(line for line in lines if "tcp://" in line).rsplit(":", 1)[1])
+        address = next(line for line in lines if "tcp://" in line).split()[3]
+        port = int(address.rsplit(":", 1)[1])
         with TcpTransport("127.0.0.1", port, reply_timeout=5) as transport:
             payload = encode(make_package(reference="cmd-1", zone=42))
-            ack = decode_reply(transport.send(payload))
+            ack = decode_reply(xml_send(transport, payload))
         process.send_signal(signal.SIGTERM)
         process.wait(10)
         reader.join(5)
@@ -271,6 +272,6 @@ def test_run_receiver_serves_logs_and_stops_on_sigterm() -> None:
 
     assert ack.status is Status.ACCEPTED
     assert process.returncode == 0, output
-    assert "package reference=cmd-1 account=AB1234 code=E130 zone=042" in output
-    assert "reply reference=cmd-1 status=accepted" in output
+    assert "xml_v1 account=AB1234 reference=cmd-1 code=E130 zone=042" in output
+    assert "reply accepted reference=cmd-1" in output
     assert "Receiver stopped; frames: accepted 1" in output

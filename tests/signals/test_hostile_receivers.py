@@ -21,10 +21,10 @@ import trustme
 from django.core import mail
 from django.utils import timezone
 
-from signals.dispatcher import Attempt, Result
+from signals.codecs.xml_v1 import decode_package, encode_reply
 from signals.emulator import ReceiverEmulator
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
-from signals.xml_v1 import decode_package, encode_reply
+from signals.sending import Attempt, Result
 from stations.models import ReceiverPath
 from tests.factories import (
     CustomerFactory,
@@ -90,7 +90,7 @@ def _run_a_batch_with_a_hostile_reply(
     # The other station's signal: delivered once, recorded once.
     assert other.state == Signal.State.DELIVERED
     assert honest.counts == {"accepted": 1}
-    assert list(other.delivery_attempts.values_list("outcome", flat=True)) == [Outcome.ACCEPTED]
+    assert list(other.delivery_attempts.values_list("outcome", flat=True)) == [Outcome.DELIVERED]
     # The hostile receiver's signals: every attempt kept, with the exact bytes it sent.
     assert hostile.frames == [bytes(first.payload), bytes(second.payload)]
     for signal, state in ((first, Signal.State.FAILED), (second, Signal.State.PENDING)):
@@ -148,7 +148,7 @@ def test_a_row_the_database_refuses_takes_no_other_signals_outcome_with_it(
         Result(claimed[bad.pk], [Attempt(path, now, -1, Outcome.ERROR, error="no reply")]),
         Result(
             claimed[good.pk],
-            [Attempt(path, now, 3, Outcome.ACCEPTED, reply=b"ok", status="accepted")],
+            [Attempt(path, now, 3, Outcome.DELIVERED, reply=b"ok", status="accepted")],
         ),
     ]
 

@@ -11,9 +11,9 @@ from lxml import etree
 
 from customers.models import MonitoringAccount
 from signals import builders, services
+from signals.codecs.xml_v1 import NAMESPACE, validate_package
 from signals.lib import EventKind
 from signals.models import AlarmEvent, Signal
-from signals.xml_v1 import NAMESPACE, validate_package
 from stations.models import Receiver
 from tests.factories import (
     BridgeFactory,
@@ -188,17 +188,26 @@ def test_system_events_have_no_zone(customer, account):
     assert _text(_xml(signal), "/s:signal/s:site/s:videoUrl").endswith("/monitoring?act=3444")
 
 
-def test_a_receiver_the_portal_cannot_speak_to_gets_a_failed_signal_with_the_reason(
-    customer, dealer
+def test_a_receiver_protocol_the_portal_cannot_send_gets_no_signal_and_the_event_says_why(
+    customer, dealer, account
 ):
-    sos = ReceiverFactory(name="SOS", protocol=Receiver.Protocol.SOS_ACCESS_V4)
-    record = DealerStationFactory(dealer=dealer, receiver=sos, name="SOS station")
+    odd = ReceiverFactory(name="Odd")
+    Receiver.objects.filter(pk=odd.pk).update(protocol="teletype")  # no codec has it
+    record = DealerStationFactory(dealer=dealer, receiver=odd, name="Odd station")
     MonitoringAccountFactory(customer=customer, station_record=record, account_number="S1")
-    signal = _record(customer, zone=17).signals.get()
-    assert signal.state == Signal.State.FAILED
-    assert signal.failed_at is not None
-    assert "SOS Access v4" in signal.last_error
-    assert not Signal.objects.due(timezone.now()).exists()
+
+    event = _record(customer, zone=17)
+
+    assert [s.account_number for s in event.signals.all()] == [account.account_number]
+    assert "Account S1" in event.unsent_reason
+    assert "refused" in event.unsent_reason
+
+
+def test_an_event_that_sends_nothing_keeps_why(customer, dealer):
+    event = _record(customer, zone=17)  # the site has no account yet
+
+    assert not event.signals.exists()
+    assert event.unsent_reason == "The site has no monitoring account with a receiver."
 
 
 def test_a_bad_receiver_number_is_left_out_not_fatal(customer, account, receiver):
@@ -220,7 +229,7 @@ def test_a_broken_base_url_leaves_the_video_link_out(customer, account, settings
 def test_event_and_signals_are_one_transaction(customer, account, dealer, monkeypatch):
     second = DealerStationFactory(dealer=dealer, receiver=ReceiverFactory(), name="Second")
     MonitoringAccountFactory(customer=customer, station_record=second, account_number="X2")
-    real = builders.package_build
+    real = builders.message_build
     calls = []
 
     def fail_on_second(**kwargs):
@@ -229,7 +238,7 @@ def test_event_and_signals_are_one_transaction(customer, account, dealer, monkey
             raise RuntimeError("boom")
         return real(**kwargs)
 
-    monkeypatch.setattr(builders, "package_build", fail_on_second)
+    monkeypatch.setattr(builders, "message_build", fail_on_second)
     with pytest.raises(RuntimeError):
         _record(customer, zone=17)
     assert not AlarmEvent.objects.exists()

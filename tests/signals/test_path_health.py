@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from signals import lib, services
 from signals.emulator import ReceiverEmulator
-from signals.models import PathHealth, Signal
-from stations.models import ReceiverPath
+from signals.models import Signal
+from stations import lib, services
+from stations.models import PathHealth, ReceiverPath
 from tests.factories import (
     DealerStationFactory,
     NotificationRecipientFactory,
@@ -24,7 +24,7 @@ from tests.signals.receivers import dispatcher, free_port, path_to
 
 pytestmark = pytest.mark.django_db
 
-UP, DOWN, UNKNOWN = lib.PathState.UP, lib.PathState.DOWN, lib.PathState.UNKNOWN
+UP, DOWN, UNKNOWN = lib.UP, lib.DOWN, lib.UNKNOWN
 
 
 def test_the_state_rules():
@@ -221,9 +221,9 @@ def test_the_admin_lists_every_paths_health(admin_client, receiver):
     path = path_to(receiver, free_port())
     PathHealth.objects.create(path=path, state=DOWN, last_error="connect refused")
 
-    listing = admin_client.get(reverse("admin:signals_pathhealth_changelist"))
-    detail = admin_client.get(reverse("admin:signals_pathhealth_change", args=[path.health.pk]))
+    listing = admin_client.get(reverse("admin:stations_pathhealth_changelist"))
+    detail = admin_client.get(reverse("admin:stations_pathhealth_change", args=[path.health.pk]))
 
     assert listing.status_code == detail.status_code == 200
     assert "connect refused" in listing.content.decode()
-    assert admin_client.get(reverse("admin:signals_pathhealth_add")).status_code == 403
+    assert admin_client.get(reverse("admin:stations_pathhealth_add")).status_code == 403

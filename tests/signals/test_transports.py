@@ -13,18 +13,21 @@ from contextlib import contextmanager, suppress
 import pytest
 import trustme
 
-from signals.emulator import ReceiverEmulator
-from signals.transports import (
+from signals.codecs.base import ProtocolError
+from signals.codecs.xml_v1 import (
     HEADER,
     MAX_FRAME_BYTES,
-    HttpsTransport,
-    TcpTransport,
-    TransportError,
+    Status,
+    decode_package,
+    decode_reply,
+    encode,
     encode_frame,
+    encode_reply,
     recv_frame,
 )
-from signals.xml_v1 import Status, decode_package, decode_reply, encode, encode_reply
-from tests.signals import make_package
+from signals.emulator import ReceiverEmulator
+from signals.transports import HttpsTransport, TcpTransport, TransportError
+from tests.signals import make_package, xml_send
 
 
 @pytest.fixture
@@ -90,18 +93,18 @@ def test_recv_frame_refuses_a_close_in_mid_frame() -> None:
         left.sendall(HEADER.pack(10) + b"short")
         left.close()
 
-        with pytest.raises(TransportError, match="mid-frame"):
+        with pytest.raises(ConnectionError, match="mid-frame"):
             recv_frame(right)
 
 
 def test_frames_over_the_limit_are_refused_both_ways() -> None:
-    with pytest.raises(TransportError, match="too large"):
+    with pytest.raises(ProtocolError, match="too large"):
         encode_frame(b"x" * (MAX_FRAME_BYTES + 1))
 
     left, right = socket.socketpair()
     with left, right:
         left.sendall(HEADER.pack(MAX_FRAME_BYTES + 1))
-        with pytest.raises(TransportError, match="too large"):
+        with pytest.raises(ConnectionError, match="too large"):
             recv_frame(right)
 
 
@@ -122,7 +125,7 @@ def test_tcp_round_trip_through_the_emulator(emulator: ReceiverEmulator) -> None
     package = make_package()
 
     with TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport:
-        ack = decode_reply(transport.send(encode(package)), expected_reference="sig-0001")
+        ack = decode_reply(xml_send(transport, encode(package)), expected_reference="sig-0001")
 
     assert ack.status is Status.ACCEPTED
     assert emulator.accepted == [package]
@@ -132,7 +135,7 @@ def test_one_connection_carries_many_sends_in_order(emulator: ReceiverEmulator) 
     packages = [make_package(reference=f"sig-{n:04d}", zone=n) for n in range(50)]
 
     with TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport:
-        replies = [decode_reply(transport.send(encode(package))) for package in packages]
+        replies = [decode_reply(xml_send(transport, encode(package))) for package in packages]
 
         assert transport.connections_opened == 1
     assert [reply.reference for reply in replies] == [p.reference for p in packages]
@@ -145,10 +148,10 @@ def test_a_connection_the_receiver_closed_while_idle_is_replaced_before_sending(
         ReceiverEmulator(idle_timeout=0.1) as emulator,
         TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport,
     ):
-        transport.send(encode(make_package(reference="first")))
+        xml_send(transport, encode(make_package(reference="first")))
         time.sleep(0.4)  # the emulator closes the idle connection after 0.1 s
 
-        reply = decode_reply(transport.send(encode(make_package(reference="second"))))
+        reply = decode_reply(xml_send(transport, encode(make_package(reference="second"))))
 
         assert reply.status is Status.ACCEPTED
         assert transport.connections_opened == 2
@@ -158,7 +161,7 @@ def test_connection_refused_is_a_transport_error() -> None:
     transport = TcpTransport("127.0.0.1", free_port(), connect_timeout=1)
 
     with pytest.raises(TransportError, match="connect refused"):
-        transport.send(b"payload")
+        xml_send(transport, b"payload")
     assert not transport.connected
 
 
@@ -168,7 +171,7 @@ def test_no_reply_in_time_is_a_transport_error_and_drops_the_connection() -> Non
         started = time.monotonic()
 
         with pytest.raises(TransportError, match="timeout waiting for reply"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
 
         assert 0.3 <= time.monotonic() - started < 1.5
         assert not transport.connected
@@ -187,7 +190,7 @@ def test_a_receiver_dribbling_its_reply_cannot_outlast_the_reply_timeout() -> No
         started = time.monotonic()
 
         with pytest.raises(TransportError, match="timeout"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
 
         assert time.monotonic() - started < 0.8
 
@@ -201,7 +204,7 @@ def test_an_oversize_reply_frame_is_refused() -> None:
         transport = TcpTransport("127.0.0.1", port, reply_timeout=2)
 
         with pytest.raises(TransportError, match="too large"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
         assert not transport.connected
 
 
@@ -214,14 +217,14 @@ def test_a_receiver_closing_without_reply_is_a_transport_error() -> None:
         transport = TcpTransport("127.0.0.1", port, reply_timeout=2)
 
         with pytest.raises(TransportError, match="connection closed by receiver"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
 
 
 def test_an_oversize_payload_is_refused_before_connecting() -> None:
     transport = TcpTransport("127.0.0.1", free_port())
 
-    with pytest.raises(TransportError, match="too large"):
-        transport.send(b"x" * (MAX_FRAME_BYTES + 1))
+    with pytest.raises(ProtocolError, match="too large"):
+        xml_send(transport, b"x" * (MAX_FRAME_BYTES + 1))
     assert transport.connections_opened == 0
 
 
@@ -235,8 +238,8 @@ def test_tls_round_trip(server_context: ssl.SSLContext, client_context: ssl.SSLC
             "127.0.0.1", emulator.port, use_tls=True, ssl_context=client_context, reply_timeout=2
         ) as transport,
     ):
-        first = decode_reply(transport.send(encode(make_package(reference="tls-1"))))
-        second = decode_reply(transport.send(encode(make_package(reference="tls-1"))))
+        first = decode_reply(xml_send(transport, encode(make_package(reference="tls-1"))))
+        second = decode_reply(xml_send(transport, encode(make_package(reference="tls-1"))))
 
         assert (first.status, second.status) == (Status.ACCEPTED, Status.DUPLICATE)
         assert transport.connections_opened == 1
@@ -252,7 +255,7 @@ def test_tls_refuses_a_certificate_from_an_unknown_ca(server_context: ssl.SSLCon
             "127.0.0.1", emulator.port, use_tls=True, ssl_context=stranger, connect_timeout=2
         )
         with pytest.raises(TransportError, match="certificate"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
         assert emulator.accepted == []
 
 
@@ -263,7 +266,7 @@ def test_tls_verifies_against_the_system_store_by_default(server_context: ssl.SS
         assert transport.ssl_context is not None
         assert transport.ssl_context.verify_mode is ssl.CERT_REQUIRED
         with pytest.raises(TransportError, match="certificate"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
 
 
 def test_tls_refuses_a_certificate_for_another_host(ca: trustme.CA) -> None:
@@ -275,7 +278,7 @@ def test_tls_refuses_a_certificate_for_another_host(ca: trustme.CA) -> None:
     with ReceiverEmulator(ssl_context=context) as emulator:
         transport = TcpTransport("127.0.0.1", emulator.port, use_tls=True, ssl_context=client)
         with pytest.raises(TransportError, match="certificate"):
-            transport.send(b"payload")
+            xml_send(transport, b"payload")
 
 
 def test_tls_to_a_plain_receiver_fails_cleanly(
@@ -286,7 +289,7 @@ def test_tls_to_a_plain_receiver_fails_cleanly(
     )
 
     with pytest.raises(TransportError, match="tls"):
-        transport.send(b"payload")
+        xml_send(transport, b"payload")
 
 
 # --- HTTPS POST ---------------------------------------------------------------------------------
@@ -333,7 +336,7 @@ def test_https_post_round_trip(https_server: int, client_context: ssl.SSLContext
     )
     payload = encode(make_package(reference="https-1"))
 
-    ack = decode_reply(transport.send(payload), expected_reference="https-1")
+    ack = decode_reply(transport.exchange(payload), expected_reference="https-1")
 
     assert ack.status is Status.ACCEPTED
     assert ReceiverHandler.seen == [
@@ -347,7 +350,7 @@ def test_https_non_2xx_is_a_transport_error(
     transport = HttpsTransport(f"https://127.0.0.1:{https_server}/fail", ssl_context=client_context)
 
     with pytest.raises(TransportError, match="http 500"):
-        transport.send(encode(make_package()))
+        transport.exchange(encode(make_package()))
 
 
 def test_https_refuses_an_untrusted_certificate(https_server: int) -> None:
@@ -356,7 +359,7 @@ def test_https_refuses_an_untrusted_certificate(https_server: int) -> None:
     transport = HttpsTransport(f"https://127.0.0.1:{https_server}/", ssl_context=stranger)
 
     with pytest.raises(TransportError, match="certificate"):
-        transport.send(encode(make_package()))
+        transport.exchange(encode(make_package()))
     assert ReceiverHandler.seen == []
 
 
@@ -364,7 +367,7 @@ def test_https_connection_refused() -> None:
     transport = HttpsTransport(f"https://127.0.0.1:{free_port()}/", connect_timeout=1)
 
     with pytest.raises(TransportError, match="connect refused"):
-        transport.send(b"payload")
+        transport.exchange(b"payload")
 
 
 def test_https_transport_wants_an_https_url() -> None:

@@ -166,7 +166,7 @@ def test_the_list_shows_state_answer_xml_and_attempts(owner_client, customer, ac
         ack_reason="Account not ready",
     )
     DeliveryAttemptFactory(signal=signal, outcome="timeout", reply=b"", error="no reply in 10 s")
-    DeliveryAttemptFactory(signal=signal, outcome="rejected", reply=b"<reply>busy & more</reply>")
+    DeliveryAttemptFactory(signal=signal, outcome="retry", reply=b"<reply>busy & more</reply>")
     html = owner_client.get(LIST).content.decode()
     assert "rejected: Account not ready" in html
     assert "Pending" in html

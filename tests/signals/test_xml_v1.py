@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from signals import xml_v1
-from signals.xml_v1 import (
+from signals.codecs import xml_v1
+from signals.codecs.base import Outcome, ReceiverConfig, SendContext
+from signals.codecs.xml_v1 import (
     MAX_REPLY_BYTES,
     Ack,
-    Codec,
     ProtocolError,
     Qualifier,
     Status,
@@ -27,9 +26,9 @@ from signals.xml_v1 import (
     validate_package,
     xml_safe,
 )
-from tests.signals import make_package
+from tests.signals import make_message, make_package
 
-SCHEMAS = Path(xml_v1.__file__).parent / "schemas"
+SCHEMAS = xml_v1.SCHEMA_DIR
 NS = {"s": "urn:dealer-portal:signal:v1"}
 
 
@@ -108,7 +107,6 @@ def test_package_round_trips() -> None:
 )
 def test_qualifier_maps_to_the_contact_id_digit(qualifier: Qualifier, digit: int) -> None:
     assert make_package(qualifier=qualifier).contact_id_qualifier == digit
-    assert Qualifier.from_contact_id(digit) is qualifier
 
 
 def test_event_time_in_another_offset_is_sent_as_the_same_instant_in_utc() -> None:
@@ -255,12 +253,34 @@ def test_reply_round_trips_with_what_the_sender_should_do(
     assert ack.wants_failover is wants_failover
 
 
-def test_codec_interface_speaks_xml_v1() -> None:
-    codec: Codec = XmlV1Codec()
-    package = make_package()
+def test_the_codec_prepares_the_package_once_and_frames_it_per_transport() -> None:
+    codec = XmlV1Codec()
+    message = make_message()
+    receiver = ReceiverConfig(receiver_id=1, protocol="xml_v1", receiver_number="R1")
 
-    assert decode_package(codec.encode(package)) == package
-    assert codec.decode(encode_reply("sig-0001", "duplicate")).delivered
+    prepared = codec.prepare(message, receiver)
+    over_tcp = codec.build(message, prepared, SendContext(receiver, "tcp", datetime.now(UTC)))
+    over_https = codec.build(message, prepared, SendContext(receiver, "https", datetime.now(UTC)))
+
+    package = decode_package(prepared)
+    assert (package.reference, package.account, package.receiver_number) == (
+        message.reference,
+        message.account,
+        "R1",
+    )
+    assert over_tcp.wire == xml_v1.encode_frame(prepared) and over_tcp.shown == prepared
+    assert over_https.wire == prepared
+    reply = encode_reply(message.reference, "duplicate")
+    answer = codec.read_reply(
+        xml_v1.encode_frame(reply), over_tcp, SendContext(receiver, "tcp", datetime.now(UTC))
+    )
+    assert (answer.outcome, answer.status) == (Outcome.DUPLICATE, "duplicate")
+    with pytest.raises(ProtocolError, match="expected"):
+        codec.read_reply(
+            xml_v1.encode_frame(encode_reply("another", "accepted")),
+            over_tcp,
+            SendContext(receiver, "tcp", datetime.now(UTC)),
+        )
 
 
 def test_a_reply_for_another_reference_is_an_error() -> None:

@@ -1,4 +1,6 @@
-"""Run the portal XML v1 receiver emulator in the foreground until Ctrl-C or SIGTERM."""
+"""Run receiver emulators in the foreground until Ctrl-C or SIGTERM: one listener per
+``--listen PROTOCOL:PORT[:udp]`` (any protocol the portal has a codec for), or one XML v1 listener
+on ``--port``."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from signals import codecs
+from signals.codecs.base import ReceiverConfig
 from signals.emulator import Faults, ReceiverEmulator, is_loopback_host
 
 
@@ -25,18 +29,65 @@ def _rate(text: str) -> float:
     return value
 
 
+def _listener(text: str) -> tuple[str, int, str]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[1].isdigit():
+        raise ArgumentTypeError(f"use PROTOCOL:PORT or PROTOCOL:PORT:udp, got {text!r}")
+    protocol, port = parts[0], int(parts[1])
+    transport = parts[2] if len(parts) == 3 else "tcp"
+    codec = codecs.codec_for(protocol)
+    if codec is None:
+        known = ", ".join(c.protocol for c in codecs.all_codecs())
+        raise ArgumentTypeError(f"unknown protocol {protocol!r} (known: {known})")
+    if transport not in codec.transports or transport not in ("tcp", "udp"):
+        raise ArgumentTypeError(f"{codec.label} does not go over {transport}")
+    return protocol, port, transport
+
+
+def _setting(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ArgumentTypeError(f"use NAME=VALUE, got {text!r}")
+    if value.isdigit():
+        return name, int(value)
+    return name, value.split(",") if "," in value else value
+
+
 class Command(BaseCommand):
     help = (
-        "Run a receiver emulator that speaks portal XML v1 over length-prefixed TCP "
-        "(optionally TLS), logging every package and reply. Faults are injected at seeded "
-        "random rates."
+        "Run receiver emulators (one per --listen PROTOCOL:PORT[:udp]; XML v1 on --port "
+        "otherwise) that log every request and reply. Faults are injected at seeded random "
+        "rates, the same for every protocol."
     )
     # The emulator needs neither the database nor the system checks.
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=9100, help="0 picks a free port.")
+        parser.add_argument(
+            "--port", type=int, default=9100, help="XML v1 on this port (0 picks a free one)."
+        )
+        parser.add_argument(
+            "--listen",
+            type=_listener,
+            action="append",
+            default=[],
+            metavar="PROTOCOL:PORT[:udp]",
+            help="A listener for a protocol (e.g. xml_v1:9100, sia_dc09:9101:udp); repeatable.",
+        )
+        parser.add_argument(
+            "--secret",
+            default="",
+            help="The protocol secret the receivers use (e.g. a DC-09 key). A test tool only.",
+        )
+        parser.add_argument(
+            "--setting",
+            type=_setting,
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="A protocol setting (as the receiver's settings form names it); repeatable.",
+        )
         parser.add_argument(
             "--allow-remote",
             action="store_true",
@@ -62,45 +113,72 @@ class Command(BaseCommand):
             )
         if options["delay_seconds"] < 0:
             raise CommandError("--delay-seconds must not be negative")
-        emulator = ReceiverEmulator(
-            host,
-            options["port"],
-            ssl_context=self._ssl_context(options["tls_cert"], options["tls_key"]),
-            faults=Faults(
-                reject_rate=options["reject_rate"],
-                failover_rate=options["failover_rate"],
-                delay_rate=options["delay_rate"],
-                delay_seconds=options["delay_seconds"],
-                drop_rate=options["drop_rate"],
-                close_rate=options["close_rate"],
-            ),
-            seed=options["seed"],
-            idle_timeout=options["idle_timeout"],
-            allow_remote=options["allow_remote"],
+        faults = Faults(
+            reject_rate=options["reject_rate"],
+            failover_rate=options["failover_rate"],
+            delay_rate=options["delay_rate"],
+            delay_seconds=options["delay_seconds"],
+            drop_rate=options["drop_rate"],
+            close_rate=options["close_rate"],
         )
+        ssl_context = self._ssl_context(options["tls_cert"], options["tls_key"])
+        listeners = options["listen"] or [("xml_v1", options["port"], "tcp")]
+        settings = dict(options["setting"])
+        emulators = []
+        for protocol, port, transport in listeners:
+            try:
+                emulators.append(
+                    ReceiverEmulator(
+                        host,
+                        port,
+                        protocol=protocol,
+                        config=ReceiverConfig(
+                            receiver_id=0,
+                            protocol=protocol,
+                            settings=settings,
+                            secret=options["secret"],
+                        ),
+                        transport=transport,
+                        ssl_context=ssl_context if transport == "tcp" else None,
+                        faults=faults,
+                        seed=options["seed"],
+                        idle_timeout=options["idle_timeout"],
+                        allow_remote=options["allow_remote"],
+                    )
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
         stop = threading.Event()
         emulator_logger = logging.getLogger("signals.emulator")
         saved_logger = (emulator_logger.level, emulator_logger.propagate)
         handler = self._log_to_stdout(emulator_logger)
         previous = self._on_signals(stop)
+        started = []
         try:
-            emulator.start()
-            scheme = "tls" if emulator.ssl_context else "tcp"
-            self.stdout.write(f"Receiver listening on {scheme}://{host}:{emulator.port}")
+            for emulator in emulators:
+                try:
+                    emulator.start()
+                except OSError as exc:
+                    raise CommandError(f"cannot listen on {host}:{emulator.port}: {exc}") from None
+                started.append(emulator)
+                scheme = "tls" if emulator.ssl_context else emulator.transport
+                self.stdout.write(
+                    f"Receiver listening on {scheme}://{host}:{emulator.port} ({emulator.protocol})"
+                )
             self.stdout.flush()
             while not stop.wait(0.5):
                 pass
         except KeyboardInterrupt:
             pass
-        except OSError as exc:
-            raise CommandError(f"cannot listen on {host}:{options['port']}: {exc}") from None
         finally:
-            emulator.stop()
+            for emulator in started:
+                emulator.stop()
             self._restore_signals(previous)
             emulator_logger.removeHandler(handler)
             emulator_logger.level, emulator_logger.propagate = saved_logger
-        counts = ", ".join(f"{name} {count}" for name, count in sorted(emulator.counts.items()))
-        self.stdout.write(f"Receiver stopped; frames: {counts or 'none'}")
+        for emulator in started:
+            counts = ", ".join(f"{n} {c}" for n, c in sorted(emulator.counts.items()))
+            self.stdout.write(f"Receiver stopped; frames: {counts or 'none'} ({emulator.protocol})")
 
     def _ssl_context(self, cert: str | None, key: str | None) -> ssl.SSLContext | None:
         if not cert and not key:

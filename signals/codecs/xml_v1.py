@@ -1,13 +1,17 @@
-"""Portal XML v1: the portal's own alarm package and the receiver's reply.
+"""Portal XML v1: the portal's own alarm package and the receiver's reply, over length-prefixed
+TCP (optionally TLS) or HTTPS POST.
 
-Pure Python on lxml, with no database: the dispatcher feeds it plain values and sends the bytes
-it returns; the receiver emulator decodes them. The wire format is specified by
+Pure Python on lxml, with no database. The wire format is specified by
 ``schemas/signal-v1.xsd`` and ``schemas/reply-v1.xsd`` and explained for station engineers in
-``docs/protocol-xml-v1.md``.
+``docs/protocol-xml-v1.md``. Every package is validated against the schema when its outbox row
+is written, and the row keeps the exact bytes: every resend repeats them.
 
 Everything received from the network (replies here, packages in the emulator) is untrusted: it is
 parsed with entity expansion, DTD loading and network access off, and a document that carries a
 DOCTYPE at all is refused before anything else looks at it.
+
+Framing over TCP: every message, either way, is a 4-byte unsigned big-endian length followed by
+that many bytes. A connection carries any number of package/reply pairs, one at a time.
 """
 
 from __future__ import annotations
@@ -15,22 +19,43 @@ from __future__ import annotations
 import enum
 import functools
 import re
+import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
 from lxml.builder import ElementMaker
 
+from signals.codecs.base import (
+    Codec,
+    Heard,
+    Message,
+    Outcome,
+    Outgoing,
+    ProtocolError,
+    Qualifier,
+    ReceiverConfig,
+    ReceiverSide,
+    Reply,
+    SendContext,
+)
+
+PROTOCOL = "xml_v1"
 NAMESPACE = "urn:dealer-portal:signal:v1"
 VERSION = "1"
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 # Room for the longest legal package many times over; anything bigger is not ours.
 MAX_PACKAGE_BYTES = 256 * 1024
 MAX_REPLY_BYTES = 64 * 1024
+# The TCP framing: a frame is a 4-byte big-endian length and at most this many bytes.
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 256 * 1024
 
 SITE_NAME_MAX = 200
 DESCRIPTION_MAX = 200
@@ -50,37 +75,6 @@ _DECLARED_ENCODING = re.compile(
 
 _NS = {"s": NAMESPACE}
 _E = ElementMaker(namespace=NAMESPACE, nsmap={None: NAMESPACE})
-
-
-class ProtocolError(Exception):
-    """Bytes that are not a well-formed, schema-valid, harmless portal XML v1 document."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Qualifier(enum.StrEnum):
-    """Contact ID event qualifier; the XML carries the letter, Contact ID the digit."""
-
-    NEW = "E"
-    RESTORE = "R"
-    STATUS = "P"
-
-    @property
-    def contact_id(self) -> int:
-        """The Contact ID digit: 1 new event/opening, 3 restore/closing, 6 status."""
-        return _CONTACT_ID_DIGITS[self]
-
-    @classmethod
-    def from_contact_id(cls, digit: int) -> Qualifier:
-        for qualifier, value in _CONTACT_ID_DIGITS.items():
-            if value == digit:
-                return qualifier
-        raise ValueError(f"not a Contact ID qualifier: {digit!r}")
-
-
-_CONTACT_ID_DIGITS = {Qualifier.NEW: 1, Qualifier.RESTORE: 3, Qualifier.STATUS: 6}
 
 
 class Status(enum.StrEnum):
@@ -159,31 +153,6 @@ class Ack:
     def wants_failover(self) -> bool:
         """The receiver asks for the alternate path."""
         return self.status is Status.FAILOVER
-
-
-class Codec(Protocol):
-    """One alarm protocol's bytes; transports move them, the dispatcher decides."""
-
-    name: str
-    content_type: str
-
-    def encode(self, package: Package) -> bytes: ...
-
-    def decode(self, reply: bytes) -> Ack: ...
-
-
-class XmlV1Codec:
-    """The portal's own XML v1 behind the ``Codec`` interface."""
-
-    name = "xml-v1"
-    content_type = "application/xml; charset=utf-8"
-
-    def encode(self, package: Package) -> bytes:
-        # Called once, when the outbox row is written: sentAt is when the package was built.
-        return encode(package, sent_at=datetime.now(UTC))
-
-    def decode(self, reply: bytes) -> Ack:
-        return decode_reply(reply)
 
 
 # --- building -----------------------------------------------------------------------------------
@@ -481,3 +450,195 @@ def _is_http_url(value: str) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+# --- framing over TCP ---------------------------------------------------------------------------
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """``payload`` with its length prefix; refuses anything over ``MAX_FRAME_BYTES``."""
+    if len(payload) > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame too large: {len(payload)} bytes (limit {MAX_FRAME_BYTES})")
+    return HEADER.pack(len(payload)) + payload
+
+
+def frame_size(buffer: bytes) -> int | None:
+    """Bytes of the first complete frame in ``buffer`` (prefix included); None: need more."""
+    if len(buffer) < HEADER.size:
+        return None
+    (length,) = HEADER.unpack_from(buffer)
+    if length > MAX_FRAME_BYTES:
+        raise ProtocolError(f"frame too large: {length} bytes (limit {MAX_FRAME_BYTES})")
+    total = HEADER.size + length
+    return total if len(buffer) >= total else None
+
+
+def recv_frame(sock: socket.socket, *, deadline: float | None = None) -> bytes | None:
+    """Read one frame from a blocking socket, and not a byte more (a receiver's side, and
+    tests); ``None`` when the peer closed cleanly between frames. ``deadline``
+    (``time.monotonic()``) bounds it all; ``ConnectionError`` for a frame too large or cut off.
+    """
+    header = _recv_exact(sock, HEADER.size, deadline, allow_eof=True)
+    if header is None:
+        return None
+    (length,) = HEADER.unpack(header)
+    if length > MAX_FRAME_BYTES:
+        raise ConnectionError(f"frame too large: {length} bytes (limit {MAX_FRAME_BYTES})")
+    return _recv_exact(sock, length, deadline, allow_eof=False) or b""
+
+
+def _recv_exact(
+    sock: socket.socket, size: int, deadline: float | None, *, allow_eof: bool
+) -> bytes | None:
+    chunks: list[bytes] = []
+    received = 0
+    while received < size:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("deadline passed")
+            sock.settimeout(remaining)
+        chunk = sock.recv(min(size - received, 65536))
+        if not chunk:
+            if allow_eof and received == 0:
+                return None
+            raise ConnectionError("connection closed mid-frame")
+        chunks.append(chunk)
+        received += len(chunk)
+    return b"".join(chunks)
+
+
+# --- the codec ----------------------------------------------------------------------------------
+
+_STATUS_OUTCOME = {
+    Status.ACCEPTED: Outcome.DELIVERED,
+    Status.DUPLICATE: Outcome.DUPLICATE,
+    Status.REJECTED: Outcome.RETRY,
+    Status.FAILOVER: Outcome.FAILOVER,
+}
+
+
+def _receiver_id(value: str) -> str:
+    # Receiver and line numbers the XML cannot carry are left out rather than stop an alarm.
+    return value if RECEIVER_ID_RE.fullmatch(value or "") else ""
+
+
+def package_for(message: Message, receiver: ReceiverConfig) -> Package:
+    """The XML v1 package of ``message`` for ``receiver``."""
+    return Package(
+        reference=message.reference,
+        account=message.account,
+        receiver_number=_receiver_id(receiver.receiver_number),
+        receiver_line=_receiver_id(receiver.line_number),
+        qualifier=message.qualifier,
+        code=message.code,
+        partition=message.partition,
+        zone=message.zone,
+        priority=message.priority,
+        event_time=message.event_time,
+        site_name=message.site_name,
+        zone_description=message.zone_description,
+        camera_description=message.camera_description,
+        video_url=message.video_url if _is_http_url(message.video_url) else "",
+    )
+
+
+class XmlV1Codec(Codec):
+    """The portal's own XML v1 behind the codec seam."""
+
+    protocol = PROTOCOL
+    label = "Portal XML v1"
+    transports = frozenset({"tcp", "https"})
+    persistent = True
+    content_type = "application/xml; charset=utf-8"
+    max_reply_bytes = MAX_FRAME_BYTES + HEADER.size
+
+    def account_problem(self, number: str) -> str | None:
+        if not ACCOUNT_RE.fullmatch(number):
+            return "Portal XML v1 carries account numbers of 1-20 letters A-Z, digits or '-'."
+        return None
+
+    def prepare(self, message: Message, receiver: ReceiverConfig) -> bytes:
+        # Built once, when the outbox row is written: sentAt is when the package was built, and
+        # every resend repeats these exact bytes.
+        try:
+            return encode(package_for(message, receiver), sent_at=datetime.now(UTC))
+        except ValueError as exc:
+            raise ProtocolError(str(exc)) from None
+
+    def build(self, message: Message, prepared: bytes, ctx: SendContext) -> Outgoing:
+        document = prepared or self.prepare(message, ctx.receiver)
+        wire = document if ctx.transport == "https" else encode_frame(document)
+        return Outgoing(wire=wire, shown=document, expect={"reference": message.reference})
+
+    def reply_size(self, buffer: bytes, *, eof: bool) -> int | None:
+        return frame_size(buffer)
+
+    def read_reply(self, data: bytes, sent: Outgoing, ctx: SendContext) -> Reply:
+        document = data if ctx.transport == "https" else data[HEADER.size :]
+        ack = decode_reply(document, expected_reference=sent.expect["reference"])
+        return Reply(_STATUS_OUTCOME[ack.status], ack.status.value, ack.reason)
+
+    def reply_shown(self, data: bytes, ctx: SendContext) -> bytes:
+        return data if ctx.transport == "https" else data[HEADER.size :]
+
+    def receiver_side(self, config: ReceiverConfig) -> ReceiverSide:
+        return XmlV1Receiver()
+
+
+class XmlV1Receiver(ReceiverSide):
+    """A receiver of XML v1 packages: validates each against the schema, answers ``duplicate``
+    for a reference it has accepted before."""
+
+    # Used as the reply's reference when a rejected package has no readable one of its own.
+    UNKNOWN_REFERENCE = "unknown"
+
+    def __init__(self) -> None:
+        self._accepted: set[str] = set()
+        self._lock = threading.Lock()
+
+    def request_size(self, buffer: bytes, *, eof: bool) -> int | None:
+        return frame_size(buffer)
+
+    def handle(self, request: bytes, *, decision: str) -> Heard:
+        document = request[HEADER.size :]
+        try:
+            package = decode_package(document)
+        except ProtocolError as exc:
+            reference = salvage_reference(document) or self.UNKNOWN_REFERENCE
+            reply = encode_reply(reference, Status.REJECTED, f"invalid package: {exc.reason}")
+            return Heard(
+                encode_frame(reply), reference=reference, status="invalid", summary=exc.reason
+            )
+        summary = f"code={package.qualifier.value}{package.code} zone={package.zone:03d}"
+        heard: dict[str, Any] = {
+            "account": package.account,
+            "reference": package.reference,
+            "summary": summary,
+            "message": package,
+        }
+        if decision in ("retry", "failover"):
+            status = Status.REJECTED if decision == "retry" else Status.FAILOVER
+            reason = (
+                "emulated rejection: try again later"
+                if decision == "retry"
+                else "emulated failover: use the alternate path"
+            )
+            reply = encode_reply(package.reference, status, reason, received_at=datetime.now(UTC))
+            return Heard(encode_frame(reply), status=status.value, **heard)
+        with self._lock:
+            duplicate = package.reference in self._accepted
+            self._accepted.add(package.reference)
+        status = Status.DUPLICATE if duplicate else Status.ACCEPTED
+        reply = encode_reply(package.reference, status, received_at=datetime.now(UTC))
+        return Heard(
+            encode_frame(reply),
+            status=status.value,
+            accepted=not duplicate,
+            duplicate=duplicate,
+            **heard,
+        )
+
+    def forget(self) -> None:
+        with self._lock:
+            self._accepted.clear()
