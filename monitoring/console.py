@@ -32,6 +32,7 @@ from monitoring import forms
 from monitoring.access import StationAdminRequiredMixin, admin_stations, get_in_station_or_404
 from stations import selectors as station_selectors
 from stations import services as station_services
+from stations.forms import with_protocol_settings
 from stations.models import (
     DealerStation,
     Receiver,
@@ -144,8 +145,9 @@ class _ReceiverFormView(StationAdminRequiredMixin, TemplateView):
 
     def _forms(self, data=None) -> tuple[forms.ReceiverForm, forms.PathForm, forms.PathForm]:
         paths = {path.role: path for path in self.receiver.paths.all()} if self.receiver else {}
+        receiver_form = with_protocol_settings(forms.ReceiverForm)
         return (
-            forms.ReceiverForm(data, instance=self.receiver, prefix="receiver"),
+            receiver_form(data, instance=self.receiver, prefix="receiver"),
             forms.PathForm(data, instance=paths.get(ReceiverPath.Role.PRIMARY), prefix="primary"),
             forms.PathForm(
                 data,
@@ -156,8 +158,22 @@ class _ReceiverFormView(StationAdminRequiredMixin, TemplateView):
         )
 
     def _render(self, receiver_form, primary, alternate, status: int = 200) -> HttpResponse:
+        # Each protocol's settings, grouped; the page shows the chosen protocol's group.
+        groups = [
+            (label, names[0].split("-", 1)[0], [receiver_form[name] for name in names])
+            for label, names in receiver_form.protocol_fields().items()
+            if names
+        ]
+        in_groups = {field.name for _, _, fields in groups for field in fields}
         context = self.get_context_data(
             form=receiver_form,
+            receiver_fields=[
+                receiver_form[name]
+                for name in receiver_form.fields
+                if name not in in_groups and name not in ("secret", "clear_secret")
+            ],
+            secret_fields=[receiver_form["secret"], receiver_form["clear_secret"]],
+            protocol_groups=groups,
             primary=primary,
             alternate=alternate,
             receiver=self.receiver,
@@ -173,6 +189,9 @@ class _ReceiverFormView(StationAdminRequiredMixin, TemplateView):
         if not all([receiver_form.is_valid(), primary.is_valid(), alternate.is_valid()]):
             return self._render(receiver_form, primary, alternate)
         fields = {name: receiver_form.cleaned_data[name] for name in receiver_form.Meta.fields}
+        # Validated by the protocol's own settings form (ProtocolSettingsMixin).
+        fields["protocol_settings"] = receiver_form.instance.protocol_settings
+        fields["wire_credential"] = receiver_form.instance.wire_credential
         paths = {
             ReceiverPath.Role.PRIMARY: primary.values(),
             ReceiverPath.Role.ALTERNATE: alternate.values(),

@@ -10,6 +10,7 @@ from django import forms
 from django.core.validators import MinLengthValidator
 from django.forms.utils import ErrorDict
 
+from stations.forms import ProtocolSettingsMixin
 from stations.models import MonitoringStation, Receiver, ReceiverPath, StationMembership
 from stations.services import PASSKEY_MIN_LENGTH
 
@@ -70,8 +71,10 @@ class StationSettingsForm(forms.ModelForm):
         return self._macro("zone_macro")
 
 
-class ReceiverForm(forms.ModelForm):
-    """A receiver's own settings; its paths are two PathForms beside it."""
+class ReceiverForm(ProtocolSettingsMixin, forms.ModelForm):
+    """A receiver's own settings, its protocol's settings and secret (as the protocols declare
+    them in ``stations.protocols``; use ``stations.forms.with_protocol_settings``); its paths
+    are two PathForms beside it."""
 
     passkey = forms.CharField(
         required=False,

@@ -6,10 +6,12 @@ import csv
 import io
 
 import pytest
+from django import forms
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
+from stations import protocols
 from stations import services as station_services
 from stations.models import (
     DealerStation,
@@ -463,3 +465,50 @@ def test_the_activity_page_tells_who_changed_what(
     assert ("station-admin", "operator (station admin)", "changed role") in rows
     html = response.content.decode()
     assert "changed passkey" in html and "station-admin" in html
+
+
+class _HeartbeatSettings(forms.Form):
+    heartbeat_seconds = forms.IntegerField(min_value=10, initial=60)
+
+
+@pytest.fixture
+def settings_protocol(monkeypatch):
+    """A protocol with its own settings and a required secret, as a codec registers it."""
+    spec = protocols.ProtocolSpec(
+        protocol=Receiver.Protocol.SOS_ACCESS_V4,
+        label="Test protocol with settings",
+        transports=frozenset({"tcp"}),
+        settings_form=_HeartbeatSettings,
+        secret=protocols.SecretSpec(
+            label="Authentication", help_text="from the receiver", required=True
+        ),
+    )
+    monkeypatch.setitem(protocols._SPECS, spec.protocol, spec)
+    return spec
+
+
+def test_the_receiver_form_takes_each_protocols_settings_from_the_registry(
+    station_admin_client, station, settings_protocol
+):
+    page = station_admin_client.get(url("console-receiver-create", station)).content.decode()
+    assert 'data-protocol-group="sos_access_v4"' in page
+    assert "Test protocol with settings" in page
+    data = _receiver_post()
+    data["receiver-protocol"] = settings_protocol.protocol
+    data["primary-use_tls"] = ""
+    data["receiver-sos_access_v4-heartbeat_seconds"] = "5"
+    refused = station_admin_client.post(url("console-receiver-create", station), data)
+    assert refused.status_code == 200
+    errors = refused.context["form"].errors
+    assert "sos_access_v4-heartbeat_seconds" in errors
+    assert "secret" in errors
+
+    data["receiver-sos_access_v4-heartbeat_seconds"] = "90"
+    data["receiver-secret"] = "auth-code-1234"
+    saved = station_admin_client.post(url("console-receiver-create", station), data)
+    assert saved.status_code == 302
+    receiver = Receiver.objects.get(name="New DC-09")
+    assert receiver.protocol_settings == {"heartbeat_seconds": 90}
+    assert receiver.wire_credential == "auth-code-1234"
+    edit = station_admin_client.get(url("console-receiver-update", station, receiver.code))
+    assert "auth-code-1234" not in edit.content.decode()
