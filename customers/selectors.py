@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, When
 
@@ -242,3 +243,21 @@ def directions_reviews(station: MonitoringStation, *, limit: int = 100) -> list[
         )
         for row in rows
     ]
+
+
+# --- the dealer dashboard's panel -----------------------------------------------------------
+
+
+def dashboard_customers(dealer: Dealer, membership: Any = None) -> dict[str, Any]:
+    """The customers by status and the accounts per station record: two queries."""
+    counts = Customer.objects.for_dealer(dealer).aggregate(
+        active=Count("id", filter=Q(status=Customer.Status.ACTIVE)),
+        archived=Count("id", filter=Q(status=Customer.Status.ARCHIVED)),
+    )
+    records = list(
+        DealerStation.objects.for_dealer(dealer)
+        .select_related("station")
+        .annotate(account_count=Count("accounts"))
+        .order_by("name")
+    )
+    return {"customer_counts": counts, "account_records": records}

@@ -7,8 +7,10 @@ class DealersConfig(AppConfig):
 
     def ready(self) -> None:
         from dealers import (
+            dashboard,
             invitations,
             receivers,  # noqa: F401 - connects the sign-in audit
+            selectors,
         )
         from dealers.models import DealerInvitation, Membership
         from dealers.services import member_add
@@ -31,5 +33,21 @@ class DealersConfig(AppConfig):
                     dealer_id=invitation.dealer_id, user=user
                 ).exists(),
                 next_url=next_url,
+            )
+        )
+        dashboard.register(
+            dashboard.Panel(
+                name="team",
+                template="dealers/_dashboard_team.html",
+                context=selectors.dashboard_team,
+                order=80,
+            )
+        )
+        dashboard.register(
+            dashboard.Panel(
+                name="changes",
+                template="dealers/_dashboard_changes.html",
+                context=selectors.dashboard_changes,
+                order=90,
             )
         )

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from dealers import history
 from dealers.models import Dealer, DealerInvitation, Membership, SignInEvent
-
-
-def dealer_summary(dealer: Dealer) -> dict[str, int]:
-    """Counts shown on the dashboard."""
-    return {"members": Membership.objects.filter(dealer=dealer).count()}
 
 
 def open_invitations(dealer: Dealer) -> list[DealerInvitation]:
@@ -98,3 +97,31 @@ def signin_events_for_dealer(dealer: Dealer) -> list[SignInEvent]:
         .select_related("user")
         .order_by("-created_at")[:SIGNIN_EVENTS_SHOWN]
     )
+
+
+# --- the dealer dashboard's own panels ------------------------------------------------------
+
+
+def dashboard_team(dealer: Dealer, membership: Membership) -> dict[str, Any]:
+    """Members, and open invitations: one query."""
+    counts = Dealer.objects.filter(pk=dealer.pk).aggregate(
+        members=Count("memberships", distinct=True),
+        invitations=Count(
+            "invitations",
+            filter=Q(
+                invitations__accepted_at__isnull=True,
+                invitations__revoked_at__isnull=True,
+                invitations__expires_at__gt=timezone.now(),
+            ),
+            distinct=True,
+        ),
+    )
+    return {"team": counts}
+
+
+def dashboard_changes(dealer: Dealer, membership: Membership) -> dict[str, Any]:
+    """The dealer's latest changes, every tracked model (dealers.history)."""
+    return {"changes": history.timeline(dealer, limit=DASHBOARD_CHANGES)}
+
+
+DASHBOARD_CHANGES = 10

@@ -22,7 +22,7 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import FormView, ListView, TemplateView
 
-from dealers import access, forms, invitations, selectors, services
+from dealers import access, dashboard, forms, invitations, selectors, services
 from dealers.forms import NotificationRecipientForm
 from dealers.generic import ServiceFormMixin
 from dealers.models import DealerInvitation, Invitation, Membership, NotificationRecipient
@@ -34,7 +34,7 @@ class DashboardView(access.DealerRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["summary"] = selectors.dealer_summary(self.dealer)
+        context["panels"] = dashboard.panels_for(self.membership)
         return context
 
 

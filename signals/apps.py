@@ -18,6 +18,50 @@ class SignalsConfig(AppConfig):
         # from this registry; they never import a codec.
         for codec in codecs.all_codecs():
             protocols.register(codec.spec())
+        register_dashboard_and_history()
+
+
+def register_dashboard_and_history() -> None:
+    """The dashboard's signal panel, and the alarm codes' history in the timelines."""
+    from django.urls import reverse
+
+    from dealers import dashboard, history
+    from signals import selectors
+    from signals.lib import Trigger
+    from signals.models import EventCode
+
+    dashboard.register(
+        dashboard.Panel(
+            name="signals",
+            template="signals/_dashboard.html",
+            context=selectors.dashboard_signals,
+            order=20,
+        )
+    )
+    triggers = dict(Trigger.choices)
+
+    def label(row) -> str:
+        where = f"zone {row.zone.number:03d}" if row.zone_id else "site" if row.customer_id else ""
+        trigger = triggers.get(row.trigger, row.trigger)
+        state = row.event_code if row.enabled else "off"
+        return f"{trigger}{f' ({where})' if where else ''}: {state}"
+
+    def url(row) -> str:
+        if row.customer_id:
+            return reverse("signals:site-codes", args=[row.customer.code])
+        return reverse("signals:code-library")
+
+    history.register(
+        history.HistorySource(
+            kind="Alarm code",
+            model=EventCode,
+            dealer_path="dealer",
+            customer_path="customer_id",
+            label=label,
+            url=url,
+            related=("zone", "customer"),
+        )
+    )
 
 
 def check_portal_base_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:

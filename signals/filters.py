@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.utils import timezone
 
 from customers.lib import normalise_identifier
 from dealers.generic import DealerFilterSet
@@ -12,6 +15,12 @@ from signals.models import Signal
 from stations.filters import StationRecordFilter
 
 SEARCH_MAX = 100
+# ?since=: the latest hour, day or week (the dashboard links to the last 24 hours).
+PERIODS = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(hours=24)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+}
 
 
 class SignalFilter(DealerFilterSet):
@@ -29,6 +38,12 @@ class SignalFilter(DealerFilterSet):
         label="State", choices=Signal.State.choices, empty_label="Any state"
     )
     station = StationRecordFilter(field_name="station_record")
+    since = django_filters.ChoiceFilter(
+        label="Period",
+        choices=[(key, label) for key, (label, _) in PERIODS.items()],
+        empty_label="Any time",
+        method="filter_since",
+    )
     date_from = django_filters.DateFilter(
         label="From",
         field_name="created_at",
@@ -45,6 +60,9 @@ class SignalFilter(DealerFilterSet):
     class Meta:
         model = Signal
         fields: list[str] = []
+
+    def filter_since(self, queryset, name: str, value: str):
+        return queryset.filter(created_at__gte=timezone.now() - PERIODS[value][1])
 
     def filter_search(self, queryset, name: str, value: str):
         # Control characters match nothing, and PostgreSQL refuses NUL bytes outright.

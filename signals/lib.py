@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from django.db import models
+from lxml import etree
 
 from customers.models import Zone
 from signals.codecs.base import Qualifier
@@ -347,3 +348,25 @@ def bytes_for_people(data: bytes) -> tuple[str, bool]:
         return text_safe(data.decode("utf-8", "backslashreplace")), True
     safe = text_safe(text)
     return safe, safe != text
+
+
+def payload_for_people(data: bytes) -> str:
+    """A signal's bytes for the signal list: XML indented (one element a line), anything else
+    as ``bytes_for_people`` shows it. The XML is parsed without entities or network, and
+    shown as sent when it does not parse."""
+    data = bytes(data)
+    if data.lstrip().startswith(b"<"):
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, remove_blank_text=True, huge_tree=False
+        )
+        try:
+            root = etree.fromstring(data, parser)
+        except etree.XMLSyntaxError:
+            pass
+        else:
+            text = etree.tostring(root, pretty_print=True, encoding="unicode").rstrip()
+            declaration = data.lstrip().split(b"?>", 1)[0] + b"?>"
+            if declaration.startswith(b"<?xml"):
+                text = declaration.decode("ascii", "replace") + "\n" + text
+            return text_safe(text)
+    return bytes_for_people(data)[0]

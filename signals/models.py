@@ -11,11 +11,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 from customers.models import Bridge, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, DealerOwnedQuerySet
 from signals.codecs.base import Qualifier
-from signals.lib import EventKind, Trigger, bytes_for_people, text_safe
+from signals.lib import EventKind, Trigger, bytes_for_people, payload_for_people, text_safe
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
 CONTACT_ID_ZONE_MAX = 999
@@ -311,6 +312,11 @@ class Signal(models.Model):
         return bytes_for_people(self.payload)[0]
 
     @property
+    def payload_for_people(self) -> str:
+        """The payload as the signal list shows it: XML indented, one element a line."""
+        return payload_for_people(self.payload)
+
+    @property
     def contact_id(self) -> str:
         """The Contact ID message, e.g. ``3444 18 1130 01 017``."""
         digit = Qualifier(self.qualifier).contact_id
@@ -440,6 +446,8 @@ class EventCode(models.Model):
     )
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Who changed the dealer's, a site's or a zone's codes, and when (the timelines).
+    history = HistoricalRecords(excluded_fields=["updated_at"])
     objects = EventCodeQuerySet.as_manager()
 
     class Meta:

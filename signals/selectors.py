@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, NotificationRecipient
@@ -245,3 +248,22 @@ def site_code_rows(customer: Customer) -> tuple[list[CodeRow], list[CodeRow]]:
             )
         )
     return site_rows, zone_rows
+
+
+# --- the dealer dashboard's panel -----------------------------------------------------------
+
+
+def dashboard_signals(dealer: Dealer, membership: Any = None) -> dict[str, Any]:
+    """Signals of the last 24 hours by state, and those pending now: two queries (the first
+    on the dealer's newest signals, the second on the small set still pending)."""
+    since = timezone.now() - timedelta(hours=24)
+    recent = Signal.objects.for_dealer(dealer).filter(created_at__gte=since)
+    day = dict.fromkeys(Signal.State.values, 0)
+    for row in recent.values("state").annotate(count=Count("id")).order_by():
+        day[row["state"]] = row["count"]
+    pending_now = Signal.objects.for_dealer(dealer).filter(state=Signal.State.PENDING).count()
+    return {
+        "signals_day": day,
+        "signals_day_rows": [(value, label, day[value]) for value, label in Signal.State.choices],
+        "signals_pending_now": pending_now,
+    }

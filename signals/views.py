@@ -27,6 +27,7 @@ from dealers.generic import FilteredListMixin, ServiceFormMixin
 from dealers.models import Membership
 from signals import forms, selectors, services
 from signals.filters import SignalFilter
+from signals.models import Signal
 
 PAGE_SIZE = 25
 
@@ -46,9 +47,15 @@ class SignalListView(FilteredListMixin, DealerRequiredMixin, ListView):
     def get_base_queryset(self):
         return selectors.signal_list(self.dealer, customer=self.get_customer())
 
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx:  # the table asking for itself while signals are pending
+            return ["signals/_signal_table.html"]
+        return [self.template_name]
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["customer"] = self.get_customer()
+        context["any_pending"] = any(s.state == Signal.State.PENDING for s in context["signals"])
         return context
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import router
 from django.db.models.deletion import Collector, ProtectedError
@@ -222,3 +223,19 @@ def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:
         .distinct()
         .order_by("dealer__name", "email")
     )
+
+
+# --- the dealer dashboard's panel -----------------------------------------------------------
+
+
+def dashboard_receivers(dealer: Dealer, membership: Any = None) -> dict[str, Any]:
+    """The dealer's station records whose receiver is down or has a path down: two queries."""
+    records = records_with_receiver_health(station_records_for(dealer).order_by("name"))
+    troubled = [
+        r for r in records if r.receiver_health and r.receiver_health.state in ("down", "degraded")
+    ]
+    return {
+        "receivers_down": [r for r in troubled if r.receiver_health.state == "down"],
+        "receivers_troubled": troubled,
+        "receivers_total": sum(1 for r in records if r.receiver_id is not None),
+    }

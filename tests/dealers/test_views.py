@@ -24,7 +24,8 @@ def test_dashboard_shows_the_active_dealer(owner_client, dealer, viewer):
     response = owner_client.get(reverse("dealers:dashboard"))
     assert response.status_code == 200
     assert dealer.name in response.text
-    assert response.context["summary"]["members"] == 2  # owner and viewer
+    team = dict(response.context["panels"])["dealers/_dashboard_team.html"]["team"]
+    assert team["members"] == 2  # owner and viewer
 
 
 def test_every_page_works_for_every_role(dealer, owner, technician, viewer, client):

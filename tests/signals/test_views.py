@@ -310,3 +310,45 @@ def test_a_client_without_csrf_cannot_issue_tokens(owner, bridge):
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
     assert client.post(_token_url(bridge)).status_code == 403
+
+
+# --- the XML sent, and refreshing while pending --------------------------------------------
+
+
+def test_the_xml_sent_is_indented_in_its_own_box_with_a_copy_button(owner_client, account):
+    signal = SignalFactory(account=account)
+    html = owner_client.get(LIST).content.decode()
+    box = html[html.index(f'id="payload-{signal.reference}"') :]
+    box = box[: box.index("</pre>")]
+    lines = box.split("\n")
+    assert lines[0].endswith("&lt;?xml version=&#x27;1.0&#x27; encoding=&#x27;UTF-8&#x27;?&gt;")
+    assert lines[1].startswith("&lt;signal ")
+    assert any(line.startswith("  &lt;account&gt;3444") for line in lines)  # one element a line
+    assert f'data-copy-target="#payload-{signal.reference}"' in html
+    assert 'class="payload small mb-0"' in html  # the scrolling box (static/css/portal.css)
+
+
+def test_a_payload_that_is_no_xml_is_shown_as_sent():
+    from signals.lib import payload_for_people
+
+    assert payload_for_people(b"SIA-DCS 0001 L0#3444[#3444|Nri1/BA017]") == (
+        "SIA-DCS 0001 L0#3444[#3444|Nri1/BA017]"
+    )
+    assert payload_for_people(b"<broken") == "<broken"
+    # Entities are never expanded.
+    evil = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "boom">]><a>&x;</a>'
+    assert "boom</a>" not in payload_for_people(evil)
+
+
+def test_the_table_refreshes_itself_only_while_a_shown_signal_is_pending(owner_client, account):
+    pending = SignalFactory(account=account)
+    page = owner_client.get(LIST).content.decode()
+    assert 'hx-trigger="every 5s"' in page and 'data-refreshing="true"' in page
+    assert "js/signal-list.js" in page
+    # The refresh asks for the table only, with the same filters.
+    part = owner_client.get(LIST, {"state": "pending"}, headers={"HX-Request": "true"})
+    assert part.templates[0].name == "signals/_signal_table.html"
+    assert f'hx-get="{LIST}?state=pending"' in part.content.decode()
+    Signal.objects.filter(pk=pending.pk).update(state="delivered", delivered_at=pending.created_at)
+    part = owner_client.get(LIST, headers={"HX-Request": "true"}).content.decode()
+    assert "hx-trigger" not in part and "Delivered" in part
