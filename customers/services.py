@@ -33,6 +33,7 @@ from customers.models import (
     Zone,
 )
 from dealers.models import Dealer
+from stations import protocols
 from stations.models import DealerStation, MonitoringStation
 
 # --- customers (sites) ----------------------------------------------------------------------
@@ -191,8 +192,25 @@ def _validate_account(account: MonitoringAccount, record: DealerStation) -> None
         errors["reference_id"] = error
     elif not reference and record.station.requires_reference_id:
         errors["reference_id"] = f"{record.station} requires the {label} from its software."
+    if record.receiver_id is not None and (problem := _text_problem(account, record)):
+        errors["station_record"] = problem
     if errors:
         raise ValidationError(errors)
+
+
+def _text_problem(account: MonitoringAccount, record: DealerStation) -> str | None:
+    """Whether the site's name or a zone's name is text the receiver's protocol cannot carry
+    (the protocols say, through ``stations.protocols``): refused now, not found at send time."""
+    protocol = record.receiver.protocol
+    customer = account.customer
+    texts = [("The site's name", customer.name)]
+    if customer.pk is not None:  # a site being imported has no zones yet
+        # The zones prefetched with the site (the import does), else one query.
+        texts += [(f"Zone {zone.number:03d}'s name", zone.name) for zone in customer.zones.all()]
+    for what, text in texts:
+        if problems := protocols.text_problems(protocol, text):
+            return f"{what} cannot go to this station's receiver: {problems[0]} Rename it first."
+    return None
 
 
 def account_rule_errors(account: MonitoringAccount) -> dict[str, list[str]]:

@@ -10,6 +10,7 @@ class SignalsConfig(AppConfig):
     name = "signals"
 
     def ready(self) -> None:
+        from customers.lib import register_account_number_rule
         from signals import codecs
         from stations import protocols
 
@@ -18,6 +19,8 @@ class SignalsConfig(AppConfig):
         # from this registry; they never import a codec.
         for codec in codecs.all_codecs():
             protocols.register(codec.spec())
+        # Account numbers a receiver's protocol cannot carry are refused when they are saved.
+        register_account_number_rule(protocols.account_number_rule)
         register_dashboard_and_history()
 
 

@@ -69,6 +69,7 @@ from django.utils import timezone
 from signals import lib, services
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
 from signals.sending import Attempt, Result, Sender
+from signals.supervision import Supervisor
 from stations import lib as station_lib
 from stations import services as station_services
 from stations.models import ReceiverPath
@@ -173,6 +174,7 @@ class Dispatcher:
         self.stats = Stats()
         self._stop = threading.Event()
         self.sender = Sender(ssl_context=self.ssl_context, stop=self._stop)
+        self.supervisor = Supervisor(self)
         # Paths this dispatcher last recorded as up, and when (monotonic).
         self._recorded_up: dict[int, float] = {}
         # With a pipeline, a thread of its own (and its own database connection) records one
@@ -202,6 +204,8 @@ class Dispatcher:
             while not self._stop.is_set():
                 try:
                     handled = self.run_batch()
+                    # Heartbeats go between batches; they never hold up a claimed signal.
+                    self.supervisor.run_due()
                 except DatabaseError:
                     # The database went away or a flush lost a race: what was sent but not
                     # recorded is resent when the leases expire (and answered duplicate).

@@ -97,3 +97,18 @@ def account_problems(protocol: str, number: str) -> list[str]:
 def text_problems(protocol: str, text: str) -> list[str]:
     problem = spec_for(protocol).text_rule(text)
     return [problem] if problem else []
+
+
+def account_number_rule(number: str, station_record: Any) -> str | None:
+    """The rule ``customers`` checks every account number against (registered by the signals
+    app): what the record's receiver's protocol says of the number as it will be transmitted
+    (without the station's prefix when the receiver adds it)."""
+    receiver = getattr(station_record, "receiver", None)
+    if receiver is None:
+        return None
+    transmitted = number
+    prefix = station_record.account_prefix
+    if receiver.adds_prefix and prefix and number.startswith(prefix):
+        transmitted = number[len(prefix) :]
+    problems = account_problems(receiver.protocol, transmitted)
+    return " ".join(problems) or None

@@ -27,9 +27,11 @@ def all_codecs() -> list[Codec]:
 
 
 def _register_all() -> None:
+    from signals.codecs.sia_dc09 import SiaDc09Codec
     from signals.codecs.xml_v1 import XmlV1Codec
 
     register(XmlV1Codec())
+    register(SiaDc09Codec())
 
 
 _register_all()

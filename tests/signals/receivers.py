@@ -130,3 +130,62 @@ def run_once_within(running: Dispatcher, seconds: float = 20.0) -> None:
         running.run(once=True)
     finally:
         watchdog.cancel()
+
+
+class RawReceiver:
+    """A loopback TCP server for line-framed protocols (DC-09: LF ... CR): each request, read up
+    to its CR, is answered with ``respond(request)`` (None: silence, the connection kept open).
+    Every request is kept in ``requests``."""
+
+    def __init__(self, respond: Callable[[bytes], bytes | None]) -> None:
+        self.respond = respond
+        self.requests: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._stopping = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> RawReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        for conn in list(self._conns):
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn, contextlib.suppress(OSError):
+            while not self._stopping.is_set():
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r" in buffer:
+                    request, _, buffer = buffer.partition(b"\r")
+                    self.requests.append(request + b"\r")
+                    answer = self.respond(request + b"\r")
+                    if answer is not None:
+                        conn.sendall(answer)
+
+
+@contextmanager
+def scripted_raw(respond: Callable[[bytes], bytes | None]) -> Iterator[RawReceiver]:
+    with RawReceiver(respond) as receiver:
+        yield receiver

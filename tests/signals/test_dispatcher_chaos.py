@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from customers.models import Zone
 from signals import services
+from signals.codecs.base import ReceiverConfig
 from signals.emulator import Faults, ReceiverEmulator
 from signals.lib import Trigger
 from signals.models import AlarmEvent, DeliveryAttempt, Signal
@@ -95,8 +96,38 @@ def record_event(account, n: int) -> None:
     )
 
 
-def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(dispatchers):
+# Each protocol's receiver for the chaos test: its settings, and how an accepted alarm is told
+# apart (XML v1 carries the signal's reference; DC-09 carries none, so its content).
+DC09_KEY = "000102030405060708090A0B0C0D0E0F"
+PROTOCOLS = {
+    "xml_v1": {"settings": {}, "secret": ""},
+    "sia_dc09": {"settings": {"payload": "ADM-CID", "key_form": "hex"}, "secret": DC09_KEY},
+}
+
+
+def heard_as(protocol: str, signal: Signal) -> str:
+    """What the receiver's emulator keeps of an accepted signal, to compare."""
+    if protocol == "sia_dc09":
+        qualifier = {"E": 1, "R": 3, "P": 6}[signal.qualifier]
+        return f"#{signal.account_number}|{qualifier}{signal.event_code} 01 {signal.zone:03d}"
+    return signal.reference
+
+
+def heard(protocol: str, message) -> str:
+    return message.data if protocol == "sia_dc09" else message.reference
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
+    dispatchers, protocol
+):
     record, accounts = sites(ACCOUNTS)
+    setup = PROTOCOLS[protocol]
+    receiver = record.receiver
+    receiver.protocol = protocol
+    receiver.protocol_settings = setup["settings"]
+    receiver.wire_credential = setup["secret"]
+    receiver.save()
     faults = Faults(
         reject_rate=0.08,
         failover_rate=0.03,
@@ -105,7 +136,15 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(di
         drop_rate=0.04,
         close_rate=0.02,
     )
-    with ReceiverEmulator(faults=faults, seed=20250601) as emulator:
+    config = ReceiverConfig(
+        receiver_id=receiver.pk,
+        protocol=protocol,
+        settings=setup["settings"],
+        secret=setup["secret"],
+    )
+    with ReceiverEmulator(
+        protocol=protocol, config=config, faults=faults, seed=20250601
+    ) as emulator:
         # Both paths lead to the same receiver: a failover or a timeout on one tries the other.
         for role in ReceiverPath.Role.values:
             path_to(record.receiver, emulator.port, role, connect_timeout=0.5, reply_timeout=0.5)
@@ -167,21 +206,24 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(di
     assert codes["chaos-2"] == 0 and codes["chaos-3"] == 0, codes
 
     signals = list(Signal.objects.order_by("id"))
-    references = [s.reference for s in signals]
-    # The receiver saw every reference, and accepted none of them twice as new.
-    assert sorted(p.reference for p in accepted) == sorted(references)
+    # The receiver saw every signal, and accepted none of them twice as new.
+    assert sorted(heard(protocol, p) for p in accepted) == sorted(
+        heard_as(protocol, s) for s in signals
+    )
     assert counts["accepted"] == len(signals) == ACCOUNTS * SIGNALS_PER_ACCOUNT
     # Each account's signals arrived in the order they were recorded.
     for account in accounts:
-        expected = [s.reference for s in signals if s.account_number == account.account_number]
-        assert [p.reference for p in emulator.accepted_for(account.account_number)] == expected
+        number = account.account_number
+        expected = [heard_as(protocol, s) for s in signals if s.account_number == number]
+        assert [heard(protocol, p) for p in emulator.accepted_for(number)] == expected
     # Every signal ends on the receiver's yes, and every attempt is on record.
     last_outcomes = {
         a.signal_id: a.outcome for a in DeliveryAttempt.objects.order_by("signal_id", "id")
     }
     assert set(last_outcomes) == {s.pk for s in signals}
     assert set(last_outcomes.values()) <= {"delivered", "duplicate"}
-    assert all(s.ack_status in ("accepted", "duplicate") for s in signals)
+    assert all(s.ack_status in ("accepted", "duplicate", "ACK") for s in signals)
+    assert {s.protocol for s in signals} == {protocol}
     # What the killed dispatcher held was finished by the others, after its lease ran out.
     for signal in Signal.objects.filter(pk__in=held):
         assert signal.delivered_at > killed_at
@@ -196,7 +238,10 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(di
         assert counts.get(fault, 0) > 0, counts
     assert counts.get("duplicate", 0) > 0, counts
     assert elapsed < DELIVERY_BOUND_SECONDS
-    print(f"chaos: {len(signals)} delivered in {elapsed:.1f} s; held at kill {len(held)}; {counts}")
+    print(
+        f"chaos {protocol}: {len(signals)} delivered in {elapsed:.1f} s; held at kill "
+        f"{len(held)}; {counts}"
+    )
 
 
 def test_sigterm_finishes_the_signal_in_flight_and_releases_the_rest(dispatchers):
