@@ -1,10 +1,12 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
 from simple_history.admin import SimpleHistoryAdmin
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from customers.services import account_validate
+from dealers import history
 
 
 class MonitoringAccountAdminForm(forms.ModelForm):
@@ -50,7 +52,7 @@ class ZoneInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(SimpleHistoryAdmin):
     list_display = ["name", "dealer", "city", "site_id", "status", "created_at"]
     list_filter = ["status", "dealer"]
     search_fields = [
@@ -63,9 +65,18 @@ class CustomerAdmin(admin.ModelAdmin):
         "dealer__name",
     ]
     list_select_related = ["dealer"]
-    readonly_fields = ["code", "site_id", "created_at", "updated_at"]
+    readonly_fields = ["code", "site_id", "created_at", "updated_at", "timeline"]
     autocomplete_fields = ["dealer"]
     inlines = [MonitoringAccountInline, BridgeInline, ZoneInline]
+
+    @admin.display(description="timeline")
+    def timeline(self, obj: Customer) -> str:
+        """The site's one timeline (dealers.history): the site, its devices, zones, accounts
+        and alarm codes, as on the customer page."""
+        if obj.pk is None:
+            return "—"
+        changes = history.timeline(obj.dealer, customer_id=obj.pk)
+        return render_to_string("_timeline.html", {"changes": changes})
 
 
 class CameraInline(admin.TabularInline):
@@ -75,7 +86,7 @@ class CameraInline(admin.TabularInline):
 
 
 @admin.register(Bridge)
-class BridgeAdmin(admin.ModelAdmin):
+class BridgeAdmin(SimpleHistoryAdmin):
     list_display = ["serial", "model", "customer"]
     list_filter = ["model"]
     search_fields = ["serial", "name", "customer__name"]

@@ -40,7 +40,6 @@ class CustomerPage:
     bridges: list[Bridge]
     zones: list[Zone]
     accounts: list[MonitoringAccount]
-    history: list
 
 
 def customer_page(customer: Customer) -> CustomerPage:
@@ -61,12 +60,7 @@ def customer_page(customer: Customer) -> CustomerPage:
             "station_record__station", "station_record__receiver"
         ).order_by("station_record__name")
     )
-    history = list(
-        MonitoringAccount.history.filter(customer_id=customer.pk)
-        .select_related("history_user", "station_record")
-        .order_by("-history_date")[:50]
-    )
-    return CustomerPage(bridges=bridges, zones=zones, accounts=accounts, history=history)
+    return CustomerPage(bridges=bridges, zones=zones, accounts=accounts)
 
 
 def link_example(station: MonitoringStation, *, dealer: Dealer | None = None) -> LinkExample | None:

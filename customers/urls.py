@@ -14,6 +14,7 @@ urlpatterns = [
     path("deep-links/", deeplinks.DeepLinkTemplatesView.as_view(), name="deep-links"),
     path("<uuid:code>/", sites.CustomerDetailView.as_view(), name="detail"),
     path("<uuid:code>/edit/", sites.CustomerUpdateView.as_view(), name="update"),
+    path("<uuid:code>/history/", sites.CustomerHistoryView.as_view(), name="history"),
     path("<uuid:code>/archive/", sites.CustomerArchiveView.as_view(), name="archive"),
     # Monitoring accounts
     path("<uuid:code>/accounts/add/", accounts.AccountCreateView.as_view(), name="account-create"),

@@ -13,6 +13,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, render
+from django.template.response import SimpleTemplateResponse
+from django.utils import timezone
 
 from dealers.models import Dealer, DealerOwnedQuerySet, Membership
 
@@ -94,7 +96,17 @@ class DealerRequiredMixin(LoginRequiredMixin):
         self.dealer = membership.dealer
         if self.required_roles is not None and membership.role not in self.required_roles:
             raise PermissionDenied("Your role at this dealer does not allow this change.")
-        return super().dispatch(request, *args, **kwargs)
+        # Times on the page are in the dealer's time zone (a site's page: the site's); the
+        # response is rendered here, while that zone is active.
+        with timezone.override(self.get_time_zone()):
+            response = super().dispatch(request, *args, **kwargs)
+            if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+                response.render()
+        return response
+
+    def get_time_zone(self) -> str:
+        """The time zone the page shows times in: the dealer's."""
+        return self.dealer.time_zone
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

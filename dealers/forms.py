@@ -108,3 +108,15 @@ class SignUpForm(UserCreationForm):
     def __init__(self, *args: Any, email: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.instance.email = email
+
+
+class DealerSettingsForm(forms.ModelForm):
+    """The dealer's name and the time zone its pages show times in."""
+
+    time_zone = TimeZoneField(
+        help_text="Times on your pages are shown in it; a site's pages use the site's own."
+    )
+
+    class Meta:
+        model = Dealer
+        fields = ["name", "time_zone"]

@@ -12,6 +12,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from dealers.lib import validate_time_zone
+
 
 class DealerOwnedQuerySet(models.QuerySet):
     """Base queryset for models that belong to a dealer; set ``dealer_path`` if indirect."""
@@ -32,6 +34,13 @@ class Dealer(models.Model):
     two_factor_required = models.BooleanField(
         default=False,
         help_text="Everyone at this dealer must sign in with an authenticator app as well.",
+    )
+    # The dealer's pages show times in it (a site's pages in the site's own).
+    time_zone = models.CharField(
+        max_length=64,
+        default="America/New_York",
+        validators=[validate_time_zone],
+        help_text="Times on your pages are shown in it; a site's pages use the site's own.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -273,3 +273,12 @@ def dealer_two_factor_set(*, dealer: Dealer, required: bool) -> Dealer:
     dealer.two_factor_required = required
     dealer.save(update_fields=["two_factor_required"])
     return dealer
+
+
+def dealer_update(*, dealer: Dealer, name: str, time_zone: str) -> Dealer:
+    """Change the dealer's name and time zone (dealer settings → General)."""
+    dealer.name = name.strip()
+    dealer.time_zone = time_zone
+    dealer.full_clean()
+    dealer.save(update_fields=["name", "time_zone"])
+    return dealer

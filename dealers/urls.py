@@ -7,6 +7,7 @@ app_name = "dealers"
 urlpatterns = [
     path("", views.DashboardView.as_view(), name="dashboard"),
     path("switch/", views.SwitchView.as_view(), name="switch"),
+    path("settings/", views.DealerSettingsView.as_view(), name="settings"),
     path("team/", views.MemberListView.as_view(), name="member-list"),
     path("team/invite/", views.InviteView.as_view(), name="invite"),
     path(

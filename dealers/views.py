@@ -25,7 +25,13 @@ from django.views.generic import FormView, ListView, TemplateView
 from dealers import access, dashboard, forms, invitations, selectors, services
 from dealers.forms import NotificationRecipientForm
 from dealers.generic import ServiceFormMixin
-from dealers.models import DealerInvitation, Invitation, Membership, NotificationRecipient
+from dealers.models import (
+    Dealer,
+    DealerInvitation,
+    Invitation,
+    Membership,
+    NotificationRecipient,
+)
 
 
 class DashboardView(access.DealerRequiredMixin, TemplateView):
@@ -255,6 +261,27 @@ class SwitchView(access.DealerRequiredMixin, View):
         ):
             next_url = reverse("dealers:dashboard")
         return redirect(next_url)
+
+
+# --- dealer settings: general -------------------------------------------------------------
+
+
+class DealerSettingsView(ServiceFormMixin, access.DealerRequiredMixin, FormView):
+    """The dealer's name and time zone (owners and admins)."""
+
+    template_name = "dealers/settings.html"
+    form_class = forms.DealerSettingsForm
+    required_roles = Membership.MANAGE_ROLES
+    success_url = reverse_lazy("dealers:settings")
+    http_method_names = ["get", "post", "head", "options"]
+    success_message = "Settings of {obj} saved."
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        # A copy: an invalid form must not change the name the navigation bar shows.
+        return {**super().get_form_kwargs(), "instance": Dealer.objects.get(pk=self.dealer.pk)}
+
+    def perform(self, form: forms.DealerSettingsForm) -> Dealer:
+        return services.dealer_update(dealer=self.dealer, **form.cleaned_data)
 
 
 # --- dealer settings: notification recipients -----------------------------------------------

@@ -26,6 +26,10 @@ class CustomerMixin(DealerRequiredMixin):
     def customer(self) -> Customer:
         return get_for_dealer_or_404(self.customer_queryset, self.dealer, code=self.kwargs["code"])
 
+    def get_time_zone(self) -> str:
+        """A site's pages show times in the site's time zone."""
+        return self.customer.time_zone
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["customer"] = self.customer

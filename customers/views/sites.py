@@ -17,6 +17,7 @@ from customers.filters import CustomerFilter
 from customers.forms.sites import CustomerForm
 from customers.models import Customer
 from customers.views.base import EDIT_ROLES, CustomerMixin
+from dealers import history
 from dealers.access import DealerRequiredMixin
 from dealers.generic import FilteredListMixin, ServiceFormMixin
 from stations.lib import deep_link_url
@@ -65,9 +66,24 @@ class CustomerDetailView(CustomerMixin, TemplateView):
             bridges=page.bridges,
             zones=page.zones,
             accounts=page.accounts,
-            history=page.history,
             deep_link_base=deep_link_url(base, {"site": self.customer.site_id}) + "&zone=",
         )
+        return context
+
+
+class CustomerHistoryView(CustomerMixin, TemplateView):
+    """The site's timeline: who changed the site, its devices, zones, accounts and alarm codes
+    (``dealers.history``). The customer page loads it when it is scrolled to (htmx)."""
+
+    template_name = "customers/customer_history.html"
+    http_method_names = ["get", "head", "options"]
+
+    def get_template_names(self) -> list[str]:
+        return ["_timeline.html"] if self.request.htmx else [self.template_name]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["changes"] = history.timeline(self.dealer, customer_id=self.customer.pk)
         return context
 
 

@@ -184,9 +184,9 @@ def test_changing_a_number_keeps_history_with_who_and_when(owner_client, owner, 
     history = list(account.history.order_by("history_date"))
     assert [h.account_number for h in history] == ["555", "556"]
     assert history[-1].history_user == owner
-    page = owner_client.get(reverse("customers:detail", args=[account.customer.code]))
-    table = page.text.split('data-testid="account-history"')[1]
-    assert "556" in table and "555" in table and "owner" in table
+    page = owner_client.get(reverse("customers:history", args=[account.customer.code]))
+    timeline = page.text.split('data-testid="timeline"')[1]
+    assert "account number 555 → 556" in timeline and "owner" in timeline
 
 
 def test_editing_to_a_taken_number_is_refused(owner_client, dealer, record, account):
