@@ -65,6 +65,8 @@ class Attempt:
     sent_decrypted: bytes = b""
     # No connection or no reply at all: the receiver may be gone (as opposed to answering).
     unreachable: bool = False
+    # What the codec asked to keep (Reply.facts): e.g. a slower heartbeat interval.
+    facts: dict[str, str] = field(default_factory=dict)
 
     @property
     def path_ok(self) -> bool:
@@ -339,11 +341,19 @@ class Sender:
             return done(Kind.ERROR, reply=kept, error=f"internal: {exc!r}", **sent)
         if answer.outcome == Outcome.RESYNC and answer.receiver_time is not None:
             self._clock_offset[path.pk] = answer.receiver_time - timezone.now()
+        if new_secret := answer.facts.get("new_secret"):
+            # The receiver confirmed a new credential: store it only now, and only over the
+            # one this exchange used (another dispatcher may have rotated it meanwhile).
+            station_services.receiver_secret_replace(
+                receiver_id=config.receiver_id, old=config.secret, new=new_secret
+            )
+            self.forget_paths()
         return done(
             Kind(answer.outcome.value),
             reply=kept,
             status=answer.status,
             reason=answer.reason,
+            facts={k: v for k, v in answer.facts.items() if k != "new_secret"},
             **sent,
         )
 

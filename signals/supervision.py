@@ -115,10 +115,13 @@ class Supervisor:
             supervised.path.pk, attempt.path_ok, attempt.started_at, error
         )
         self.dispatcher.record_health([observation])
+        slower = attempt.facts.get("heartbeat_seconds")
         station_services.path_heartbeat_record(
             path_id=supervised.path.pk,
             at=attempt.started_at,
             answer=(attempt.status or attempt.error)[:100],
+            # The receiver asked for fewer heartbeats (SOS Access 101): never flood it.
+            slower_seconds=float(slower) if slower else None,
         )
         logger.debug(
             "heartbeat over %s: %s %s", supervised.path.url, attempt.outcome, attempt.status

@@ -70,8 +70,9 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
         )
     web, receiver = free_port(), free_port()
     with sqlite3.connect(database) as db:
-        # The demo receiver points at 9100; this run's emulator listens elsewhere.
-        db.execute("UPDATE stations_receiverpath SET port = ?", (receiver,))
+        # The demo receivers point at 9100 (XML v1) and after; this run's emulator listens
+        # elsewhere, each protocol at the same offset.
+        db.execute("UPDATE stations_receiverpath SET port = port - 9100 + ?", (receiver,))
         (code,) = db.execute(
             "SELECT code FROM customers_customer WHERE name = 'Corner Pharmacy'"
         ).fetchone()
@@ -111,7 +112,8 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
             with sqlite3.connect(database) as db:
                 return [row[0] for row in db.execute("SELECT state FROM signals_signal")]
 
-        assert wait_until(lambda: states() == ["delivered"], 15), (states(), log.read_text())
+        # One test signal per account of the site: XML v1 and SIA DC-09.
+        assert wait_until(lambda: states() == ["delivered"] * 2, 15), (states(), log.read_text())
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()
@@ -121,9 +123,10 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
             process.wait(10)
 
     output = log.read_text()
-    assert "[receiver] Receiver stopped; frames: accepted 1" in output
+    assert "[receiver] Receiver stopped; frames: accepted 1 (xml_v1)" in output
+    assert "[receiver] Receiver stopped; frames: accepted 1" in output.split("(xml_v1)", 1)[1]
     assert "[dispatcher] Dispatcher demo-dispatcher/" in output
-    assert "1 delivered" in output
+    assert "2 delivered" in output
     assert "[web] " in output
     assert "[tasks] " in output and "has stopped" in output
     assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)

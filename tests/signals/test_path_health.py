@@ -3,6 +3,8 @@ admins see it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.db import connection
@@ -227,3 +229,50 @@ def test_the_admin_lists_every_paths_health(admin_client, receiver):
     assert listing.status_code == detail.status_code == 200
     assert "connect refused" in listing.content.decode()
     assert admin_client.get(reverse("admin:stations_pathhealth_add")).status_code == 403
+
+
+# --- what the protocols keep per path and receiver ----------------------------------------------
+
+
+def test_sequence_numbers_are_handed_out_once_per_path_and_wrap(receiver):
+    path = path_to(receiver, free_port())
+    first = services.path_sequence_reserve(path_id=path.pk, count=20)
+    second = services.path_sequence_reserve(path_id=path.pk, count=20)
+    assert (list(first)[:2], list(second)[:1]) == ([1, 2], [21])
+    PathHealth.objects.filter(path=path).update(sequence=9995)
+    assert list(services.path_sequence_reserve(path_id=path.pk, count=20)) == [
+        9996,
+        9997,
+        9998,
+        9999,
+    ]
+    assert list(services.path_sequence_reserve(path_id=path.pk, count=2)) == [1, 2]
+
+
+def test_one_heartbeat_per_interval_however_many_ask_and_slower_when_asked(receiver):
+    path = path_to(receiver, free_port())
+    now = timezone.now()
+    first = services.path_heartbeat_claim(
+        path_id=path.pk, interval_seconds=60, now=now, idle_only=False
+    )
+    again = services.path_heartbeat_claim(
+        path_id=path.pk, interval_seconds=60, now=now, idle_only=False
+    )
+    assert (first.send, again.send) == (True, False)
+    services.path_heartbeat_record(path_id=path.pk, at=now, answer="101", slower_seconds=600)
+    later = now + timedelta(seconds=61)
+    third = services.path_heartbeat_claim(
+        path_id=path.pk, interval_seconds=60, now=later, idle_only=False
+    )
+    assert third.send and third.wait_seconds == 600  # the receiver asked for fewer
+    health = PathHealth.objects.get(path=path)
+    assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("101", 600)
+
+
+def test_a_confirmed_credential_replaces_only_the_one_it_was_asked_with(receiver):
+    receiver.wire_credential = "old-auth"
+    receiver.save()
+    assert services.receiver_secret_replace(receiver_id=receiver.pk, old="old-auth", new="new-1")
+    assert not services.receiver_secret_replace(receiver_id=receiver.pk, old="old-auth", new="x")
+    receiver.refresh_from_db()
+    assert receiver.wire_credential == "new-1"

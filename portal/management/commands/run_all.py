@@ -23,6 +23,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from signals.demo import DEMO_DC09_KEY, DEMO_LISTENERS
+
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -94,7 +96,8 @@ class Command(BaseCommand):
             "--receiver-port",
             type=int,
             default=9100,
-            help="Where the emulator listens (the demo receiver's path points at 9100).",
+            help="Where the emulator listens for XML v1 (the demo receiver's path points at "
+            "9100); the demo's other protocols on the ports after it (9101: SIA DC-09).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -104,7 +107,22 @@ class Command(BaseCommand):
         children = [
             Child(
                 "receiver",
-                ["run_receiver", "--host", "127.0.0.1", "--port", str(options["receiver_port"])],
+                [
+                    "run_receiver",
+                    "--host",
+                    "127.0.0.1",
+                    "--listen",
+                    f"xml_v1:{options['receiver_port']}",
+                    # The demo's receivers of the other protocols (signals/demo.py).
+                    *(
+                        f"--listen={protocol}:{options['receiver_port'] + offset}"
+                        for protocol, offset in DEMO_LISTENERS.items()
+                    ),
+                    "--secret",
+                    DEMO_DC09_KEY,
+                    "--setting",
+                    "key_form=hex",
+                ],
                 out,
             ),
             Child("dispatcher", ["run_dispatcher", "--id", "demo-dispatcher", "-v", "2"], out),
