@@ -15,7 +15,7 @@ from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening
 from signals.models import AlarmEvent
 from signals.selectors import events_recent
-from stations.models import MonitoringStation, StationMembership
+from stations.models import MonitoringStation
 
 ALSO_OPENED_WINDOW = timedelta(hours=24)
 RECENT_EVENTS = 15
@@ -28,10 +28,6 @@ def operator_stations(user) -> list[MonitoringStation]:
     return list(
         MonitoringStation.objects.filter(memberships__user=user, is_active=True).order_by("name")
     )
-
-
-def is_operator(user) -> bool:
-    return user.is_authenticated and StationMembership.objects.filter(user=user).exists()
 
 
 @dataclass

@@ -15,7 +15,9 @@ An unknown serial and a wrong token get the same 401, so serials cannot be probe
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +32,8 @@ from customers.models import ZONE_MAX, ZONE_MIN, Bridge
 from dealers.lib import client_address
 from signals import lib, limits, selectors, services
 from signals.models import AlarmEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_TOKEN_LENGTH = 200
@@ -161,8 +165,32 @@ def _answer(event: AlarmEvent) -> JsonResponse:
     return JsonResponse(body, status=201 if event.is_new else 200)
 
 
+def _logs_refusals(view):
+    """Every refusal is logged with its reason, so an event that never became a signal can be
+    explained from the portal alone (the body is not logged: it may hold a token)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest) -> JsonResponse:
+        response = view(request)
+        if response.status_code >= 400:
+            try:
+                reason = json.loads(response.content).get("error", "")
+            except ValueError:
+                reason = ""
+            logger.warning(
+                "device API refused a request from %s: %s %s",
+                client_address(request),
+                response.status_code,
+                lib.text_safe(reason, 300),
+            )
+        return response
+
+    return wrapper
+
+
 @csrf_exempt
 @never_cache
+@_logs_refusals
 def device_events(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         response = _error(405, "Use POST.")

@@ -54,7 +54,7 @@ ADM_CID = "ADM-CID"
 SIA_DCS = "SIA-DCS"
 NULL = "NULL"
 # The extended-data blocks the portal fills: the verification link, the site, the zone.
-BLOCKS = {"V": "verification link (the deep link)", "S": "site name", "L": "zone description"}
+BLOCKS = {"V": "[V] verification link (the deep link)", "S": "[S] the site", "L": "[L] the zone"}
 DEFAULT_BLOCKS = {ADM_CID: ["V"], SIA_DCS: ["V", "S", "L"]}
 # The length field has three hex digits.
 MAX_BODY = 0xFFF

@@ -323,3 +323,11 @@ def test_arbitrary_credentials_never_500(api_client, device_token, header, seria
     except UnicodeEncodeError:  # the test client cannot send such a header at all
         return
     assert response.status_code in {400, 401}
+
+
+def test_every_refusal_is_logged_with_its_reason(client, caplog):
+    with caplog.at_level("WARNING", logger="signals.api"):
+        response = client.post("/api/devices/events", data=b"{}", content_type="application/json")
+    assert response.status_code == 401
+    [record] = [r for r in caplog.records if r.name == "signals.api"]
+    assert "401" in record.getMessage() and "token" in record.getMessage()
