@@ -28,6 +28,13 @@ def test_database() -> Iterator[None]:
 
     django.setup()
     setup_test_environment()
+    # setup_test_environment() makes every template render send a signal with a copy of its
+    # context, for tests that read response.context; production does not pay for that, so
+    # neither do the pages measured here.
+    from django.template import Template
+    from django.test.utils import _TestState
+
+    Template._render = _TestState.saved_data.template_render
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         yield
@@ -62,3 +69,61 @@ def report(label: str, samples: list[float], floor: list[float] | None = None) -
     if floor is not None:
         line += f"   ratio to floor {median_ms(samples) / median_ms(floor):5.2f}x"
     print(line, flush=True)
+
+
+def interleaved(
+    cases: dict[str, Callable[[], object]], *, repeat: int, warmup: int = 3
+) -> dict[str, list[float]]:
+    """Seconds per call of each case, the cases taking turns (A B C A B C ...).
+
+    On a shared machine the load changes during a run; taking turns spreads it over every
+    case alike, so a ratio to the floor compares like with like.
+    """
+    for _ in range(warmup):
+        for fn in cases.values():
+            fn()
+    samples: dict[str, list[float]] = {label: [] for label in cases}
+    for _ in range(repeat):
+        for label, fn in cases.items():
+            start = time.perf_counter()
+            fn()
+            samples[label].append(time.perf_counter() - start)
+    return samples
+
+
+def summarize(ratios: dict[str, list[float]], aims: dict[str, float] | None = None) -> None:
+    """The median ratio of each case over the rounds, with the spread (lowest - highest)."""
+    aims = aims or {}
+    rounds = len(next(iter(ratios.values()), []))
+    print(f"summary over {rounds} round(s): median ratio to the floor (spread)", flush=True)
+    for label, values in ratios.items():
+        line = (
+            f"  {label:<38} {statistics.median(values):5.2f}x ({min(values):.2f}-{max(values):.2f})"
+        )
+        if label in aims:
+            line += f"   aim <= {aims[label]}x"
+        print(line, flush=True)
+
+
+def explain(sql: str) -> str:
+    """PostgreSQL's EXPLAIN (ANALYZE, BUFFERS) of one statement, as text."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def explain_request(fn: Callable[[], object], *, tables: tuple[str, ...]) -> None:
+    """Run one request and print the plan of each of its queries that reads ``tables``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        fn()
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        if not sql.startswith("SELECT") or not any(f'"{t}"' in sql for t in tables):
+            continue
+        print(f"\n  {sql}\n", flush=True)
+        print("    " + explain(sql).replace("\n", "\n    "), flush=True)

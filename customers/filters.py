@@ -41,7 +41,7 @@ class CustomerFilter(DealerFilterSet):
         fields: list[str] = []
 
     def filter_search(self, queryset, name: str, value: str):
-        return queryset.search(value[:SEARCH_MAX])
+        return queryset.search(value[:SEARCH_MAX], dealer=self.dealer)
 
     def filter_status(self, queryset, name: str, value: str):
         return queryset if value == ALL else queryset.filter(status=value)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Q
 from django.urls import reverse
 from simple_history.models import HistoricalRecords
 
@@ -28,23 +28,36 @@ ZONE_MIN, ZONE_MAX = 1, 999  # what a Contact ID zone field (3 digits) can carry
 
 
 class CustomerQuerySet(DealerOwnedQuerySet):
-    def search(self, term: str) -> CustomerQuerySet:
-        """Name, address or city contains the term, or an account number starts with it."""
+    def search(self, term: str, *, dealer: Dealer) -> CustomerQuerySet:
+        """Name, address or city contains the term, the site ID is the term, or one of the
+        dealer's account numbers starts with it.
+
+        Each way of matching is its own small query, scoped to the dealer and served by its
+        own index (on PostgreSQL the trigram index for "contains", the account prefix index
+        for account numbers), and the list keeps the union of their ids. One OR across them
+        would make PostgreSQL read every one of the dealer's sites instead.
+        """
         # Control characters match nothing, and PostgreSQL refuses NUL bytes outright.
         term = "".join(ch for ch in term if ch.isprintable()).strip()
         if not term:
             return self
+        own = Customer.objects.for_dealer(dealer).order_by()
+        matches = own.filter(
+            Q(name__icontains=term) | Q(address__icontains=term) | Q(city__icontains=term)
+        ).values("pk")
         number = normalise_identifier(term)
-        by_account = MonitoringAccount.objects.filter(
-            customer=OuterRef("pk"), account_number__startswith=number
-        )
-        return self.filter(
-            Q(name__icontains=term)
-            | Q(address__icontains=term)
-            | Q(city__icontains=term)
-            | Q(site_id=number)
-            | Q(Exists(by_account))
-        )
+        # Site IDs (12) and account numbers (20) hold only A-Z, 0-9 and '-': a term that
+        # could be neither skips those two queries.
+        if lib.ACCOUNT_NUMBER_RE.fullmatch(number):
+            by_account = (
+                MonitoringAccount.objects.filter(
+                    station_record__dealer=dealer, account_number__startswith=number
+                )
+                .order_by()
+                .values("customer_id")
+            )
+            matches = matches.union(own.filter(site_id=number).values("pk"), by_account, all=True)
+        return self.filter(pk__in=matches)
 
 
 class Customer(models.Model):
@@ -83,8 +96,13 @@ class Customer(models.Model):
         indexes = [
             # The customer list: one dealer's sites by name, page after page.
             models.Index(fields=["dealer", "name", "id"], name="customers_dealer_name"),
-            # The customer list filtered by status.
-            models.Index(fields=["dealer", "status", "name"], name="customers_dealer_status"),
+            # The customer list filtered by status (active by default), in the list's order:
+            # a page from either end reads only its own rows (dealers.generic.ListPaginator).
+            models.Index(
+                fields=["dealer", "status", "name", "id"], name="customers_dealer_status_name"
+            ),
+            # Search by name, address or city ("contains") uses a trigram index that only
+            # PostgreSQL has: customers_search_trgm, made by migration 0005.
         ]
 
     def __str__(self) -> str:
@@ -303,6 +321,16 @@ class MonitoringAccount(models.Model):
 
     class Meta:
         ordering = ["station_record__name"]
+        indexes = [
+            # The customer list's search by account number: one dealer's records, numbers
+            # starting with the term (LIKE 'N%'). The pattern operator class serves LIKE on
+            # PostgreSQL whatever the database's collation; other databases ignore it.
+            models.Index(
+                fields=["station_record", "account_number"],
+                opclasses=["int8_ops", "varchar_pattern_ops"],
+                name="customers_account_prefix",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["station", "account_number"],

@@ -4,7 +4,8 @@
   and puts the service's ``ValidationError`` on the form (``add_service_errors``).
 - ``FilteredListMixin`` with ``DealerFilterSet``: a list with the filter bar
   (``templates/_filter_bar.html``), its query string kept across pages (``_pagination.html``)
-  and exports.
+  and exports, paged by ``ListPaginator`` (the last page as cheap as the first).
+- ``code_url``: the address of each row's page in a long list, with one ``reverse()``.
 - The row-action cell is the ``row_actions`` template tag (``dealers/templatetags/dealer_ui.py``).
 
 They live here, in the lowest app, so that every app above may use them.
@@ -12,14 +13,19 @@ They live here, in the lowest app, so that every app above may use them.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
+from django.urls import reverse
 
 from dealers.models import Dealer
 
@@ -58,6 +64,56 @@ class ServiceFormMixin:
 
     def get_success_url_for(self, obj: Any) -> str:
         return self.get_success_url()
+
+
+# --- paging -----------------------------------------------------------------------------------
+
+# The last ORDER BY term that makes an order total (no two rows tie), so it can be reversed.
+_TIE_BREAKERS = {"id", "-id", "pk", "-pk"}
+
+
+class ListPaginator(Paginator):
+    """Django's paginator, except that a page nearer the end of a list is read from the end.
+
+    ``OFFSET n`` makes the database read and throw away the n rows it skips, so on a list of
+    10,000 the last page costs 200 first pages. A page in the second half is read with the
+    order reversed and the offset counted from the end, then put back in order: the pages at
+    either end cost the same, and no page costs more than the middle one. It needs a total
+    order (ending in the primary key, as the lists' orders do); any other list is paged as
+    Django pages it.
+    """
+
+    def page(self, number: int | str) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        from_end = self.count - top
+        if from_end >= bottom or not self._reversible():
+            return super().page(number)
+        rows = list(self.object_list.reverse()[from_end : self.count - bottom])
+        rows.reverse()
+        return self._get_page(rows, number, self)
+
+    def _reversible(self) -> bool:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet) or not queryset.ordered:
+            return False
+        order = queryset.query.order_by or queryset.model._meta.ordering
+        return bool(order) and isinstance(order[-1], str) and order[-1] in _TIE_BREAKERS
+
+
+def code_url(view_name: str) -> Callable[[uuid.UUID], str]:
+    """``reverse(view_name, args=[code])`` for many codes, from one ``reverse()``.
+
+    For a view whose only argument is a ``<uuid:...>`` code (the address holds the code as
+    ``str(code)``). A list of 50 rows spends a third of its rendering in ``{% url %}``
+    otherwise: each ``reverse()`` walks the resolver again.
+    """
+    marker = uuid.UUID(int=0)
+    head, tail = reverse(view_name, args=[marker]).split(str(marker))
+    return lambda code: f"{head}{code}{tail}"
 
 
 # --- the list filter bar ------------------------------------------------------------------
@@ -101,6 +157,7 @@ class FilteredListMixin:
 
     filterset_class: type[DealerFilterSet]
     dealer: Dealer
+    paginator_class = ListPaginator
 
     def get_base_queryset(self):
         raise NotImplementedError

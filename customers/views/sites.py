@@ -19,7 +19,7 @@ from customers.models import Customer
 from customers.views.base import EDIT_ROLES, CustomerMixin
 from dealers import history
 from dealers.access import DealerRequiredMixin
-from dealers.generic import FilteredListMixin, ServiceFormMixin
+from dealers.generic import FilteredListMixin, ServiceFormMixin, code_url
 from stations.lib import deep_link_url
 
 PAGE_SIZE = 50
@@ -34,6 +34,15 @@ class CustomerListView(FilteredListMixin, DealerRequiredMixin, ListView):
 
     def get_base_queryset(self):
         return selectors.customer_list(self.dealer)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        customers = selectors.list_accounts(context["customers"])
+        detail_url = code_url("customers:detail")
+        for customer in customers:
+            customer.detail_url = detail_url(customer.code)
+        context["customers"] = customers
+        return context
 
 
 class CustomerCreateView(DealerRequiredMixin, ServiceFormMixin, FormView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from customers.models import Customer
@@ -139,17 +140,107 @@ def test_list_paginates(owner_client, dealer):
 
 
 @pytest.mark.parametrize("count", [10, 1000])
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"page": "last"}, {"q": "site"}, {"q": "A-1"}, {"status": "all", "page": "last"}],
+    ids=["first page", "last page", "search by name", "search by account", "all, last page"],
+)
 def test_list_query_count_does_not_grow(
-    owner, dealer, record, count, client, django_assert_num_queries
+    owner, dealer, record, count, params, client, django_assert_num_queries
 ):
-    customers = CustomerFactory.create_batch(count, dealer=dealer)
-    for c in customers[:50]:
-        MonitoringAccountFactory(customer=c, station_record=record)
+    customers = CustomerFactory.create_batch(count, dealer=dealer, name="Site")
+    for i, c in enumerate(customers):
+        MonitoringAccountFactory(customer=c, station_record=record, account_number=f"A-{i}")
+    # An account left behind by a prefix change shows its station's name: still no query.
+    record.account_prefix = "P"
+    record.save(update_fields=["account_prefix"])
     client.force_login(owner)
+    if params.get("page") == "last":
+        params = {**params, "page": (count + 49) // 50}
     # session, user, memberships, station records (filter), count, page, accounts
     with django_assert_num_queries(7):
-        response = client.get(LIST)
+        response = client.get(LIST, params)
     assert response.status_code == 200
+
+
+def test_the_last_page_lists_the_last_customers_in_order(owner_client, dealer):
+    for i in range(120):
+        CustomerFactory(dealer=dealer, name=f"Site {i % 7}")
+    everyone = list(Customer.objects.for_dealer(dealer).order_by("name", "id"))
+    pages = [list(owner_client.get(LIST, {"page": n}).context["customers"]) for n in (1, 2, 3)]
+    assert pages == [everyone[:50], everyone[50:100], everyone[100:]]
+
+
+def test_search_finds_a_customer_once_however_many_ways_it_matches(owner_client, dealer, record):
+    both = CustomerFactory(dealer=dealer, name="North 42", address="42 North Road")
+    MonitoringAccountFactory(customer=both, station_record=record, account_number="42")
+    by_account = CustomerFactory(dealer=dealer, name="Elsewhere")
+    MonitoringAccountFactory(customer=by_account, station_record=record, account_number="4217")
+    CustomerFactory(dealer=dealer, name="Unrelated")
+
+    found = list(owner_client.get(LIST, {"q": "42"}).context["customers"])
+
+    assert found == [by_account, both]  # by name, each once
+
+
+def test_search_with_spaces_or_symbols_still_finds_names(owner_client, dealer, customer):
+    # Not an account number or site ID: only names, addresses and cities are searched.
+    other = CustomerFactory(dealer=dealer, name="Smith & Sons, Ltd.")
+    assert list(owner_client.get(LIST, {"q": "& sons,"}).context["customers"]) == [other]
+    assert list(owner_client.get(LIST, {"q": "smith & sons"}).context["customers"]) == [other]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="PostgreSQL's indexes (CI sets DATABASE_URL)"
+)
+def test_postgresql_answers_searches_from_their_indexes(dealer, record):
+    """The query plans, not the speed: at a size where it matters (20,000 sites), each way of
+    matching is served by its index (the trigram index for names, the prefix index for
+    account numbers) instead of reading every one of the dealer's sites. Breaks if the search
+    stops writing SQL that the indexes can serve."""
+    with connection.cursor() as cursor:
+        # Seeded in SQL: 20,000 rows through the ORM would take most of a minute.
+        cursor.execute(
+            """
+            INSERT INTO customers_customer (code, site_id, dealer_id, name, address, city,
+                region, postal_code, country, time_zone, notes, status, created_at, updated_at)
+            SELECT gen_random_uuid(), 'S' || i, %s, 'Site ' || lpad(i::text, 5, '0'),
+                i || ' Main Street', 'Springfield', '', '', '', 'UTC', '', 'active', now(), now()
+            FROM generate_series(1, 20000) AS i
+            """,
+            [dealer.pk],
+        )
+        cursor.execute(
+            """
+            INSERT INTO customers_monitoringaccount (code, customer_id, station_record_id,
+                station_id, account_number, reference_id, created_at, updated_at)
+            SELECT gen_random_uuid(), id, %s, %s, substr(site_id, 2), '', now(), now()
+            FROM customers_customer WHERE dealer_id = %s
+            """,
+            [record.pk, record.station_id, dealer.pk],
+        )
+        # What autovacuum does to a table that grew: statistics, and the trigram index's list
+        # of pending entries merged into the index proper.
+        cursor.execute("ANALYZE customers_customer")
+        cursor.execute("ANALYZE customers_monitoringaccount")
+        cursor.execute("SELECT gin_clean_pending_list('customers_search_trgm')")
+        for term in ("site 01999", "1234"):
+            search = Customer.objects.for_dealer(dealer).search(term, dealer=dealer)
+            sql, params = search.query.sql_with_params()
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "customers_search_trgm" in plan, plan
+            assert "Seq Scan on customers_customer" not in plan, plan
+            if term == "1234":
+                assert "customers_account_prefix" in plan, plan
+            assert search.count() == (1 if term == "site 01999" else 12)
+
+
+def test_search_keeps_the_other_filters(owner_client, dealer, record):
+    active = CustomerFactory(dealer=dealer, name="Mill A")
+    CustomerFactory(dealer=dealer, name="Mill B", status="archived")
+    assert list(owner_client.get(LIST, {"q": "mill"}).context["customers"]) == [active]
+    assert len(owner_client.get(LIST, {"q": "mill", "status": "all"}).context["customers"]) == 2
 
 
 # --- create, edit, archive ------------------------------------------------------------------
