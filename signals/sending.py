@@ -40,8 +40,9 @@ logger = logging.getLogger(__name__)
 Kind = DeliveryAttempt.Outcome
 # Receiver paths and settings are read again this often, so changes reach running dispatchers.
 PATHS_REFRESH_SECONDS = 10.0
-# Sequence numbers a dispatcher reserves for a path at a time.
-SEQUENCE_BLOCK = 20
+# Sequence numbers a dispatcher reserves for a path at a time: the reservation locks the
+# path's health row, which the recording of batches also takes, so not too often.
+SEQUENCE_BLOCK = 100
 # Outcomes that are an answer from the receiver (the path works), as opposed to none.
 ANSWERED = frozenset({Kind.DELIVERED, Kind.DUPLICATE, Kind.RETRY, Kind.RESYNC, Kind.REJECTED})
 DELIVERED = frozenset({Kind.DELIVERED, Kind.DUPLICATE})

@@ -467,3 +467,24 @@ def test_the_admin_takes_the_key_once_and_never_shows_it(admin_client, dc09_rece
     assert "00112233445566778899AABBCCDDEEFF" not in admin_client.get(url).content.decode()
     history = dc09_receiver.history.first()
     assert not hasattr(history, "wire_credential")
+
+
+@pytest.mark.django_db
+def test_the_dealer_sees_the_protocol_the_frame_decrypted_and_the_answer(
+    owner_client, customer, dc09_account, dc09_receiver
+):
+    from django.urls import reverse
+
+    signal = SignalFactory(account=dc09_account, protocol="sia_dc09", payload=b"")
+    with dc09_emulator() as emulator:
+        path_to(dc09_receiver, emulator.port)
+        run_once_within(dispatcher())
+
+    page = owner_client.get(reverse("signals:customer-list", args=[customer.code]))
+
+    html = page.content.decode()
+    assert page.status_code == 200 and signal.reference in html
+    assert "SIA DC-09" in html
+    assert "Decrypted view" in html and "#3444|1130 01 017]" in html
+    assert "*ACK" in html  # the receiver's answer as it came
+    assert KEY_HEX not in html
