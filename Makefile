@@ -20,6 +20,8 @@ install: $(STAMP)
 ## emulator (127.0.0.1:9100, where the demo receiver points) and one signal dispatcher.
 ## Ctrl-C stops all three.
 run: export DJANGO_DEBUG ?= true
+# Deep links in alarm packages and the printed addresses point where this demo serves.
+run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo

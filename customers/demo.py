@@ -82,3 +82,18 @@ def seed(dealer: Dealer, stations: DemoStations) -> DemoCustomers:
         )
         accounts.append(account)
     return DemoCustomers(customers=[pharmacy, warehouse], accounts=accounts)
+
+
+def seed_second(dealer: Dealer) -> Customer:
+    """The second demo dealer's one site (no station yet: it shows an empty start)."""
+    customer, _ = Customer.objects.get_or_create(
+        dealer=dealer,
+        name="Marina Office",
+        defaults={
+            "address": "1 Pier Way",
+            "city": "Bayport",
+            "region": "CA",
+            "time_zone": "America/Los_Angeles",
+        },
+    )
+    return customer

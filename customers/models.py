@@ -178,6 +178,11 @@ class Bridge(models.Model):
     def channel_count(self) -> int:
         return self.CHANNELS[self.Model(self.model)]
 
+    @property
+    def has_free_channel(self) -> bool:
+        """A channel without a camera is left (reads the prefetched cameras when there are)."""
+        return len(self.cameras.all()) < self.channel_count
+
 
 class CameraQuerySet(DealerOwnedQuerySet):
     dealer_path = "bridge__customer__dealer"

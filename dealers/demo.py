@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 from dealers.models import Dealer, Membership
 
 DEMO_DEALER_NAME = "Demo Alarm Co"
+# A second dealer the demo owner also owns, to switch to in the navigation bar.
+SECOND_DEALER_NAME = "Harbor Security (second demo dealer)"
 # Fixed, printed and documented: this is demo data for a local portal, never production.
 DEMO_USERS = [
     ("demo-owner", "demo-owner-pass", Membership.Role.OWNER),
@@ -22,6 +24,7 @@ DEMO_ADMIN = ("demo-admin", "demo-admin-pass")
 class DemoDealer:
     dealer: Dealer
     credentials: list[tuple[str, str, str]] = field(default_factory=list)
+    second: Dealer | None = None
 
 
 def ensure_user(username: str, password: str, **extra: object):
@@ -43,6 +46,14 @@ def seed() -> DemoDealer:
         user = ensure_user(username, password)
         Membership.objects.get_or_create(user=user, dealer=dealer, defaults={"role": role})
         demo.credentials.append((username, password, Membership.Role(role).label))
+    second, _ = Dealer.objects.get_or_create(
+        name=SECOND_DEALER_NAME, defaults={"time_zone": "America/Los_Angeles"}
+    )
+    owner = ensure_user(DEMO_USERS[0][0], DEMO_USERS[0][1])
+    Membership.objects.get_or_create(
+        user=owner, dealer=second, defaults={"role": Membership.Role.OWNER}
+    )
+    demo.second = second
     ensure_user(DEMO_ADMIN[0], DEMO_ADMIN[1], is_staff=True, is_superuser=True)
     demo.credentials.append((DEMO_ADMIN[0], DEMO_ADMIN[1], "Django admin (superuser)"))
     return demo

@@ -189,6 +189,23 @@ class CameraCreateView(_DeviceFormView):
         context["bridge"] = self.bridge
         return context
 
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._when_full() or super().get(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self._when_full() or super().post(request, *args, **kwargs)
+
+    def _when_full(self) -> HttpResponse | None:
+        """A new camera on a bridge whose every channel has one: say so, offer no form."""
+        if self.get_instance() is not None or self.bridge.has_free_channel:
+            return None
+        messages.warning(
+            self.request,
+            f"Every channel of {self.bridge} has a camera: edit or delete one, or change the "
+            "bridge to a model with more channels.",
+        )
+        return redirect(self.get_success_url_for(self.bridge))
+
     def perform(self, form: CameraForm) -> Camera:
         return services.camera_save(camera=form.instance)
 

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 
 def test_owner_adds_a_station_record_after_a_wrong_passkey(page, demo):
     sign_in(page, "demo-owner", "demo-owner-pass")
+    page.get_by_test_id("settings-menu").click()  # dealer settings are one menu
     page.get_by_role("link", name="Monitoring stations").click()
     page.get_by_role("link", name="Add monitoring station").click()
     page.get_by_label("Name").fill("Backup central")

@@ -43,10 +43,15 @@ class Child:
         self.process: subprocess.Popen[str] | None = None
         self.copier: threading.Thread | None = None
 
-    def start(self, lock: threading.Lock) -> None:
+    def start(self, lock: threading.Lock, *, base_url: str) -> None:
         manage = Path(settings.BASE_DIR) / "manage.py"
+        # The portal's address is where this demo serves, unless the environment says otherwise:
+        # every alarm package's deep link starts with it.
+        env = {**os.environ}
+        env.setdefault("PORTAL_BASE_URL", base_url)
         self.process = subprocess.Popen(
             [sys.executable, "-u", str(manage), *self.args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -139,7 +144,7 @@ class Command(BaseCommand):
         exit_code = 0
         try:
             for child in children:
-                child.start(lock)
+                child.start(lock, base_url=f"http://{options['addr']}")
             with lock:
                 out.write(
                     f"Portal on http://{options['addr']}/ · receiver emulator on "

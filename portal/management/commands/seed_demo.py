@@ -33,8 +33,10 @@ class Command(BaseCommand):
             stations = stations_demo.seed(dealer.dealer)
             customers = customers_demo.seed(dealer.dealer, stations)
             signals_demo.seed(dealer.dealer)
+            customers_demo.seed_second(dealer.second)
+        base = settings.PORTAL_BASE_URL
         self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
-        self.stdout.write("Sign in at http://127.0.0.1:8000/accounts/login/ with:")
+        self.stdout.write(f"Sign in at {base}/accounts/login/ with:")
         for username, password, role in dealer.credentials:
             self.stdout.write(f"  {username:<14} {password:<18} {role}")
         operator, operator_password = stations.operator
@@ -57,5 +59,9 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"Deep link for {operator} (zone 17 of {customers.customers[0]}): "
-            f"http://127.0.0.1:8000/monitoring?act={customers.accounts[0].account_number}&zone=017"
+            f"{base}/monitoring?act={customers.accounts[0].account_number}&zone=017"
+        )
+        self.stdout.write(
+            f"demo-owner also owns “{dealer.second}”: switch to it with the dealer menu at the "
+            "top right."
         )
