@@ -453,6 +453,32 @@ def main() -> None:
             )
             per_protocol["sia_dc09"] = deliver(1, ids, dc09, 0)
 
+        # 6. SOS Access v4: one connection per signal (the protocol's), ISO-8859-1 XML.
+        receiver.protocol = "sos_access_v4"
+        receiver.protocol_settings = {
+            "receiver": "42",
+            "transmitter_type": "SV300",
+            "heartbeat_level": 0,
+        }
+        receiver.wire_credential = "hxp4x9nnwxjatv8"
+        receiver.save()
+        config = ReceiverConfig(
+            receiver.pk,
+            "sos_access_v4",
+            settings=receiver.protocol_settings,
+            secret=receiver.wire_credential,
+        )
+        with ReceiverEmulator(protocol="sos_access_v4", config=config) as sos:
+            path.port = sos.port
+            path.save(update_fields=["port"])
+            print("  1 dispatcher, SOS Access v4 to the emulator:", flush=True)
+            packages, payloads, _ = build_packages(ARGS.signals, numbers, 5 * ARGS.signals)
+            gate = timezone.now() + timedelta(seconds=ARGS.start_seconds)
+            ids = insert_signals(
+                packages, payloads, accounts_by_number, gate=gate, protocol="sos_access_v4"
+            )
+            per_protocol["sos_access_v4"] = deliver(1, ids, sos, 0)
+
         line("1 dispatcher: signals acknowledged and recorded", results[1], floor)
         line("2 dispatchers: signals acknowledged and recorded", results[2], floor)
         line("1 dispatcher, receiver answering from a template", quick_rate, floor)

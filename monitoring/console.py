@@ -30,6 +30,8 @@ from dealers.generic import add_service_errors
 from dealers.models import Dealer
 from monitoring import forms
 from monitoring.access import StationAdminRequiredMixin, admin_stations, get_in_station_or_404
+from signals import codecs
+from signals import services as signal_services
 from stations import selectors as station_selectors
 from stations import services as station_services
 from stations.forms import with_protocol_settings
@@ -129,7 +131,14 @@ class ReceiverListView(ConsoleView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        context["receivers"] = station_selectors.station_receivers(self.station)
+        receivers = station_selectors.station_receivers(self.station)
+        context["receivers"] = receivers
+        # Receivers whose protocol can ask the receiver for a new secret (SOS Access).
+        context["rotating"] = {
+            receiver.pk
+            for receiver in receivers
+            if (codec := codecs.codec_for(receiver.protocol)) and codec.rotates_secret
+        }
         return context
 
 
@@ -267,6 +276,24 @@ class ReceiverPasskeyView(StationAdminRequiredMixin, FormView):
             f"New passkey for “{self.receiver.name}”: dealers adding a record from now on need "
             "it; existing records keep working.",
         )
+        return redirect(_url("console-receivers", self.station))
+
+
+class ReceiverSecretRotateView(StationAdminRequiredMixin, View):
+    """Ask the receiver for a new protocol secret (where its protocol can: SOS Access): the new
+    one is stored only once the receiver confirms it; anything less keeps the current one."""
+
+    http_method_names = ["post", "options"]
+
+    def resolve_objects(self) -> None:
+        self.receiver = get_in_station_or_404(
+            Receiver.objects, self.station, code=self.kwargs["code"]
+        )
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        result = signal_services.receiver_secret_rotate(receiver=self.receiver, actor=request.user)
+        say = messages.success if result.rotated else messages.error
+        say(request, f"“{self.receiver.name}”: {result.message}")
         return redirect(_url("console-receivers", self.station))
 
 

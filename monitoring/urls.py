@@ -19,6 +19,11 @@ console_urls = [
         console.ReceiverPasskeyView.as_view(),
         name="console-receiver-passkey",
     ),
+    path(
+        "receivers/<uuid:code>/rotate-secret/",
+        console.ReceiverSecretRotateView.as_view(),
+        name="console-receiver-rotate-secret",
+    ),
     path("health/", console.HealthView.as_view(), name="console-health"),
     path("people/", console.PeopleView.as_view(), name="console-people"),
     path("people/invite/", console.InviteView.as_view(), name="console-invite"),

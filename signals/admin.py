@@ -7,7 +7,6 @@ from django.utils.html import format_html
 
 from dealers.models import NotificationRecipient
 from signals import codecs
-from signals.lib import bytes_for_people
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 
 
@@ -80,7 +79,7 @@ class DeliveryAttemptInline(admin.TabularInline):
 
     @admin.display(description="reply")
     def reply_shown(self, obj: DeliveryAttempt) -> str:
-        text, escaped = bytes_for_people(obj.reply)
+        text, escaped = obj.reply_text, obj.reply_escaped
         return f"{text} (not plain text: odd bytes shown as \\xNN)" if escaped else text
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -13,10 +13,11 @@ from stations.demo import DEMO_PASSKEY, DEMO_RECEIVER_HOST, DEMO_RECEIVER_PORT
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
 
 # Where `make run`'s receiver emulator listens for each protocol, as an offset from the XML v1
-# port (run_all passes them), and the demo DC-09 receiver's key: published here, so for the
-# demo only.
-DEMO_LISTENERS = {"sia_dc09": 1}
+# port (run_all passes them), and the demo receivers' secrets: published here, so for the demo
+# only. (The emulator gets the DC-09 key; its SOS Access listener takes any authentication.)
+DEMO_LISTENERS = {"sia_dc09": 1, "sos_access_v4": 2}
 DEMO_DC09_KEY = "00112233445566778899AABBCCDDEEFF"
+DEMO_SOS_ACCESS_AUTHENTICATION = "demo-sos-auth-1"
 _DEMO_RECEIVERS = {
     "sia_dc09": {
         "station": "Southside Monitoring (SIA DC-09)",
@@ -32,6 +33,22 @@ _DEMO_RECEIVERS = {
             "supervision_account": "0000",
         },
         "secret": DEMO_DC09_KEY,
+    },
+    "sos_access_v4": {
+        "station": "Nordic Alarm Centre (SOS Access v4)",
+        "receiver": "Demo SOS Access receiver",
+        "record": "Nordic (SOS Access v4)",
+        "account": "3447",
+        "settings": {
+            "receiver": "42",
+            "transmitter_type": "SV300",
+            "link_transmitter_code": "PORTAL1",
+            "event_codes": "sia",
+            "event_code_overrides": "",
+            "heartbeat_level": 180,
+            "pings_per_interval": 3,
+        },
+        "secret": DEMO_SOS_ACCESS_AUTHENTICATION,
     },
 }
 

@@ -317,6 +317,8 @@ def backoff_delay(attempts: int, *, base: float, cap: float, rng: random.Random)
 # C0 controls but tab, line feed and carriage return, DEL, and lone surrogates: PostgreSQL
 # refuses NUL in text and no database can store a lone surrogate; none of them reads well.
 _UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Control characters of the upper half (ISO-8859-1 decodes bytes 0x80-0x9f to them).
+_C1_CHARS = re.compile("[\x80-\x9f]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -335,18 +337,19 @@ def text_safe(text: str, max_length: int | None = None) -> str:
     return cleaned if max_length is None else cleaned[:max_length]
 
 
-def bytes_for_people(data: bytes) -> tuple[str, bool]:
+def bytes_for_people(data: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
     """Bytes from the network as text for a page, and whether it had to be escaped.
 
-    UTF-8 text without control characters is shown as it is; anything else (a NUL, UTF-16,
-    binary) shows its odd bytes as ``\\xNN`` escapes, and the second value says so.
+    Text in ``encoding`` (the protocol's: ``Codec.text_encoding``) without control characters
+    is shown as it is; anything else (a NUL, UTF-16, binary) shows its odd bytes as ``\\xNN``
+    escapes, and the second value says so.
     """
     data = bytes(data)
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
         return text_safe(data.decode("utf-8", "backslashreplace")), True
-    safe = text_safe(text)
+    safe = _C1_CHARS.sub(_escape, text_safe(text))
     return safe, safe != text
 
 

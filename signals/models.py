@@ -15,6 +15,7 @@ from simple_history.models import HistoricalRecords
 
 from customers.models import Bridge, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer, DealerOwnedQuerySet
+from signals import codecs
 from signals.codecs.base import Qualifier
 from signals.lib import EventKind, Trigger, bytes_for_people, payload_for_people, text_safe
 from stations.models import DealerStation, MonitoringStation, Receiver, ReceiverPath
@@ -309,7 +310,7 @@ class Signal(models.Model):
     @property
     def payload_text(self) -> str:
         """The payload as text, for people (PostgreSQL hands back a memoryview)."""
-        return bytes_for_people(self.payload)[0]
+        return bytes_for_people(self.payload, text_encoding(self.protocol))[0]
 
     @property
     def payload_for_people(self) -> str:
@@ -390,16 +391,17 @@ class DeliveryAttempt(models.Model):
     def reply_text(self) -> str:
         """The reply for people: as it is when it is plain UTF-8 text, else with its odd bytes
         shown as ``\\xNN`` (``reply_escaped`` says which)."""
-        return bytes_for_people(self.reply)[0]
+        return bytes_for_people(self.reply, text_encoding(self.protocol))[0]
 
     @property
     def reply_escaped(self) -> bool:
-        return bytes_for_people(self.reply)[1]
+        return bytes_for_people(self.reply, text_encoding(self.protocol))[1]
 
     @property
     def sent_text(self) -> str:
         """What was sent, for people: decrypted when it went encrypted (``sent_was_encrypted``)."""
-        return bytes_for_people(self.sent_decrypted or self.sent)[0]
+        sent = self.sent_decrypted or self.sent
+        return bytes_for_people(sent, text_encoding(self.protocol))[0]
 
     @property
     def sent_was_encrypted(self) -> bool:
@@ -508,3 +510,9 @@ class EventCode(models.Model):
             and self.customer.dealer_id != self.dealer_id
         ):
             raise ValidationError({"customer": "Choose one of this dealer's sites."})
+
+
+def text_encoding(protocol: str) -> str:
+    """How a person reads a protocol's bytes (UTF-8 for a protocol the portal cannot speak)."""
+    codec = codecs.codec_for(protocol)
+    return codec.text_encoding if codec is not None else "utf-8"

@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -289,8 +289,10 @@ class Sender:
         message: Message | None,
         prepared: bytes,
         path: ReceiverPath,
+        other: Callable[[Context], Outgoing | None] | None = None,
     ) -> Attempt:
-        """One exchange over one path: a signal (``message``), or a heartbeat (None)."""
+        """One exchange over one path: a signal (``message``), or (None) a heartbeat or the
+        ``other`` exchange the codec builds (a secret rotation)."""
         started_at = timezone.now()
         start = time.monotonic()
 
@@ -304,9 +306,10 @@ class Sender:
         try:
             outgoing: Outgoing | None
             if message is None:
-                outgoing = codec.build_heartbeat(ctx)
+                outgoing = (other or codec.build_heartbeat)(ctx)
                 if outgoing is None:
-                    return done(Kind.ERROR, error="the protocol has no heartbeat")
+                    what = "secret rotation" if other else "heartbeat"
+                    return done(Kind.ERROR, error=f"the protocol has no {what}")
             else:
                 outgoing = codec.build(message, prepared, ctx)
         except ProtocolError as exc:
@@ -368,6 +371,26 @@ class Sender:
         if attempt.outcome == Kind.RESYNC:
             attempt = self._exchange(codec, receiving.config, None, b"", path)
         return attempt
+
+    def rotate_secret(self, receiver_id: int) -> list[Attempt]:
+        """Ask the receiver for a new protocol secret over its paths in order, until one
+        answers (anything but a request for the other path). A confirmed new secret is stored
+        by the exchange itself (above: only over the one it used); the caller reads the
+        receiver again to know (``signals.services.receiver_secret_rotate``)."""
+        attempts: list[Attempt] = []
+        paths = self.paths_for(receiver_id)
+        receiving = self._receiving.get(receiver_id)
+        codec = codecs.codec_for(receiving.config.protocol) if receiving else None
+        if receiving is None or codec is None:
+            return attempts
+        for path in paths:
+            attempt = self._exchange(
+                codec, receiving.config, None, b"", path, other=codec.build_secret_rotation
+            )
+            attempts.append(attempt)
+            if attempt.path_ok:
+                break
+        return attempts
 
     def _transport(self, path: ReceiverPath, codec: Codec) -> Transport:
         config = (

@@ -6,8 +6,11 @@ dispatchers also write, belongs to the path: ``stations.services``.)"""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -22,8 +25,9 @@ from dealers.models import Dealer
 from signals import builders, codecs, lib, selectors
 from signals.codecs.base import ProtocolError
 from signals.lib import EventKind
-from signals.models import AlarmEvent, EventCode, Signal
+from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 from signals.sending import receiver_config
+from stations.models import Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -497,3 +501,50 @@ def _code_entry_write(entry: EventCode, *, event_code: str, enabled: bool) -> Ev
     else:
         entry.save(update_fields=["event_code", "enabled", "updated_at"])
     return entry
+
+
+# --- the protocol's secret ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    """What asking a receiver for a new protocol secret did."""
+
+    rotated: bool
+    message: str  # for the station admin (never the secret)
+
+
+def receiver_secret_rotate(*, receiver: Receiver, actor: Any = None) -> SecretRotation:
+    """Ask the receiver for a new protocol secret (SOS Access ``requestnewauthentication``)
+    over its paths; the exchange stores it only once the receiver confirmed it.
+
+    Anything short of a confirmed, well-formed new secret (no connection, no reply, a refusal,
+    a connection lost mid-exchange) keeps the stored one: the protocol keeps the old one valid
+    at the receiver until the new one is first used. Storing is a compare-and-swap on the old
+    secret (``signals.sending``), so two rotations at once cannot both win. The secret is never
+    logged or returned.
+    """
+    from signals.dispatcher import tls_context  # the dispatcher imports this module
+    from signals.sending import Sender
+
+    codec = codecs.codec_for(receiver.protocol)
+    if codec is None or not codec.rotates_secret:
+        return SecretRotation(False, f"{receiver.get_protocol_display()} has no secret to rotate.")
+    old = Receiver.objects.filter(pk=receiver.pk).values_list("wire_credential", flat=True).get()
+    sender = Sender(ssl_context=tls_context(), stop=threading.Event())
+    try:
+        attempts = sender.rotate_secret(receiver.pk)
+    finally:
+        sender.close()
+    if not attempts:
+        return SecretRotation(False, "The receiver has no path to ask it over.")
+    last = attempts[-1]
+    now = Receiver.objects.filter(pk=receiver.pk).values_list("wire_credential", flat=True).get()
+    if last.outcome != DeliveryAttempt.Outcome.DELIVERED or now == old:
+        said = "; ".join(
+            f"{a.role or 'no path'}: {a.reason or a.error or a.status}" for a in attempts
+        )
+        logger.warning("receiver %s: secret not rotated (%s)", receiver.pk, lib.text_safe(said))
+        return SecretRotation(False, f"Not rotated; the stored secret stays in use. {said}")
+    logger.info("receiver %s: protocol secret rotated by %s", receiver.pk, actor or "the portal")
+    return SecretRotation(True, "The receiver confirmed a new secret; it is stored and in use.")

@@ -551,6 +551,12 @@ def path_heartbeat_record(
     if slower_seconds is not None:
         fields["heartbeat_seconds"] = slower_seconds
     PathHealth.objects.filter(path_id=path_id).update(**fields)
+    if slower_seconds is not None:
+        # The next heartbeat, already scheduled at the old rate, moves out too.
+        due = at + timedelta(seconds=slower_seconds)
+        PathHealth.objects.filter(path_id=path_id, heartbeat_due_at__lt=due).update(
+            heartbeat_due_at=due
+        )
 
 
 def receiver_secret_replace(*, receiver_id: int, old: str, new: str) -> bool:

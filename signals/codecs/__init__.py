@@ -28,10 +28,12 @@ def all_codecs() -> list[Codec]:
 
 def _register_all() -> None:
     from signals.codecs.sia_dc09 import SiaDc09Codec
+    from signals.codecs.sos_access_v4 import SosAccessCodec
     from signals.codecs.xml_v1 import XmlV1Codec
 
     register(XmlV1Codec())
     register(SiaDc09Codec())
+    register(SosAccessCodec())
 
 
 _register_all()

@@ -77,7 +77,9 @@ class Reply:
     reason: str = ""
     # RESYNC: the receiver's clock when it answered.
     receiver_time: datetime | None = None
-    # Anything else the dispatcher must keep, by name (e.g. a new credential to store).
+    # Anything else the dispatcher must keep, by name: "heartbeat_seconds" (a heartbeat's
+    # receiver asks for fewer: at least this many seconds apart), "new_secret" (a rotation's
+    # receiver confirmed this new credential; never logged).
     facts: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -264,6 +266,8 @@ class Codec(ABC):
         return data
 
     content_type: ClassVar[str] = "application/octet-stream"  # HTTPS only
+    # How a person reads the protocol's bytes (what was sent and the reply, on signal pages).
+    text_encoding: ClassVar[str] = "utf-8"
 
     # --- supervision --------------------------------------------------------------------------
 
@@ -272,6 +276,16 @@ class Codec(ABC):
         return None
 
     def build_heartbeat(self, ctx: SendContext) -> Outgoing | None:
+        return None
+
+    @property
+    def rotates_secret(self) -> bool:
+        """Whether the protocol can ask its receiver for a new secret."""
+        return type(self).build_secret_rotation is not Codec.build_secret_rotation
+
+    def build_secret_rotation(self, ctx: SendContext) -> Outgoing | None:
+        """The exchange asking the receiver for a new protocol secret; ``read_reply`` puts the
+        confirmed one in ``Reply.facts["new_secret"]``. None: the protocol cannot rotate it."""
         return None
 
     # --- the receiver's side ----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -112,8 +113,8 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
             with sqlite3.connect(database) as db:
                 return [row[0] for row in db.execute("SELECT state FROM signals_signal")]
 
-        # One test signal per account of the site: XML v1 and SIA DC-09.
-        assert wait_until(lambda: states() == ["delivered"] * 2, 15), (states(), log.read_text())
+        # One test signal per account of the site: XML v1, SIA DC-09 and SOS Access v4.
+        assert wait_until(lambda: states() == ["delivered"] * 3, 15), (states(), log.read_text())
 
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0, log.read_text()
@@ -125,8 +126,10 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
     output = log.read_text()
     assert "[receiver] Receiver stopped; frames: accepted 1 (xml_v1)" in output
     assert "[receiver] Receiver stopped; frames: accepted 1" in output.split("(xml_v1)", 1)[1]
+    # The SOS Access listener also answered the demo receiver's heartbeat.
+    assert re.search(r"frames: accepted 1, heartbeat \d+ \(sos_access_v4\)", output), output
     assert "[dispatcher] Dispatcher demo-dispatcher/" in output
-    assert "2 delivered" in output
+    assert "3 delivered" in output
     assert "[web] " in output
     assert "[tasks] " in output and "has stopped" in output
     assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)

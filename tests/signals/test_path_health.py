@@ -260,11 +260,15 @@ def test_one_heartbeat_per_interval_however_many_ask_and_slower_when_asked(recei
     )
     assert (first.send, again.send) == (True, False)
     services.path_heartbeat_record(path_id=path.pk, at=now, answer="101", slower_seconds=600)
-    later = now + timedelta(seconds=61)
-    third = services.path_heartbeat_claim(
-        path_id=path.pk, interval_seconds=60, now=later, idle_only=False
+    # The receiver asked for fewer: the heartbeat already due at the old rate moves out too.
+    at_the_old_rate = services.path_heartbeat_claim(
+        path_id=path.pk, interval_seconds=60, now=now + timedelta(seconds=61), idle_only=False
     )
-    assert third.send and third.wait_seconds == 600  # the receiver asked for fewer
+    assert not at_the_old_rate.send and at_the_old_rate.wait_seconds == 539
+    third = services.path_heartbeat_claim(
+        path_id=path.pk, interval_seconds=60, now=now + timedelta(seconds=600), idle_only=False
+    )
+    assert third.send and third.wait_seconds == 600
     health = PathHealth.objects.get(path=path)
     assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("101", 600)
 
