@@ -127,3 +127,19 @@ def explain_request(fn: Callable[[], object], *, tables: tuple[str, ...]) -> Non
             continue
         print(f"\n  {sql}\n", flush=True)
         print("    " + explain(sql).replace("\n", "\n    "), flush=True)
+
+
+def database_url() -> str:
+    """The (test) database this process uses, as a DATABASE_URL for a subprocess."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or "127.0.0.1"
+    return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
