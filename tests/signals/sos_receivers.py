@@ -152,6 +152,7 @@ class IndependentReceiver:
     heard: list[Heard] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     port: int = 0
+    connections: int = 0  # accepted so far
 
     def __post_init__(self) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -187,6 +188,8 @@ class IndependentReceiver:
                 conn, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                self.connections += 1
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
