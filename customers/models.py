@@ -429,10 +429,13 @@ class MonitoringAccount(models.Model):
 
 
 class SiteDirections(models.Model):
-    """A site's directions for operators: what the dealer wrote (pending until a station admin
-    approves it), and the last approved version, which is all operators ever see."""
+    """A site's directions for operators as the dealer wrote them. Each monitoring station of
+    the site approves them for its own operators (``DirectionsApproval``); operators only ever
+    see the version their station approved."""
 
     class Status(models.TextChoices):
+        """Where the current version stands at one station."""
+
         PENDING = "pending", "Waiting for the station's approval"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Sent back by the station"
@@ -441,25 +444,51 @@ class SiteDirections(models.Model):
     # Directions are part of their site.
     customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="directions")
     note = models.TextField("site-wide note", blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    # Each change by the dealer is a new version; an approval names the version it read.
+    # Each change by the dealer is a new version; an approval names the version it read, so a
+    # change is pending again at every station without touching their approvals.
     version = models.PositiveIntegerField(default=1)
     # Kept when users go: the history says who they were.
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     changed_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "site directions"
+
+    def __str__(self) -> str:
+        return f"Directions for {self.customer}"
+
+
+class DirectionsApproval(models.Model):
+    """One station's review of a site's directions: its decision on the version it last read,
+    and the version its operators see (kept when a later version is sent back)."""
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Sent back"
+
+    # A review belongs to its directions and to the station whose operators it is for: it
+    # goes with either.
+    directions = models.ForeignKey(
+        SiteDirections, on_delete=models.CASCADE, related_name="approvals"
+    )
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.CASCADE, related_name="directions_approvals"
+    )
+    version = models.PositiveIntegerField("version reviewed")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    note = models.TextField("note to the dealer", blank=True)
+    # Kept when users go: the history says who they were.
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # The station whose admin reviewed it; the review stays if the station goes.
-    reviewed_station = models.ForeignKey(
-        MonitoringStation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    reviewed_at = models.DateTimeField(null=True, blank=True)
-    review_note = models.TextField(blank=True)
-    # What operators see: {"note": ..., "cameras": [{"camera": id, "name", "channel", "note",
-    # "threat_level"}]}, copied from the dealer's version when it is approved.
+    reviewed_at = models.DateTimeField()
+    # What this station's operators see: {"note": ..., "cameras": [{"camera": id, "name",
+    # "channel", "note", "threat_level", "threat_label"}]}, copied from the dealer's version
+    # when this station approved it.
     approved = models.JSONField(default=dict, blank=True)
     approved_version = models.PositiveIntegerField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
@@ -467,18 +496,37 @@ class SiteDirections(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        verbose_name_plural = "site directions"
-        indexes = [
-            # The station console's queue: directions waiting for approval.
-            models.Index(fields=["status", "changed_at"], name="customers_directions_queue"),
+        constraints = [
+            models.UniqueConstraint(
+                fields=["directions", "station"],
+                name="customers_directions_approval_unique_station",
+                violation_error_message="This station has already reviewed these directions.",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision__in=["approved", "rejected"]),
+                name="customers_directions_approval_decision_valid",
+                violation_error_message="A review approves or sends back.",
+            ),
+            models.CheckConstraint(
+                condition=Q(approved_version__isnull=True) | Q(approved_version__lte=F("version")),
+                name="customers_directions_approval_approved_read",
+                violation_error_message="A station approves only a version it has read.",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"Directions for {self.customer}"
+        return f"{self.station} on {self.directions}"
 
     @property
     def has_approved(self) -> bool:
         return self.approved_version is not None
+
+    def status_of(self, version: int) -> str:
+        """The station's status for ``version`` of the directions: a review of an older
+        version leaves the current one pending."""
+        if self.version != version:
+            return SiteDirections.Status.PENDING
+        return SiteDirections.Status(self.decision)
 
 
 class CameraDirection(models.Model):

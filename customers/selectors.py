@@ -6,7 +6,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Case, Count, Exists, OuterRef, Prefetch, Q, QuerySet, When
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    FilteredRelation,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 
 from customers import lib
 from customers.lib import normalise_identifier
@@ -15,6 +26,7 @@ from customers.models import (
     Camera,
     Contact,
     Customer,
+    DirectionsApproval,
     MonitoringAccount,
     SiteDirections,
     Zone,
@@ -204,78 +216,151 @@ def station_dealers(station: MonitoringStation) -> list[StationDealer]:
 
 
 @dataclass
+class StationDirections:
+    """Where a site's directions stand at one of its monitoring stations."""
+
+    station: MonitoringStation
+    status: str  # SiteDirections.Status of the dealer's current version
+    approval: DirectionsApproval | None  # the station's last review, if any
+
+    @property
+    def status_label(self) -> str:
+        return SiteDirections.Status(self.status).label
+
+    @property
+    def operators_see(self) -> int | None:
+        """The version this station's operators see (None: no directions)."""
+        return self.approval.approved_version if self.approval else None
+
+
+def directions_by_station(directions: SiteDirections) -> list[StationDirections]:
+    """Each station where the site has an account, with the directions' status there (two
+    queries). A station that never reviewed them has them pending."""
+    stations = MonitoringStation.objects.filter(
+        accounts__customer_id=directions.customer_id
+    ).order_by("name", "pk")
+    approvals = {
+        approval.station_id: approval
+        for approval in DirectionsApproval.objects.filter(directions=directions).select_related(
+            "reviewed_by"
+        )
+    }
+    rows = []
+    for station in stations:
+        approval = approvals.get(station.pk)
+        status = (
+            approval.status_of(directions.version) if approval else SiteDirections.Status.PENDING
+        )
+        rows.append(StationDirections(station, status, approval))
+    return rows
+
+
+@dataclass
 class DirectionsPage:
     directions: SiteDirections | None
+    stations: list[StationDirections]
     cameras: list[Camera]
     contacts: list[Contact]
 
 
 def directions_page(customer: Customer) -> DirectionsPage:
-    """The dealer's directions page: the directions, each camera with its note, the call list."""
+    """The dealer's directions page: the directions and their status at each station, each
+    camera with its note, the call list."""
+    directions = (
+        SiteDirections.objects.filter(customer=customer).select_related("changed_by").first()
+    )
     return DirectionsPage(
-        directions=SiteDirections.objects.filter(customer=customer)
-        .select_related("reviewed_by", "reviewed_station", "changed_by")
-        .first(),
-        cameras=list(
-            Camera.objects.filter(bridge__customer=customer)
-            .select_related("bridge", "direction")
-            .order_by("bridge__serial", "channel")
-        ),
+        directions=directions,
+        stations=directions_by_station(directions) if directions else [],
+        cameras=directions_cameras(customer),
         contacts=list(customer.contacts.order_by("position", "name")),
+    )
+
+
+def directions_cameras(customer: Customer) -> list[Camera]:
+    """The site's cameras, each with the dealer's note (``camera.direction``), in order."""
+    return list(
+        Camera.objects.filter(bridge__customer=customer)
+        .select_related("bridge", "direction")
+        .order_by("bridge__serial", "channel")
     )
 
 
 @dataclass
 class OperatorDirections:
-    """What an operator sees pinned on a site: the last approved directions and the call list."""
+    """What an operator sees pinned on a site: the last directions their own station approved,
+    and the call list."""
 
     approved: dict
     approved_at: object
-    pending: bool
+    pending: bool  # the dealer's current version is not yet approved by this station
     contacts: list[Contact]
 
 
-def operator_directions(customer: Customer) -> OperatorDirections:
-    """Two queries. Only an approved version ever reaches operators."""
-    directions = SiteDirections.objects.filter(customer=customer).first()
+def operator_directions(customer: Customer, station: MonitoringStation) -> OperatorDirections:
+    """Two queries. Only a version approved by the operator's own station reaches them: a site
+    monitored by two stations shows each station's operators what that station approved."""
+    row = (
+        SiteDirections.objects.filter(customer=customer)
+        .annotate(mine=FilteredRelation("approvals", condition=Q(approvals__station=station)))
+        .values("version", "mine__approved", "mine__approved_version", "mine__approved_at")
+        .first()
+    )
+    has_approved = bool(row and row["mine__approved_version"] is not None)
     return OperatorDirections(
-        approved=directions.approved if directions and directions.has_approved else {},
-        approved_at=directions.approved_at if directions else None,
-        pending=bool(directions and directions.status != SiteDirections.Status.APPROVED),
+        approved=row["mine__approved"] if has_approved else {},
+        approved_at=row["mine__approved_at"] if has_approved else None,
+        pending=bool(row and row["mine__approved_version"] != row["version"]),
         contacts=list(customer.contacts.order_by("position", "name")),
     )
 
 
+def station_directions(directions: SiteDirections, station: MonitoringStation) -> StationDirections:
+    """The directions' status at one station, for its admin's review page (one query)."""
+    approval = (
+        DirectionsApproval.objects.filter(directions=directions, station=station)
+        .select_related("reviewed_by")
+        .first()
+    )
+    status = approval.status_of(directions.version) if approval else SiteDirections.Status.PENDING
+    return StationDirections(station, status, approval)
+
+
 def directions_queue(station: MonitoringStation) -> QuerySet[SiteDirections]:
-    """Directions waiting for approval at sites that have an account at this station."""
-    at_station = MonitoringAccount.objects.filter(customer=OuterRef("customer_id"), station=station)
+    """Directions waiting for this station's approval: at sites with an account at the
+    station, the dealer's current version not yet reviewed by it. Each carries
+    ``station_approved_version``, what the station's operators see meanwhile."""
+    mine = DirectionsApproval.objects.filter(directions=OuterRef("pk"), station=station)
     return (
-        SiteDirections.objects.filter(Exists(at_station), status=SiteDirections.Status.PENDING)
+        # One account per site and station: the join repeats no directions.
+        SiteDirections.objects.filter(customer__accounts__station=station)
+        .exclude(Exists(mine.filter(version=OuterRef("version"))))
+        .annotate(station_approved_version=Subquery(mine.values("approved_version")[:1]))
         .select_related("customer__dealer", "changed_by")
-        .order_by("changed_at")
+        .order_by("changed_at", "pk")
     )
 
 
 def directions_reviews(station: MonitoringStation, *, limit: int = 100) -> list[Change]:
     """The station's approvals and sendings-back of directions, newest first (one query)."""
     rows = (
-        SiteDirections.history.filter(
-            reviewed_station_id=station.pk,
-            status__in=[SiteDirections.Status.APPROVED, SiteDirections.Status.REJECTED],
-        )
-        .select_related("history_user", "customer")
+        DirectionsApproval.history.filter(station_id=station.pk)
+        .select_related("history_user", "directions__customer")
         .order_by("-history_date")[:limit]
     )
-    return [
-        Change(
-            row.history_date,
-            row.history_user,
-            f"Directions for {row.customer.name if row.customer else 'a removed site'}",
-            f"{'approved' if row.status == SiteDirections.Status.APPROVED else 'sent back'} "
-            f"(version {row.version})",
+    changes = []
+    for row in rows:
+        customer = row.directions.customer if row.directions else None
+        action = "approved" if row.decision == DirectionsApproval.Decision.APPROVED else "sent back"
+        changes.append(
+            Change(
+                row.history_date,
+                row.history_user,
+                f"Directions for {customer.name if customer else 'a removed site'}",
+                f"{action} (version {row.version})",
+            )
         )
-        for row in rows
-    ]
+    return changes
 
 
 # --- the dealer dashboard's panel -----------------------------------------------------------

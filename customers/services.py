@@ -28,6 +28,7 @@ from customers.models import (
     Contact,
     Customer,
     CustomerImport,
+    DirectionsApproval,
     MonitoringAccount,
     SiteDirections,
     Zone,
@@ -320,11 +321,23 @@ def _directions_content(customer: Customer, note: str) -> dict[str, Any]:
     return {"note": note.strip(), "cameras": rows}
 
 
-def _notify_status(directions: SiteDirections) -> None:
-    """Tell the dealer's subscribers, after commit, through the task engine."""
-    status = directions.status
+def _notify_status(directions: SiteDirections, status: str, station_ids: list[int]) -> None:
+    """Tell the dealer's subscribers that the directions are now ``status`` at these
+    stations, after commit, through the task engine."""
+    pk, version = directions.pk, directions.version
     transaction.on_commit(
-        lambda: async_task("customers.tasks.directions_status_notify", directions.pk, status)
+        lambda: async_task(
+            "customers.tasks.directions_status_notify", pk, status, station_ids, version
+        )
+    )
+
+
+def _site_station_ids(customer: Customer) -> list[int]:
+    """The stations where the site has an account: each approves the directions."""
+    return list(
+        MonitoringAccount.objects.filter(customer=customer)
+        .order_by("station_id")
+        .values_list("station_id", flat=True)
     )
 
 
@@ -337,8 +350,9 @@ def directions_save(
 ) -> SiteDirections:
     """Save the dealer's directions: a site-wide note and (camera, note, threat level) rows.
 
-    Any change makes a new version that waits for a station admin's approval; operators keep
-    seeing the last approved version meanwhile. Saving the same content changes nothing.
+    Any change makes a new version that waits for the approval of every station of the site;
+    each station's operators keep seeing the last version their station approved meanwhile.
+    Saving the same content changes nothing.
     """
     own = {camera.pk for camera in Camera.objects.filter(bridge__customer=customer)}
     if any(camera.pk not in own for camera, _, _ in cameras):
@@ -365,16 +379,23 @@ def directions_save(
         after = _directions_content(customer, note)
         if not created and before == after:
             return directions
-        old_status = None if created else directions.status
+        # The stations that had reviewed the version in force: for them the status changes
+        # (back to pending). Stations still reviewing an older version were pending already.
+        if created:
+            changed = _site_station_ids(customer)
+        else:
+            changed = sorted(
+                directions.approvals.filter(version=directions.version).values_list(
+                    "station_id", flat=True
+                )
+            )
         directions.note = note.strip()
         directions.version = 1 if created else directions.version + 1
-        directions.status = SiteDirections.Status.PENDING
         directions.changed_by = actor
         directions.changed_at = timezone.now()
-        directions.review_note = ""
         _audit(directions, actor).save()
-        if old_status != directions.status:
-            _notify_status(directions)
+        if created or changed:
+            _notify_status(directions, SiteDirections.Status.PENDING, changed)
     return directions
 
 
@@ -386,35 +407,43 @@ def directions_review(
     approve: bool,
     actor: Any,
     note: str = "",
-) -> SiteDirections:
-    """A station admin approves the version they read, or sends it back with a reason."""
+) -> DirectionsApproval:
+    """A station admin approves the version they read for their own station's operators, or
+    sends it back with a reason. Other stations of the site review it on their own."""
     if not MonitoringAccount.objects.filter(customer=directions.customer, station=station).exists():
         raise ValidationError("This site has no account at your station.")
     if not approve and not note.strip():
         raise ValidationError({"note": "Say what the dealer should change."})
     with transaction.atomic():
+        # The directions' row lock orders a review against the dealer's changes and against
+        # another admin of the same station reviewing at the same moment.
         directions = SiteDirections.objects.select_for_update().get(pk=directions.pk)
         if directions.version != version:
             raise ValidationError(
                 "The dealer changed these directions while you read them: review them again."
             )
-        if directions.status != SiteDirections.Status.PENDING:
-            raise ValidationError("These directions were already reviewed.")
+        approval = DirectionsApproval.objects.filter(
+            directions=directions, station=station
+        ).first() or DirectionsApproval(directions=directions, station=station)
+        if approval.pk is not None and approval.version == version:
+            raise ValidationError("Your station has already reviewed these directions.")
         now = timezone.now()
+        approval.version = version
         if approve:
-            directions.approved = _directions_content(directions.customer, directions.note)
-            directions.approved_version = directions.version
-            directions.approved_at = now
-            directions.status = SiteDirections.Status.APPROVED
+            approval.decision = DirectionsApproval.Decision.APPROVED
+            approval.approved = _directions_content(directions.customer, directions.note)
+            approval.approved_version = version
+            approval.approved_at = now
         else:
-            directions.status = SiteDirections.Status.REJECTED
-        directions.review_note = note.strip()
-        directions.reviewed_by = actor
-        directions.reviewed_station = station
-        directions.reviewed_at = now
-        _audit(directions, actor).save()
-        _notify_status(directions)
-    return directions
+            # What this station's operators see stays the version it approved before.
+            approval.decision = DirectionsApproval.Decision.REJECTED
+        approval.note = note.strip()
+        approval.reviewed_by = actor
+        approval.reviewed_at = now
+        approval.full_clean()
+        _audit(approval, actor).save()
+        _notify_status(directions, approval.decision, [station.pk])
+    return approval
 
 
 CONTACT_FIELDS = ["name", "phone", "phone_alt", "position", "notes"]

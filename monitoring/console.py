@@ -684,7 +684,7 @@ class DeepLinksView(ConsoleView):
         return context
 
 
-# --- directions for operators: the station approves them ---------------------------------------
+# --- directions for operators: each station approves them for its own operators -------------
 
 
 class DirectionsQueueView(ConsoleView):
@@ -717,12 +717,13 @@ class DirectionsReviewView(StationAdminRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        page = customer_selectors.directions_page(self.directions.customer)
+        customer = self.directions.customer
         context.update(
             directions=self.directions,
-            customer=self.directions.customer,
-            cameras=page.cameras,
-            contacts=page.contacts,
+            # Only this station's review: what other stations decided is theirs.
+            here=customer_selectors.station_directions(self.directions, self.station),
+            customer=customer,
+            cameras=customer_selectors.directions_cameras(customer),
             section="directions",
         )
         return context
@@ -748,7 +749,7 @@ class DirectionsReviewView(StationAdminRequiredMixin, TemplateView):
         customer = self.directions.customer
         if approve:
             messages.success(
-                request, f"Directions for {customer} approved: operators see them now."
+                request, f"Directions for {customer} approved: your operators see them now."
             )
         else:
             messages.success(request, f"Directions for {customer} sent back to {customer.dealer}.")

@@ -118,8 +118,9 @@ def deep_link(request: HttpRequest) -> HttpResponse:
             "match": match,
             "link": link,
             "page": page,
-            # Pinned on the page: the last approved directions and the call list.
-            "directions": operator_directions(match.customer),
+            # Pinned on the page: the last directions the operator's station approved, and
+            # the call list.
+            "directions": operator_directions(match.customer, match.station),
         },
     )
 

@@ -32,7 +32,12 @@ class DirectionsView(CustomerMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         page = selectors.directions_page(self.customer)
-        context.update(directions=page.directions, cameras=page.cameras, contacts=page.contacts)
+        context.update(
+            directions=page.directions,
+            stations=page.stations,
+            cameras=page.cameras,
+            contacts=page.contacts,
+        )
         return context
 
 
@@ -58,11 +63,10 @@ class DirectionsEditView(CustomerMixin, ServiceFormMixin, FormView):
             cameras=form.camera_values(),
             actor=self.request.user,
         )
-        if directions.status == directions.Status.PENDING:
-            self.success_message = (
-                "Directions saved. They reach operators once the monitoring station approves "
-                "them; until then operators see the last approved version."
-            )
+        self.success_message = (
+            "Directions saved. They reach each monitoring station's operators once that "
+            "station approves them; until then its operators see the last version it approved."
+        )
         return directions
 
     def get_success_url_for(self, obj) -> str:

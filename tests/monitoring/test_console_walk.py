@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from customers.models import SiteDirections
+from customers.models import DirectionsApproval, SiteDirections
 from dealers.services import invitation_send
 from monitoring.access import StationAdminRequiredMixin
 from stations.models import DealerStation, Receiver, StationInvitation, StationMembership
@@ -90,6 +90,7 @@ def _snapshot():
     return (
         list(StationInvitation.objects.order_by("pk").values()),
         list(SiteDirections.objects.order_by("pk").values()),
+        list(DirectionsApproval.objects.order_by("pk").values()),
         list(Receiver.objects.order_by("pk").values()),
         list(StationMembership.objects.order_by("pk").values()),
         list(DealerStation.objects.order_by("pk").values()),
