@@ -5,7 +5,7 @@ from django.template.loader import render_to_string
 from simple_history.admin import SimpleHistoryAdmin
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
-from customers.services import account_validate
+from customers.services import account_validate, name_validate
 from dealers import history
 
 
@@ -30,6 +30,20 @@ class MonitoringAccountAdminForm(forms.ModelForm):
             self._update_errors(exc)
 
 
+class NameCheckedAdminForm(forms.ModelForm):
+    """Admin edits of a site's, zone's or camera's name meet the dealer's rule: a name a
+    receiver the site transmits to cannot carry is a field error (``name_validate``)."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if "name" in self.errors:
+            return
+        try:
+            name_validate(self.instance)
+        except ValidationError as exc:
+            self._update_errors(exc)
+
+
 class MonitoringAccountInline(admin.TabularInline):
     model = MonitoringAccount
     form = MonitoringAccountAdminForm
@@ -47,12 +61,14 @@ class BridgeInline(admin.TabularInline):
 
 class ZoneInline(admin.TabularInline):
     model = Zone
+    form = NameCheckedAdminForm
     extra = 0
     fields = ["number", "name", "zone_type"]
 
 
 @admin.register(Customer)
 class CustomerAdmin(SimpleHistoryAdmin):
+    form = NameCheckedAdminForm
     list_display = ["name", "dealer", "city", "site_id", "status", "created_at"]
     list_filter = ["status", "dealer"]
     search_fields = [
@@ -81,6 +97,7 @@ class CustomerAdmin(SimpleHistoryAdmin):
 
 class CameraInline(admin.TabularInline):
     model = Camera
+    form = NameCheckedAdminForm
     extra = 0
     fields = ["channel", "name", "stream_url"]
 

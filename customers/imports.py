@@ -39,8 +39,9 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from customers import services
 from customers.forms.sites import CustomerForm
 from customers.lib import normalise_identifier
-from customers.models import ZONE_MAX, ZONE_MIN, Customer, MonitoringAccount, Zone
+from customers.models import ZONE_MAX, ZONE_MIN, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
+from stations import protocols
 from stations.models import DealerStation
 
 FORMATS = {
@@ -377,6 +378,7 @@ class _Planner:
             planned += [(row, a) for a in self._plan_accounts(row, values)]
             self._plan_zones(row, values)
         self._check_accounts(planned)
+        self._check_names()
         for row in self.plan.rows:
             if row.errors:
                 row.action = ERROR
@@ -603,6 +605,65 @@ class _Planner:
                 else:
                     first_line[key] = row.line
 
+    # --- names the site's receivers must carry
+
+    def _check_names(self) -> None:
+        """The site's names against the receivers it will transmit to, by the forms' check
+        (``services.name_problems``): a name the line writes is refused on its own column, the
+        site's other names on the column of the account that adds the receiver. The cameras
+        of stored sites that get an account: one query per CHUNK such sites."""
+        rows = [row for row in self.plan.rows if row.customer is not None]
+        adding = [r.customer.pk for r in rows if r.customer.pk and _accounts_written(r)]
+        cameras: dict[int, list[Camera]] = defaultdict(list)
+        for chunk in _chunks(adding):
+            found = Camera.objects.filter(bridge__customer__in=chunk).select_related("bridge")
+            for camera in found.order_by("bridge__serial", "channel"):
+                cameras[camera.bridge.customer_id].append(camera)
+        for row in rows:
+            self._check_row_names(row, cameras.get(row.customer.pk, []))
+
+    def _check_row_names(self, row: RowPlan, cameras: list[Camera]) -> None:
+        customer = row.customer
+        written_accounts = {a.station_id: a for a in _accounts_written(row)}
+        stored = list(customer.accounts.all()) if customer.pk else []
+        carriers = [
+            services.Carrier.of(self._stored_record(a))
+            for a in stored
+            if a.station_id not in written_accounts
+        ]
+        added: dict[services.Carrier, str] = {}  # a receiver the line adds -> its column
+        for account in written_accounts.values():
+            record = account.station_record
+            if carrier := services.Carrier.of(record):
+                added.setdefault(carrier, self.account_header[(record.pk, "account")])
+        zones = {zone.number: zone for zone in customer.zones.all()} if customer.pk else {}
+        zones_written = [*row.zones_new, *row.zones_changed]
+        zones.update({zone.number: zone for zone in zones_written})
+        written = [services.SiteText.of(zone) for zone in zones_written]
+        if row.action == NEW or "name" in row.customer_fields:
+            written.insert(0, services.SiteText.of(customer))
+        for problem in services.name_problems(written, [*carriers, *added]):
+            if problem.name.kind == protocols.ZONE_NAME:
+                row.error(ZONES, f"{problem.name.label}: {problem.on_name()}")
+            else:
+                row.error(self.header.get("name", "Name"), problem.on_name())
+        others = [
+            services.SiteText.of(customer),
+            *(services.SiteText.of(zones[number]) for number in sorted(zones)),
+            *(services.SiteText.of(camera) for camera in cameras),
+        ]
+        others = [name for name in others if name not in written]
+        for carrier, column in added.items():
+            for problem in services.name_problems(others, [carrier]):
+                row.error(column, problem.on_account())
+
+    def _stored_record(self, account: MonitoringAccount) -> DealerStation:
+        """A stored account's record as loaded with its receiver (the dealer's records)."""
+        for record in self.records:
+            if record.pk == account.station_record_id:
+                return record
+        return account.station_record
+
     # --- zones
 
     def _plan_zones(self, row: RowPlan, values: dict[str, Any]) -> None:
@@ -655,6 +716,10 @@ class _Planner:
             changed = True
         if changed:
             row.changes.append(ZONES)
+
+
+def _accounts_written(row: RowPlan) -> list[MonitoringAccount]:
+    return [*row.accounts_new, *row.accounts_changed]
 
 
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ def customer_update(*, customer: Customer, **fields: Any) -> Customer:
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.full_clean()
+    if "name" in fields:
+        name_validate(customer)
     customer.save(update_fields=[*fields, "updated_at"])
     return customer
 
@@ -92,6 +95,7 @@ def bridge_save(*, bridge: Bridge) -> Bridge:
 
 
 def camera_save(*, camera: Camera) -> Camera:
+    name_validate(camera)
     _save_device(camera, {"channel": "This bridge already has a camera on that channel."})
     return camera
 
@@ -104,11 +108,137 @@ def zone_save(*, zone: Zone, cameras: list[Camera] | None = None) -> Zone:
         )
         if own.count() != len({c.pk for c in cameras}):
             raise ValidationError({"cameras": "Choose cameras of this site only."})
+    name_validate(zone)
     with transaction.atomic():
         _save_device(zone, {"number": "This site already has a zone with this number."})
         if cameras is not None:
             zone.cameras.set(cameras)
     return zone
+
+
+# --- names that signals carry ------------------------------------------------------------------
+# A site's name, its zones' names and its cameras' names travel with its signals (each receiver
+# protocol says which, and what it can carry: stations.protocols). A name a receiver cannot carry
+# would reach the station with '?' for what it cannot print, so it is refused when saved: a
+# renamed site, zone or camera against the receivers the site transmits to, and a new account
+# against every name the site has. ``name_problems`` is the one check; the forms (through the
+# services), the admin and the bulk import all ask it.
+
+
+@dataclass(frozen=True)
+class SiteText:
+    """One of a site's names that signals may carry, and how a dealer recognises it."""
+
+    kind: str  # stations.protocols SITE_NAME, ZONE_NAME or CAMERA_NAME
+    label: str  # what the name is of: "The site", "Zone 017", "The camera on channel 2 of ..."
+    text: str
+
+    @classmethod
+    def of(cls, obj: Customer | Zone | Camera) -> SiteText:
+        if isinstance(obj, Customer):
+            return cls(protocols.SITE_NAME, "The site", obj.name)
+        if isinstance(obj, Zone):
+            return cls(protocols.ZONE_NAME, f"Zone {obj.number or 0:03d}", obj.name)
+        label = f"The camera on channel {obj.channel} of bridge {obj.bridge.serial}"
+        return cls(protocols.CAMERA_NAME, label, obj.name)
+
+    @property
+    def what(self) -> str:
+        return f"{self.label}'s name"
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """A receiver a site transmits to, named as the dealer knows it (the station record)."""
+
+    record: str
+    protocol: str
+
+    @classmethod
+    def of(cls, record: DealerStation) -> Carrier | None:
+        """None: the record has no receiver (video only), so it carries nothing."""
+        if record.receiver_id is None:
+            return None
+        return cls(record.name, record.receiver.protocol)
+
+    @property
+    def label(self) -> str:
+        return protocols.spec_for(self.protocol).label
+
+
+@dataclass(frozen=True)
+class NameProblem:
+    """A name a receiver cannot carry, and the protocol's rule that says so."""
+
+    name: SiteText
+    carrier: Carrier
+    rule: str
+
+    def on_name(self) -> str:
+        """Said on the name's own field: the receiver, and its rule."""
+        return (
+            f"The site transmits to {self.carrier.record} ({self.carrier.label}), which cannot "
+            f"carry this name: {self.rule}"
+        )
+
+    def on_account(self) -> str:
+        """Said on a new account: which of the site's names, and the rule."""
+        return (
+            f"{self.name.what} (“{self.name.text}”) cannot go to this station's receiver: "
+            f"{self.rule} Rename it first."
+        )
+
+
+def name_problems(names: Iterable[SiteText], carriers: Iterable[Carrier]) -> list[NameProblem]:
+    """THE check: every name that one of the receivers cannot carry, once per name (the first
+    receiver that refuses it), in the order given."""
+    carriers = list(dict.fromkeys(c for c in carriers if c is not None))
+    problems = []
+    for name in names:
+        for carrier in carriers:
+            if rules := protocols.text_problems(carrier.protocol, name.text, kind=name.kind):
+                problems.append(NameProblem(name, carrier, rules[0]))
+                break
+    return problems
+
+
+def site_carriers(customer_id: int | None) -> list[Carrier]:
+    """The receivers the site transmits to (its accounts whose record has one): one query."""
+    if customer_id is None:
+        return []
+    rows = (
+        MonitoringAccount.objects.filter(
+            customer_id=customer_id, station_record__receiver__isnull=False
+        )
+        .order_by("station_record__name")
+        .values_list("station_record__name", "station_record__receiver__protocol")
+    )
+    return [Carrier(name, protocol) for name, protocol in rows]
+
+
+def site_texts(customer: Customer) -> list[SiteText]:
+    """Every name of the site that signals may carry: its own, its zones', its cameras'.
+    The zones may be prefetched; the cameras are one query (none for a site not saved yet)."""
+    texts = [SiteText.of(customer)]
+    if customer.pk is None:
+        return texts
+    texts += [SiteText.of(zone) for zone in customer.zones.all()]
+    cameras = Camera.objects.filter(bridge__customer=customer).select_related("bridge")
+    texts += [SiteText.of(camera) for camera in cameras.order_by("bridge__serial", "channel")]
+    return texts
+
+
+def name_validate(obj: Customer | Zone | Camera) -> None:
+    """A site, zone or camera name that a receiver the site transmits to cannot carry is a
+    field error on ``name``, naming the receiver and its protocol's rule."""
+    if isinstance(obj, Customer):
+        customer_id = obj.pk
+    elif isinstance(obj, Zone):
+        customer_id = obj.customer_id
+    else:
+        customer_id = obj.bridge.customer_id if obj.bridge_id else None
+    if problems := name_problems([SiteText.of(obj)], site_carriers(customer_id)):
+        raise ValidationError({"name": problems[0].on_name()})
 
 
 # --- monitoring accounts --------------------------------------------------------------------
@@ -193,32 +323,16 @@ def _validate_account(account: MonitoringAccount, record: DealerStation) -> None
         errors["reference_id"] = error
     elif not reference and record.station.requires_reference_id:
         errors["reference_id"] = f"{record.station} requires the {label} from its software."
-    if record.receiver_id is not None and (problem := _text_problem(account, record)):
-        errors["station_record"] = problem
     if errors:
         raise ValidationError(errors)
-
-
-def _text_problem(account: MonitoringAccount, record: DealerStation) -> str | None:
-    """Whether the site's name or a zone's name is text the receiver's protocol cannot carry
-    (the protocols say, through ``stations.protocols``): refused now, not found at send time."""
-    protocol = record.receiver.protocol
-    customer = account.customer
-    texts = [("The site's name", customer.name)]
-    if customer.pk is not None:  # a site being imported has no zones yet
-        # The zones prefetched with the site (the import does), else one query.
-        texts += [(f"Zone {zone.number:03d}'s name", zone.name) for zone in customer.zones.all()]
-    for what, text in texts:
-        if problems := protocols.text_problems(protocol, text):
-            return f"{what} cannot go to this station's receiver: {problems[0]} Rename it first."
-    return None
 
 
 def account_rule_errors(account: MonitoringAccount) -> dict[str, list[str]]:
     """Every rule an account must meet that needs no other row (the number's form, the
     station's prefix, the receiver protocol's limits, the reference ID the station requires),
     as field errors. The account's customer and station record (with its station and
-    receiver) must be loaded. The account service and the bulk import both ask it."""
+    receiver) must be loaded. The account service and the bulk import both ask it; the
+    site's names (``name_problems``) are asked apart, since they are other rows."""
     try:
         account.clean()
         _validate_account(account, account.station_record)
@@ -228,8 +342,13 @@ def account_rule_errors(account: MonitoringAccount) -> dict[str, list[str]]:
 
 
 def account_validate(account: MonitoringAccount) -> None:
-    """Every rule an account must meet, including the database's, as field errors."""
-    if rule_errors := account_rule_errors(account):
+    """Every rule an account must meet, including the database's, as field errors: also that
+    its receiver can carry every name of the site (saying which cannot, and why)."""
+    rule_errors = account_rule_errors(account)
+    carrier = Carrier.of(account.station_record)
+    if carrier is not None and (problems := name_problems(site_texts(account.customer), [carrier])):
+        rule_errors.setdefault("station_record", []).append(problems[0].on_account())
+    if rule_errors:
         raise ValidationError(rule_errors)
     errors = _account_errors(account)
     if errors:

@@ -19,6 +19,12 @@ from typing import Any
 
 from django import forms
 
+# The dealer's names a signal may carry; ``ProtocolSpec.texts`` says which ones a protocol does.
+SITE_NAME = "site"
+ZONE_NAME = "zone"
+CAMERA_NAME = "camera"
+ALL_TEXTS = frozenset({SITE_NAME, ZONE_NAME, CAMERA_NAME})
+
 
 @dataclass(frozen=True)
 class SecretSpec:
@@ -46,8 +52,11 @@ class ProtocolSpec:
     secret: SecretSpec | None = None
     # account number (as transmitted) -> an error message naming the rule, or None.
     account_rule: Callable[[str], str | None] = lambda number: None
-    # free text the protocol carries (site name, zone name) -> an error message, or None.
+    # free text the protocol carries (a site, zone or camera name) -> an error message, or None.
     text_rule: Callable[[str], str | None] = lambda text: None
+    # Which of the dealer's names its messages carry (SITE_NAME, ZONE_NAME, CAMERA_NAME): only
+    # those are held to ``text_rule``.
+    texts: frozenset[str] = ALL_TEXTS
     # Defaults for a receiver that has no settings stored yet.
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -94,8 +103,13 @@ def account_problems(protocol: str, number: str) -> list[str]:
     return [problem] if problem else []
 
 
-def text_problems(protocol: str, text: str) -> list[str]:
-    problem = spec_for(protocol).text_rule(text)
+def text_problems(protocol: str, text: str, *, kind: str | None = None) -> list[str]:
+    """What the protocol says of ``text``; with ``kind`` (SITE_NAME ...), nothing when the
+    protocol never carries that kind of name."""
+    spec = spec_for(protocol)
+    if kind is not None and kind not in spec.texts:
+        return []
+    problem = spec.text_rule(text)
     return [problem] if problem else []
 
 

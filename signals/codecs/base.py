@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from django import forms
 
-from stations.protocols import ProtocolSpec, SecretSpec
+from stations.protocols import ALL_TEXTS, ProtocolSpec, SecretSpec
 
 # Characters that no protocol carries in free text and no database column takes well.
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -90,7 +90,7 @@ class Message:
     The outbox row stores exactly these values; a codec turns them into its bytes when it sends.
     Structured fields are checked here so that a bug fails before any bytes exist; free text is
     made fit for the wire by each codec, never refused at send time (a dealer's odd site name
-    must not stop an alarm: the account form already refused what the protocol cannot carry).
+    must not stop an alarm: the forms already refused names the protocol cannot carry).
     """
 
     reference: str
@@ -212,6 +212,9 @@ class Codec(ABC):
     settings_form: ClassVar[type[forms.Form] | None] = None
     settings_defaults: ClassVar[Mapping[str, Any]] = {}
     secret: ClassVar[SecretSpec | None] = None
+    # Which of the dealer's names (``stations.protocols`` SITE_NAME, ZONE_NAME, CAMERA_NAME) the
+    # protocol's messages carry: the names a dealer saves are held to ``text_problem`` for these.
+    texts: ClassVar[frozenset[str]] = ALL_TEXTS
 
     def spec(self) -> ProtocolSpec:
         """What ``stations.protocols`` keeps of this codec for the apps below signals."""
@@ -223,6 +226,7 @@ class Codec(ABC):
             secret=self.secret,
             account_rule=self.account_problem,
             text_rule=self.text_problem,
+            texts=self.texts,
             defaults=self.settings_defaults,
         )
 
@@ -233,7 +237,7 @@ class Codec(ABC):
         return None
 
     def text_problem(self, text: str) -> str | None:
-        """Why the protocol cannot carry this text (site name, zone name), or None."""
+        """Why the protocol cannot carry this text (a site, zone or camera name), or None."""
         return None
 
     def prepare(self, message: Message, receiver: ReceiverConfig) -> bytes:

@@ -47,7 +47,7 @@ from signals.codecs.base import (
     Reply,
     SendContext,
 )
-from stations.protocols import SecretSpec
+from stations.protocols import SITE_NAME, ZONE_NAME, SecretSpec
 
 PROTOCOL = "sia_dc09"
 ADM_CID = "ADM-CID"
@@ -253,8 +253,9 @@ def text_problem(text: str) -> str | None:
 
 
 def fit_text(text: str) -> str:
-    """Text made fit for a DC-09 block at send time (the account form already refuses what DC-09
-    cannot carry; a site renamed since then must still not stop an alarm)."""
+    """Text made fit for a DC-09 block at send time (the forms already refuse names DC-09 cannot
+    carry; a name stored before, or a receiver that changed protocol, must still not stop an
+    alarm)."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     kept = "".join(c if c.isprintable() and c not in _TEXT_FORBIDDEN else "?" for c in ascii_text)
     return kept[:TEXT_MAX]
@@ -446,6 +447,8 @@ class SiaDc09Codec(Codec):
     max_reply_bytes = MAX_FRAME
     settings_form = Dc09SettingsForm
     settings_defaults = SETTINGS_DEFAULTS
+    # The [S] and [L] blocks; no block carries a camera's name.
+    texts = frozenset({SITE_NAME, ZONE_NAME})
     secret = SecretSpec(
         label="Encryption key",
         help_text="AES-128/192/256, typed as the settings say (hex digits or characters); "

@@ -314,7 +314,7 @@ def field_problem(name: str, value: str) -> str | None:
 def fit(text: str, max_length: int) -> str:
     """Free text made fit for a field: what ISO-8859-1 cannot print becomes ``?`` (a control
     character a space), then trimmed and cut to ``max_length``. Never refuses: an alarm
-    must not stop for a dealer's odd site name (the account form already refused those)."""
+    must not stop for a dealer's odd site name (the forms already refused those)."""
 
     def replace(match: re.Match[str]) -> str:
         char = match.group(0)

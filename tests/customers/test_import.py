@@ -253,8 +253,9 @@ def test_the_preview_runs_the_same_queries_for_10_lines_as_for_300(dealer, recor
         plan = imports.plan_import(dealer, dataset)
     assert plan.ok
     # records, sites by site ID (+ their accounts and zones), sites by account number,
-    # uniqueness at the station
-    assert len(queries) == 6
+    # uniqueness at the station, the cameras of stored sites that get an account (their names
+    # against the new receiver)
+    assert len(queries) == 7
 
 
 # --- export ---------------------------------------------------------------------------------
