@@ -19,12 +19,12 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings_test")
 
 
-@contextmanager
-def test_database() -> Iterator[None]:
-    """Django set up against a fresh test database (DATABASE_URL picks the engine)."""
+def django_setup() -> None:
+    """Django set up as the test client needs it, without the test-only costs."""
+    import logging
+
     import django
-    from django.db import connection
-    from django.test.utils import setup_test_environment, teardown_test_environment
+    from django.test.utils import setup_test_environment
 
     django.setup()
     setup_test_environment()
@@ -35,12 +35,84 @@ def test_database() -> Iterator[None]:
     from django.test.utils import _TestState
 
     Template._render = _TestState.saved_data.template_render
+    # A benchmark that asks for a missing site on purpose would print "Not Found" per request
+    # and time the terminal; sign-ins through force_login would print axes' lines.
+    logging.getLogger("django.request").setLevel(logging.ERROR)
+    logging.getLogger("axes").setLevel(logging.WARNING)
+
+
+@contextmanager
+def test_database() -> Iterator[None]:
+    """Django set up against a fresh test database (DATABASE_URL picks the engine)."""
+    from django.db import connection
+    from django.test.utils import teardown_test_environment
+
+    django_setup()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         yield
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
+
+
+MARKER_TABLE = "bench_seeded"
+
+
+def kept_database(name: str, *, seed_version: str, rebuild: bool = False) -> bool:
+    """Point Django at a PostgreSQL database kept between runs: ``<DATABASE_URL's name>_<name>``.
+
+    The database is migrated (cheap when it is current). Returns True when it holds no seed of
+    ``seed_version`` (new, rebuilt, or an earlier seed that was interrupted or differs): the
+    caller seeds it and calls ``mark_seeded``. Needs Django set up (``django_setup``).
+    """
+    import psycopg
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("A kept benchmark database needs PostgreSQL: set DATABASE_URL.")
+    settings = connection.settings_dict
+    base = settings.setdefault("BENCH_BASE_NAME", settings["NAME"])
+    target = f"{base}_{name}"
+
+    def conninfo(dbname: str) -> str:
+        return psycopg.conninfo.make_conninfo(
+            host=settings["HOST"] or "127.0.0.1",
+            port=settings["PORT"] or 5432,
+            user=settings["USER"] or None,
+            password=settings["PASSWORD"] or None,
+            dbname=dbname,
+        )
+
+    with psycopg.connect(conninfo("postgres"), autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [target]).fetchone()
+        seeded = False
+        if exists and not rebuild:
+            with psycopg.connect(conninfo(target)) as db:
+                if db.execute("SELECT to_regclass(%s)", [MARKER_TABLE]).fetchone()[0]:
+                    row = db.execute(f"SELECT version FROM {MARKER_TABLE}").fetchone()
+                    seeded = bool(row and row[0] == seed_version)
+        if exists and not seeded:
+            admin.execute(f'DROP DATABASE "{target}" WITH (FORCE)')
+        if not seeded:
+            admin.execute(f'CREATE DATABASE "{target}"')
+    # Each database has its own pool of connections (psycopg's, when settings enable it).
+    connection.close()
+    if getattr(connection, "pool", None) is not None:
+        connection.close_pool()
+    settings["NAME"] = target
+    call_command("migrate", verbosity=0)
+    return not seeded
+
+
+def mark_seeded(seed_version: str) -> None:
+    """Record that the kept database holds a complete seed of ``seed_version``."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {MARKER_TABLE} (version text NOT NULL)")
+        cursor.execute(f"INSERT INTO {MARKER_TABLE} VALUES (%s)", [seed_version])
 
 
 def timed(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> list[float]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.views import redirect_to_login
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -13,6 +16,8 @@ from monitoring.access import admin_stations
 from monitoring.lib import DeepLink, DeepLinkError, parse
 
 TEMPLATE_PROBLEM = "monitoring/problem.html"
+
+logger = logging.getLogger(__name__)
 
 
 def _problem(request: HttpRequest, status: int, title: str, detail: str, **extra) -> HttpResponse:
@@ -102,15 +107,17 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         )
 
     match = resolution.matches[0]
-    page = selectors.site_page(match.customer, zone=link.zone, user=request.user)
-    services.opening_record(
+    # The opening's commit (a WAL flush) runs on a connection of its own while the page is
+    # read and rendered; the page leaves only once the opening is on disk (services' docstring).
+    opening = services.opening_record_started(
         user=request.user,
         customer=match.customer,
         station=match.station,
         zone=link.zone,
         parameters=link.raw,
     )
-    return render(
+    page = selectors.site_page(match.customer, zone=link.zone, user=request.user)
+    response = render(
         request,
         "monitoring/site.html",
         {
@@ -123,6 +130,18 @@ def deep_link(request: HttpRequest) -> HttpResponse:
             "directions": operator_directions(match.customer, match.station),
         },
     )
+    try:
+        opening.wait()
+    except DatabaseError:
+        logger.exception("Could not record the opening of site %s", match.customer.site_id)
+        return _problem(
+            request,
+            503,
+            "The site could not be opened",
+            "The portal could not record that you opened this site, so it is not shown. "
+            "Reload the page in a moment.",
+        )
+    return response
 
 
 @require_safe

@@ -1,0 +1,137 @@
+"""Recording an opening: off the operator's path, never lost once the page was served.
+
+These tests commit for real (``transaction=True``): the opening is written on a connection of
+its own, which sees only committed rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection, transaction
+
+from monitoring import services
+from monitoring.models import SiteOpening
+from tests.factories import BridgeFactory, CameraFactory, MonitoringAccountFactory, ZoneFactory
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="writes off the path on PostgreSQL only"
+    ),
+]
+
+URL = "/monitoring"
+
+
+@pytest.fixture
+def site(customer, record):
+    bridge = BridgeFactory(customer=customer)
+    camera = CameraFactory(bridge=bridge, channel=1, name="Door")
+    ZoneFactory(customer=customer, number=17).cameras.add(camera)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="3444")
+    return customer
+
+
+@contextmanager
+def openings_locked() -> Iterator[threading.Event]:
+    """Another session holds a lock that makes every INSERT into the openings wait; set the
+    yielded event to let them through."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE monitoring_siteopening IN SHARE MODE")
+                locked.set()
+                release.wait(20)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join(20)
+
+
+def test_the_write_runs_beside_the_caller_and_wait_returns_it_committed(site, operator, station):
+    with openings_locked() as release:
+        start = time.monotonic()
+        pending = services.opening_record_started(
+            user=operator, customer=site, station=station, zone=17, parameters={"act": "3444"}
+        )
+        # The caller goes on at once, although the INSERT cannot complete yet.
+        assert time.monotonic() - start < 1
+        assert not SiteOpening.objects.exists()
+        threading.Timer(0.5, release.set).start()
+        opening = pending.wait()
+    assert time.monotonic() - start >= 0.5
+    stored = SiteOpening.objects.get()
+    assert stored.pk == opening.pk
+    assert (stored.user, stored.customer, stored.station, stored.zone, stored.reported_at) == (
+        operator,
+        site,
+        station,
+        17,
+        None,
+    )
+
+
+def test_the_page_is_served_only_once_its_opening_is_committed(client, operator, site):
+    client.force_login(operator)
+    result = {}
+
+    def open_site() -> None:
+        try:
+            result["response"] = client.get(URL, {"act": "3444", "zone": "17"})
+        finally:
+            connection.close()
+
+    with openings_locked() as release:
+        request = threading.Thread(target=open_site)
+        request.start()
+        request.join(1.5)
+        # The page is ready, but it is not served while its opening cannot be committed.
+        assert request.is_alive()
+        assert "response" not in result
+        release.set()
+        request.join(20)
+    assert result["response"].status_code == 200
+    assert SiteOpening.objects.filter(customer=site, user=operator, zone=17).count() == 1
+
+
+@pytest.fixture
+def openings_refused():
+    """The database refuses every opening (as when it runs out of disk)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_opening() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'no openings today'; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_opening BEFORE INSERT ON monitoring_siteopening "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_opening()"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER refuse_opening ON monitoring_siteopening")
+        cursor.execute("DROP FUNCTION refuse_opening()")
+
+
+def test_a_page_whose_opening_was_not_recorded_is_not_served(
+    client, operator, site, openings_refused
+):
+    client.force_login(operator)
+    response = client.get(URL, {"act": "3444", "zone": "17"})
+    assert response.status_code == 503
+    assert "could not record that you opened this site" in response.text
+    assert "Door" not in response.text
+    assert not SiteOpening.objects.exists()
