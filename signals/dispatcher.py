@@ -3,17 +3,20 @@ came back. ``manage.py run_dispatcher`` runs one; run as many as you like, anywh
 
 One round is three steps:
 
-1. **Claim**, in one short transaction: the due signals that are the oldest pending signal of
-   their account (station and account number), highest priority first, locked with
-   ``SELECT ... FOR UPDATE SKIP LOCKED`` and leased to this dispatcher (``lease_owner``,
-   ``lease_expires_at``). Another dispatcher skips them; a signal whose lease ran out (its
-   dispatcher died) is due again.
+1. **Claim** (``signals.claiming``), in one short transaction: the due signals that are the
+   oldest pending signal of their account (station and account number), highest priority
+   first, locked with ``SELECT ... FOR UPDATE SKIP LOCKED`` and leased to this dispatcher
+   (``lease_owner``, ``lease_expires_at``). Another dispatcher skips them; a signal whose lease
+   ran out (its dispatcher died) is due again.
 2. **Send** each claimed signal over its receiver's paths in the receiver's protocol
    (``signals.sending``: the codec builds, a transport moves, the codec reads the reply): the
    path that worked last first, the other right away on no connection, no reply in time, a
    reply that is not one, or ``failover``. ``delivered`` and ``duplicate`` deliver it;
    ``retry`` waits with capped, jittered exponential backoff; ``resync`` is resent at once on
-   the receiver's clock; ``rejected`` (refused for good) fails it at once.
+   the receiver's clock; ``rejected`` (refused for good) fails it at once. ``connections``
+   lanes (``signals.lanes``) send that many signals at once, each on connections of its own;
+   while they send the last of a batch, the next batch is claimed (for up to
+   ``TOP_UP_SECONDS``), so the lanes do not wait for the claim.
 3. **Record**, in one transaction: every attempt as a ``DeliveryAttempt`` (one bulk insert),
    the signals' new states (one UPDATE for all delivered alike; one per retry, for its own
    jittered time), path health, and, after commit, the e-mails: signals that failed (refused
@@ -49,6 +52,7 @@ import socket
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,10 +67,12 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import Exists, F, OuterRef, PositiveIntegerField, Value
+from django.db.models import F, PositiveIntegerField, Value
 from django.utils import timezone
 
-from signals import lib, services
+from signals import claiming, lib, services
+from signals.claiming import CLAIMED_FIELDS, claimable  # noqa: F401  (this module's API)
+from signals.lanes import Lanes
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
 from signals.sending import Attempt, Result, Sender
 from signals.supervision import Supervisor
@@ -78,51 +84,19 @@ logger = logging.getLogger(__name__)
 
 Outcome = DeliveryAttempt.Outcome
 
-# What sending and recording a signal reads from its row (the rest stays in the database).
-CLAIMED_FIELDS = (
-    "id",
-    "reference",
-    "payload",
-    "protocol",
-    "receiver_id",
-    "account_number",
-    "transmitted_number",
-    "qualifier",
-    "event_code",
-    "partition",
-    "zone",
-    "priority",
-    "event_time",
-    "site_name",
-    "zone_description",
-    "camera_description",
-    "video_url",
-    "attempts",
-    "deadline_at",
-    "lease_owner",
-    "lease_expires_at",
-)
 # A path that only answered is written to its health row at most this often per dispatcher;
 # a failure, or a change of state, is always written at once.
 HEALTH_REFRESH_SECONDS = 1.0
 # A send starts only if the lease outlives the worst case of its paths by this much.
 LEASE_MARGIN_SECONDS = 0.5
 ERROR_MAX = 2000
+# With several lanes, a round keeps claiming while its last signals are on the wire, for up to
+# this long; then it ends, so heartbeats get their turn between rounds.
+TOP_UP_SECONDS = 1.0
 
 
 def default_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
-
-
-def claimable(now: datetime):
-    """Due signals that are the oldest pending signal of their station and account number."""
-    earlier = Signal.objects.filter(
-        station_id=OuterRef("station_id"),
-        account_number=OuterRef("account_number"),
-        state=Signal.State.PENDING,
-        id__lt=OuterRef("id"),
-    )
-    return Signal.objects.due(now).filter(~Exists(earlier))
 
 
 def tls_context() -> ssl.SSLContext:
@@ -160,6 +134,7 @@ class Dispatcher:
         ssl_context: ssl.SSLContext | None = None,
         rng: random.Random | None = None,
         pipeline: bool = False,
+        connections: int = 1,
     ) -> None:
         self.name = (name or default_name())[:80]
         # The lease names this process, even when two dispatchers were given the same name.
@@ -175,6 +150,9 @@ class Dispatcher:
         self._stop = threading.Event()
         self.sender = Sender(ssl_context=self.ssl_context, stop=self._stop)
         self.supervisor = Supervisor(self)
+        # Signals sent at once, each lane on connections of its own. One lane sends in this
+        # thread (tests inside one transaction rely on that).
+        self.lanes = Lanes(self.sender, connections, name=self.name)
         # Paths this dispatcher last recorded as up, and when (monotonic).
         self._recorded_up: dict[int, float] = {}
         # With a pipeline, a thread of its own (and its own database connection) records one
@@ -220,104 +198,130 @@ class Dispatcher:
                         continue
                     if once:
                         break
-                    self._stop.wait(self.poll_seconds)
+                    self._idle_wait()
         finally:
             self.close()
         return self.stats
 
+    def _idle_wait(self) -> None:
+        """Nothing was due: wait before claiming again (or until stopped)."""
+        self._stop.wait(self.poll_seconds)
+
     def close(self) -> None:
         """Record what is still in the pipeline, then close the connections to receivers."""
+        self.lanes.close()
         if self._writer is not None:
             self._writer.close()
         self.sender.close()
 
     def run_batch(self) -> int:
-        """Claim, send and flush one batch; returns how many signals were claimed."""
-        lease_until = time.monotonic() + self.lease_seconds
-        claimed = self.claim()
+        """Claim, send and flush one round; returns how many signals were claimed.
+
+        The lanes take the claimed signals in the claim's order. When fewer are waiting than
+        lanes are free, the next batch is claimed and merged in by priority (for up to
+        ``TOP_UP_SECONDS``), so the lanes stay busy and a new alarm overtakes the troubles not
+        yet sent. Results go to the recording step a batch at a time.
+        """
+        claimed = self._claim_more()
         if not claimed:
             return 0
-        self.stats.claimed += len(claimed)
-        self.sender.load({signal.receiver_id for signal in claimed})
+        started = time.monotonic()
+        waiting = deque(claimed)
         results: list[Result] = []
         unreachable: dict[int, str] = {}  # receiver id -> what its paths said
-        remaining = list(claimed)
-        while remaining and not self._stop.is_set():
-            signal = remaining[0]
-            paths = self.sender.paths_for(signal.receiver_id)
-            # A lease shorter than the paths' timeouts cannot be helped by renewing it: send
-            # anyway (at worst another dispatcher resends meanwhile, answered duplicate).
-            needed = min(self.sender.budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
-            if time.monotonic() + needed > lease_until:
-                # Record what is done and extend the leases of the rest before going on.
-                lease_until = time.monotonic() + self.lease_seconds
-                self.flush(results)
-                results = []
-                remaining = self._renew(remaining)
+        total = len(claimed)
+        lanes = self.lanes
+        dry = False  # a top-up found nothing: not again this round
+        while (waiting or lanes.in_flight) and not self._stop.is_set():
+            while waiting and lanes.free and not self._stop.is_set():
+                signal = waiting[0]
+                if not self._lease_allows(signal):
+                    # Record what is done and extend the leases of the rest before going on.
+                    self.flush(results)
+                    results = []
+                    waiting = deque(self._renew(list(waiting)))
+                    continue
+                waiting.popleft()
+                if signal.receiver_id in unreachable:
+                    # One signal already waited out every path of this receiver in this round:
+                    # the others try again shortly, instead of holding up other receivers'.
+                    results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
+                    continue
+                lanes.submit(signal)
+            if (
+                len(waiting) < lanes.free
+                and lanes.count > 1
+                and not dry
+                and time.monotonic() - started < TOP_UP_SECONDS
+                and not self._stop.is_set()
+            ):
+                more = self._claim_more()
+                dry = not more
+                if more:
+                    total += len(more)
+                    waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
+                    continue
+            if not lanes.in_flight:
                 continue
-            remaining.pop(0)
-            if signal.receiver_id in unreachable:
-                # One signal already waited out every path of this receiver in this batch: the
-                # others try again shortly, instead of holding up other receivers' signals.
-                results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
-                continue
-            result = self.sender.deliver(signal)
+            result = lanes.result()
             results.append(result)
             if result.unreachable:
-                unreachable[signal.receiver_id] = (
+                unreachable[result.signal.receiver_id] = (
                     "not sent: the receiver could not be reached a moment ago ("
                     + "; ".join(_describe(a) for a in result.attempts)
                     + ")"
                 )
-        self.flush(results, release=remaining)
-        return len(claimed)
+            if len(results) >= self.batch:
+                self.flush(results)
+                results = []
+        # Stopping: what is on the wire ends within its deadline and is recorded.
+        while lanes.in_flight:
+            results.append(lanes.result())
+        self.flush(results, release=waiting)
+        return total
+
+    def _lease_allows(self, signal: Signal) -> bool:
+        """Whether the signal's lease outlives the worst case of sending it."""
+        paths = self.sender.paths_for(signal.receiver_id)
+        # A lease shorter than the paths' timeouts cannot be helped by renewing it: send
+        # anyway (at worst another dispatcher resends meanwhile, answered duplicate).
+        needed = min(self.sender.budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
+        return time.monotonic() + needed <= signal._lease_until
 
     # --- claiming -------------------------------------------------------------------------------
 
+    def _claim_more(self) -> list[Signal]:
+        """Claim a batch and read the receivers it needs (the lanes never query)."""
+        claimed = self.claim()
+        if claimed:
+            self.stats.claimed += len(claimed)
+            self.sender.load({signal.receiver_id for signal in claimed})
+        return claimed
+
     def claim(self) -> list[Signal]:
         """Lease up to ``batch`` due signals to this dispatcher, in the order to send them."""
-        now = timezone.now()
-        expires = now + timedelta(seconds=self.lease_seconds)
-        with transaction.atomic():
-            signals = list(
-                claimable(now)
-                # SQLite has no row locks: Django leaves FOR UPDATE out and the conditional
-                # UPDATE below (under SQLite's database lock) keeps the claim exclusive.
-                .select_for_update(skip_locked=True)
-                .order_by("priority", "next_attempt_at", "id")
-                .only(*CLAIMED_FIELDS)[: self.batch]
-            )
-            if not signals:
-                return []
-            ids = [signal.pk for signal in signals]
-            leased = (
-                Signal.objects.due(now)
-                .filter(pk__in=ids)
-                .update(lease_owner=self.lease_owner, lease_expires_at=expires)
-            )
-        if leased != len(signals):
-            mine = set(
-                Signal.objects.filter(
-                    pk__in=ids, lease_owner=self.lease_owner, lease_expires_at=expires
-                ).values_list("pk", flat=True)
-            )
-            signals = [signal for signal in signals if signal.pk in mine]
+        lease_until = time.monotonic() + self.lease_seconds
+        signals = claiming.claim(
+            owner=self.lease_owner,
+            limit=self.batch,
+            lease_seconds=self.lease_seconds,
+            now=timezone.now(),
+        )
         for signal in signals:
-            signal.lease_owner, signal.lease_expires_at = self.lease_owner, expires
+            signal._lease_until = lease_until  # monotonic, for the send loop
         return signals
 
     def _renew(self, signals: list[Signal]) -> list[Signal]:
         """Extend the leases still ours; drop the signals whose lease another dispatcher took."""
-        if not signals:
-            return []
-        expires = timezone.now() + timedelta(seconds=self.lease_seconds)
-        ids = [signal.pk for signal in signals]
-        mine = Signal.objects.filter(
-            pk__in=ids, lease_owner=self.lease_owner, state=Signal.State.PENDING
+        lease_until = time.monotonic() + self.lease_seconds
+        signals = claiming.renew(
+            signals,
+            owner=self.lease_owner,
+            lease_seconds=self.lease_seconds,
+            now=timezone.now(),
         )
-        if mine.update(lease_expires_at=expires) != len(ids):
-            kept = set(mine.values_list("pk", flat=True))
-            signals = [signal for signal in signals if signal.pk in kept]
+        for signal in signals:
+            signal._lease_until = lease_until
         return signals
 
     # --- recording ------------------------------------------------------------------------------

@@ -2,10 +2,12 @@
 transport moves them, the codec reads the reply into an ``Outcome``. The dispatcher
 (``signals.dispatcher``) claims and records; this module sends, and names no protocol.
 
-A ``Sender`` belongs to one dispatcher: one open transport per receiver path (reused while the
-protocol keeps connections), its memory of which path worked last, each path's clock offset
-(set by a receiver that answered with its own time) and the block of sequence numbers it has
-reserved for each path.
+A ``Sender`` belongs to one dispatcher: one open transport per receiver path and lane (reused
+while the protocol keeps connections; ``signals.lanes`` sends on several lanes at once), its
+memory of which path worked last, each path's clock offset (set by a receiver that answered
+with its own time) and the block of sequence numbers it has reserved for each path. What the
+lanes share is only ever replaced whole (a dict entry, the receivers' dict) or taken under a
+lock (sequence numbers), so lanes can read it while another writes.
 """
 
 from __future__ import annotations
@@ -149,28 +151,38 @@ class Sender:
         self._stop = stop
         self._receiving: dict[int, Receiving] = {}
         self._loaded_at = -math.inf
-        self._transports: dict[int, tuple[tuple, Transport]] = {}
+        self._transports: dict[tuple[int, int], tuple[tuple, Transport]] = {}
         # Per path, when (monotonic) it last answered and last failed.
         self._last_ok: dict[int, float] = {}
         self._last_failure: dict[int, float] = {}
         # Per path: the receiver's clock minus ours, learnt from a receiver's answer.
         self._clock_offset: dict[int, timedelta] = {}
         self._sequences: dict[int, Iterator[int]] = {}
+        self._sequence_lock = threading.Lock()
 
     # --- receivers and paths ---------------------------------------------------------------
 
     def load(self, receiver_ids: Iterable[int]) -> None:
-        """Read these receivers (and their paths) unless read a moment ago."""
+        """Read these receivers (and their paths) unless read a moment ago.
+
+        Every ``PATHS_REFRESH_SECONDS`` all receivers known so far are read again. The new set
+        replaces the old one in one assignment: a lane in mid-send never sees it half-filled.
+        """
+        known = self._receiving
+        wanted = set(receiver_ids)
         if time.monotonic() - self._loaded_at > PATHS_REFRESH_SECONDS:
-            self._receiving.clear()
             self._loaded_at = time.monotonic()
-        missing = set(receiver_ids) - self._receiving.keys()
+            wanted |= known.keys()
+            known = {}
+        missing = wanted - known.keys()
         if not missing:
             return
+        fresh = dict(known)
         receivers = Receiver.objects.filter(pk__in=missing).prefetch_related("paths")
         for receiver in receivers:
             paths = sorted(receiver.paths.all(), key=lambda p: p.pk)
-            self._receiving[receiver.pk] = Receiving(receiver_config(receiver), paths)
+            fresh[receiver.pk] = Receiving(receiver_config(receiver), paths)
+        self._receiving = fresh
 
     def forget_paths(self) -> None:
         self._loaded_at = -math.inf
@@ -182,7 +194,9 @@ class Sender:
         """The receiver's paths in the order to try them now: primary first, unless it failed
         after it last worked, less than ``SIGNAL_PATH_RETRY_SECONDS`` ago."""
         self.load([receiver_id])
-        receiving = self._receiving.get(receiver_id)
+        return self._ordered(self._receiving.get(receiver_id))
+
+    def _ordered(self, receiving: Receiving | None) -> list[ReceiverPath]:
         if receiving is None:
             return []
         now = time.monotonic()
@@ -208,11 +222,19 @@ class Sender:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def deliver(self, signal: Signal) -> Result:
-        """Send one signal over its receiver's paths until one answers (or all have failed)."""
+    def deliver(self, signal: Signal, *, lane: int | None = None) -> Result:
+        """Send one signal over its receiver's paths until one answers (or all have failed).
+
+        ``lane``: the lane's own connections, and no database: the dispatcher has read the
+        receivers of what it hands the lanes. Without, lane 0's, reading the receiver unless
+        read a moment ago.
+        """
         result = Result(signal)
-        paths = self.paths_for(signal.receiver_id)  # reads the receiver unless read a moment ago
+        if lane is None:
+            lane = 0
+            self.load([signal.receiver_id])
         receiving = self._receiving.get(signal.receiver_id)
+        paths = self._ordered(receiving)
         codec = codecs.codec_for(receiving.config.protocol) if receiving else None
         if receiving is None or codec is None or not paths:
             if receiving is None:
@@ -250,11 +272,11 @@ class Sender:
                 # A stop request ends the dispatcher within one exchange's deadline: the
                 # alternate path waits for the next dispatcher (the signal is not delivered).
                 break
-            attempt = self._exchange(codec, config, message, prepared, path)
+            attempt = self._exchange(codec, config, message, prepared, path, lane=lane)
             result.attempts.append(attempt)
             if attempt.outcome == Kind.RESYNC and not self._stop.is_set():
                 # The receiver's clock differs from ours: take its time and resend at once, once.
-                attempt = self._exchange(codec, config, message, prepared, path)
+                attempt = self._exchange(codec, config, message, prepared, path, lane=lane)
                 result.attempts.append(attempt)
             if attempt.path_ok:
                 self._last_ok[path.pk] = time.monotonic()
@@ -271,6 +293,10 @@ class Sender:
         )
 
     def _next_sequence(self, path_id: int) -> int:
+        with self._sequence_lock:
+            return self._next_sequence_locked(path_id)
+
+    def _next_sequence_locked(self, path_id: int) -> int:
         for _ in range(2):
             block = self._sequences.get(path_id)
             if block is not None:
@@ -290,6 +316,8 @@ class Sender:
         prepared: bytes,
         path: ReceiverPath,
         other: Callable[[Context], Outgoing | None] | None = None,
+        *,
+        lane: int = 0,
     ) -> Attempt:
         """One exchange over one path: a signal (``message``), or (None) a heartbeat or the
         ``other`` exchange the codec builds (a secret rotation)."""
@@ -320,7 +348,7 @@ class Sender:
         }
         transport: Transport | None = None
         try:
-            transport = self._transport(path, codec)
+            transport = self._transport(path, codec, lane)
             reply = transport.exchange(
                 outgoing.wire, lambda buffer, eof: codec.reply_size(buffer, eof=eof)
             )
@@ -392,7 +420,7 @@ class Sender:
                 break
         return attempts
 
-    def _transport(self, path: ReceiverPath, codec: Codec) -> Transport:
+    def _transport(self, path: ReceiverPath, codec: Codec, lane: int = 0) -> Transport:
         config = (
             path.transport,
             path.host,
@@ -403,7 +431,7 @@ class Sender:
             path.reply_timeout,
             codec.protocol,
         )
-        cached = self._transports.get(path.pk)
+        cached = self._transports.get((path.pk, lane))
         if cached is not None and cached[0] == config:
             return cached[1]
         if cached is not None:
@@ -430,7 +458,7 @@ class Sender:
                 persistent=codec.persistent,
                 max_reply_bytes=codec.max_reply_bytes,
             )
-        self._transports[path.pk] = (config, transport)
+        self._transports[(path.pk, lane)] = (config, transport)
         return transport
 
     def close(self) -> None:

@@ -42,6 +42,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), needs_postgresql]
 
 ACCOUNTS = 30
 SIGNALS_PER_ACCOUNT = 10
+# Events 0-4 exist before the dispatchers start, 5-7 arrive while they work, 8-9 once the
+# killed dispatcher's replacement is up (so that it has work of its own to do).
+LATE_EVENTS = 8
 DELIVERY_BOUND_SECONDS = 90
 
 
@@ -158,10 +161,9 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
         started = time.monotonic()
         dispatchers.start("chaos-1")
         dispatchers.start("chaos-2")
-        for n in range(SIGNALS_PER_ACCOUNT // 2, SIGNALS_PER_ACCOUNT):
+        for n in range(SIGNALS_PER_ACCOUNT // 2, LATE_EVENTS):
             for account in accounts:
                 record_event(account, n)
-        assert Signal.objects.count() == ACCOUNTS * SIGNALS_PER_ACCOUNT
 
         assert wait_until(lambda: len(emulator.accepted) >= 60, timeout=30), dispatchers.log(
             "chaos-1"
@@ -188,6 +190,15 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
         killed_at = timezone.now()
         time.sleep(1)
         dispatchers.start("chaos-3")  # its replacement
+        # Up and delivering before anything is judged (a SIGTERM before then would find the
+        # process still starting, without its handler).
+        assert wait_until(lambda: "delivering signals" in dispatchers.log("chaos-3"), timeout=30), (
+            dispatchers.log("chaos-3")
+        )
+        for n in range(LATE_EVENTS, SIGNALS_PER_ACCOUNT):
+            for account in accounts:
+                record_event(account, n)
+        assert Signal.objects.count() == ACCOUNTS * SIGNALS_PER_ACCOUNT
 
         everything_delivered = wait_until(
             lambda: not Signal.objects.exclude(state=Signal.State.DELIVERED).exists(),
@@ -253,7 +264,9 @@ def test_sigterm_finishes_the_signal_in_flight_and_releases_the_rest(dispatchers
         path_to(record.receiver, emulator.port, reply_timeout=5)
         for account in accounts:
             record_event(account, 0)
-        process = dispatchers.start("term-1", "--lease-seconds", "60")
+        # One lane: exactly one signal is in flight when SIGTERM comes (the test below has
+        # several).
+        process = dispatchers.start("term-1", "--lease-seconds", "60", "--connections", "1")
 
         assert wait_until(lambda: len(emulator.accepted) == 1, timeout=20), dispatchers.log(
             "term-1"
@@ -269,6 +282,37 @@ def test_sigterm_finishes_the_signal_in_flight_and_releases_the_rest(dispatchers
     # The others were claimed with it, and are free again at once (not after 60 s).
     assert all(s.lease_owner == "" and s.lease_expires_at is None for s in signals)
     assert "1 delivered" in dispatchers.log("term-1")
+
+
+def test_sigterm_with_several_lanes_finishes_every_signal_in_flight_and_releases_the_rest(
+    dispatchers,
+):
+    record, accounts = sites(12)
+    with ReceiverEmulator(faults=Faults(delay_rate=1.0, delay_seconds=1.0)) as emulator:
+        path_to(record.receiver, emulator.port, reply_timeout=5)
+        for account in accounts:
+            record_event(account, 0)
+        process = dispatchers.start("term-4", "--lease-seconds", "60", "--connections", "4")
+
+        assert wait_until(lambda: len(emulator.accepted) >= 1, timeout=20), dispatchers.log(
+            "term-4"
+        )
+        stopped = time.monotonic()
+        process.send_signal(os_signal.SIGTERM)  # while the replies are still ~1 s away
+        assert process.wait(timeout=15) == 0, dispatchers.log("term-4")
+        took = time.monotonic() - stopped
+        accepted = [p.reference for p in emulator.accepted]
+
+    signals = list(Signal.objects.order_by("priority", "id"))
+    delivered = [s.reference for s in signals if s.state == Signal.State.DELIVERED]
+    # Several were on the wire at once; each of them finished and was recorded, and nothing
+    # else was sent.
+    assert 2 <= len(delivered) <= 4, dispatchers.log("term-4")
+    assert sorted(accepted) == sorted(delivered)
+    assert took < 1.0 + 2.0  # one reply's delay, plus recording and exit
+    # The rest are free again at once (not after 60 s).
+    assert all(s.lease_owner == "" and s.lease_expires_at is None for s in signals)
+    assert f"{len(delivered)} delivered" in dispatchers.log("term-4")
 
 
 def test_a_health_row_held_by_a_frozen_dispatcher_does_not_stop_the_others():

@@ -62,6 +62,13 @@ class Command(BaseCommand):
             help=f"Pause when nothing is due (default {settings.SIGNAL_DISPATCH_POLL_SECONDS:g}).",
         )
         parser.add_argument(
+            "--connections",
+            type=_positive(int),
+            default=None,
+            help="Signals sent at once, each on connections of its own (default "
+            f"{settings.SIGNAL_DISPATCH_CONNECTIONS} on PostgreSQL, 1 on SQLite).",
+        )
+        parser.add_argument(
             "--id",
             dest="name",
             default=None,
@@ -81,11 +88,16 @@ class Command(BaseCommand):
             # Record one batch while sending the next. SQLite has one writer at a time: a
             # second connection there would only wait its turn.
             pipeline=connection.vendor != "sqlite",
+            # Lanes touch the database only for sequence numbers, but SQLite would make even
+            # those wait for the claim's write lock: one lane there.
+            connections=options["connections"]
+            or (settings.SIGNAL_DISPATCH_CONNECTIONS if connection.vendor != "sqlite" else 1),
         )
         previous = self._on_signals(dispatcher)
         self.stdout.write(
             f"Dispatcher {dispatcher.lease_owner} delivering signals "
-            f"(batch {dispatcher.batch}, lease {dispatcher.lease_seconds:g} s"
+            f"(batch {dispatcher.batch}, {dispatcher.lanes.count} connection(s) at once, "
+            f"lease {dispatcher.lease_seconds:g} s"
             f"{', once' if options['once'] else ''}); Ctrl-C or SIGTERM stops it."
         )
         self.stdout.flush()

@@ -1,0 +1,147 @@
+"""The dispatcher's claim: which due signals it may take next, and taking them with a lease.
+
+A signal may be claimed when it is pending, due (``next_attempt_at`` passed), no live lease
+holds it, and it is the oldest pending signal of its account (station and account number): an
+account never has two signals in flight. Highest priority goes first (priority, then
+``next_attempt_at``, then id).
+
+On PostgreSQL the claim must cost what a batch costs, not what the backlog costs, whatever the
+table's statistics say (a storm of 100,000 troubles lands faster than autovacuum re-analyses
+the table, and a storm smaller than a tenth of a long history never triggers it). So the
+query is shaped to leave the planner one way through:
+
+* the partial index ``signals_signal_due`` (priority, next_attempt_at, id) WHERE pending is
+  walked in the claim's order, and the walk stops at the batch's last row (``LIMIT``);
+* the per-account rule is an ``EXISTS`` kept as a per-row probe of the partial index
+  ``signals_signal_pending_account`` (``OFFSET 0`` stops PostgreSQL from turning it into a
+  join: with statistics that say "nothing is pending" it would otherwise scan every pending
+  row once per candidate, seconds per claim);
+* inside the claim's transaction, sorts, sequential and bitmap scans are off
+  (``SET LOCAL``), so statistics that predate a bulk load cannot make a whole-backlog sort look
+  cheap. ``tests/signals/test_claim_plan.py`` checks the plan after a bulk load without ANALYZE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+
+from signals.models import Signal
+
+# What sending and recording a signal reads from its row (the rest stays in the database).
+CLAIMED_FIELDS = (
+    "id",
+    "reference",
+    "payload",
+    "protocol",
+    "receiver_id",
+    "account_number",
+    "transmitted_number",
+    "qualifier",
+    "event_code",
+    "partition",
+    "zone",
+    "priority",
+    "next_attempt_at",
+    "event_time",
+    "site_name",
+    "zone_description",
+    "camera_description",
+    "video_url",
+    "attempts",
+    "deadline_at",
+    "lease_owner",
+    "lease_expires_at",
+)
+# The claim's order; the partial index signals_signal_due holds exactly this.
+CLAIM_ORDER = ("priority", "next_attempt_at", "id")
+# Planner settings for the claim's transaction only (see the module's docstring).
+PLANNER_SETTINGS = (
+    "SET LOCAL enable_sort = off; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off"
+)
+
+
+class ProbedExists(Exists):
+    """``EXISTS`` that PostgreSQL keeps as a subplan run once per outer row, each run an index
+    probe with the outer row's values, instead of pulling it up into an anti-join."""
+
+    def as_postgresql(self, compiler, connection, template=None, **extra_context):
+        # OFFSET 0 is a planner fence: a subquery with an offset is never flattened.
+        return self.as_sql(
+            compiler, connection, template="EXISTS(%(subquery)s OFFSET 0)", **extra_context
+        )
+
+
+def claimable(now: datetime):
+    """Due signals that are the oldest pending signal of their station and account number."""
+    earlier = Signal.objects.filter(
+        station_id=OuterRef("station_id"),
+        account_number=OuterRef("account_number"),
+        state=Signal.State.PENDING,
+        id__lt=OuterRef("id"),
+    )
+    return Signal.objects.due(now).filter(~ProbedExists(earlier))
+
+
+def claim_query(now: datetime, limit: int):
+    """The claim's SELECT: the batch to lease, in the order to send it, rows locked."""
+    return (
+        claimable(now)
+        # SQLite has no row locks: Django leaves FOR UPDATE out and the conditional
+        # UPDATE in ``claim`` (under SQLite's database lock) keeps the claim exclusive.
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by(*CLAIM_ORDER)
+        .only(*CLAIMED_FIELDS)[:limit]
+    )
+
+
+def order_key(signal: Signal) -> tuple:
+    """A claimed signal's place in the claim's order."""
+    return (signal.priority, signal.next_attempt_at, signal.pk)
+
+
+def claim(*, owner: str, limit: int, lease_seconds: float, now: datetime) -> list[Signal]:
+    """Lease up to ``limit`` due signals to ``owner``, in the order to send them."""
+    expires = now + timedelta(seconds=lease_seconds)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(PLANNER_SETTINGS)
+        signals = list(claim_query(now, limit))
+        if not signals:
+            return []
+        ids = [signal.pk for signal in signals]
+        leased = (
+            Signal.objects.due(now)
+            .filter(pk__in=ids)
+            .update(lease_owner=owner, lease_expires_at=expires)
+        )
+    if leased != len(signals):
+        mine = set(
+            Signal.objects.filter(
+                pk__in=ids, lease_owner=owner, lease_expires_at=expires
+            ).values_list("pk", flat=True)
+        )
+        signals = [signal for signal in signals if signal.pk in mine]
+    for signal in signals:
+        signal.lease_owner, signal.lease_expires_at = owner, expires
+    return signals
+
+
+def renew(
+    signals: list[Signal], *, owner: str, lease_seconds: float, now: datetime
+) -> list[Signal]:
+    """Extend the leases still ``owner``'s; drop the signals whose lease another took."""
+    if not signals:
+        return []
+    expires = now + timedelta(seconds=lease_seconds)
+    ids = [signal.pk for signal in signals]
+    mine = Signal.objects.filter(pk__in=ids, lease_owner=owner, state=Signal.State.PENDING)
+    if mine.update(lease_expires_at=expires) != len(ids):
+        kept = set(mine.values_list("pk", flat=True))
+        signals = [signal for signal in signals if signal.pk in kept]
+    for signal in signals:
+        signal.lease_expires_at = expires
+    return signals
