@@ -10,6 +10,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    F,
     FilteredRelation,
     OuterRef,
     Prefetch,
@@ -17,7 +18,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
     When,
+    Window,
 )
+from django.db.models.functions import RowNumber
 
 from customers import lib
 from customers.lib import normalise_identifier
@@ -117,27 +120,36 @@ def customer_page(customer: Customer) -> CustomerPage:
 def link_example(station: MonitoringStation, *, dealer: Dealer | None = None) -> LinkExample | None:
     """A real active account at the station (the dealer's own, on the dealer's page) to fill a
     deep-link template with: one with a reference ID and a zone when there is one."""
+    return link_examples([station], dealer=dealer).get(station.pk)
+
+
+def link_examples(
+    stations: Iterable[MonitoringStation], *, dealer: Dealer | None = None
+) -> dict[int, LinkExample]:
+    """``link_example`` of each station, by station id: one query however many stations."""
     accounts = MonitoringAccount.objects.filter(
-        station=station, customer__status=Customer.Status.ACTIVE
+        station__in=list(stations), customer__status=Customer.Status.ACTIVE
     )
     if dealer is not None:
         accounts = accounts.filter(customer__dealer=dealer)
-    has_zone = Exists(Zone.objects.filter(customer=OuterRef("customer_id")))
-    account = (
-        accounts.select_related("customer")
-        .annotate(has_zone=has_zone)
-        .order_by(Case(When(reference_id="", then=1), default=0), "-has_zone", "pk")
-        .first()
+    first_zone = Zone.objects.filter(customer=OuterRef("customer_id")).order_by("number")
+    best_first = [
+        Case(When(reference_id="", then=1), default=0).asc(),
+        Case(When(zone__isnull=True, then=1), default=0).asc(),
+        F("pk").asc(),
+    ]
+    rows = (
+        accounts.annotate(zone=Subquery(first_zone.values("number")[:1]))
+        .annotate(rank=Window(RowNumber(), partition_by=F("station_id"), order_by=best_first))
+        .filter(rank=1)
+        .values_list("station_id", "account_number", "reference_id", "zone", "customer__name")
     )
-    if account is None:
-        return None
-    zone = account.customer.zones.order_by("number").values_list("number", flat=True).first()
-    return LinkExample(
-        account_number=account.account_number,
-        reference_id=account.reference_id,
-        zone=zone,
-        site_name=account.customer.name,
-    )
+    return {
+        station_id: LinkExample(
+            account_number=number, reference_id=reference, zone=zone, site_name=site_name
+        )
+        for station_id, number, reference, zone, site_name in rows
+    }
 
 
 # --- the station console: accounts and dealers at a station ---------------------------------

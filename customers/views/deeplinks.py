@@ -20,13 +20,13 @@ class DeepLinkTemplatesView(DealerRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         station_ids = DealerStation.objects.for_dealer(self.dealer).values("station_id")
-        stations = MonitoringStation.objects.filter(pk__in=station_ids).order_by("name")
+        stations = list(MonitoringStation.objects.filter(pk__in=station_ids).order_by("name"))
+        examples = selectors.link_examples(stations, dealer=self.dealer)
         context["guides"] = [
             (
                 station,
                 station.deep_link_guide(
-                    base_url=settings.PORTAL_BASE_URL,
-                    example=selectors.link_example(station, dealer=self.dealer),
+                    base_url=settings.PORTAL_BASE_URL, example=examples.get(station.pk)
                 ),
             )
             for station in stations
