@@ -77,7 +77,8 @@ def resolve(link: DeepLink, user) -> Resolution:
             station__is_active=True,
             customer__status=Customer.Status.ACTIVE,
         )
-        .select_related("customer", "station", "station_record")
+        # What the site page and the chooser show: the site and the station, nothing more.
+        .select_related("customer", "station")
         .order_by("customer__name", "station__name")
     )
 
