@@ -111,7 +111,8 @@ class SignUpForm(UserCreationForm):
 
 
 class DealerSettingsForm(forms.ModelForm):
-    """The dealer's name and the time zone its pages show times in."""
+    """The dealer's name, the time zone its pages show times in, when a silent bridge counts
+    as offline, and how long media is kept."""
 
     time_zone = TimeZoneField(
         help_text="Times on your pages are shown in it; a site's pages use the site's own."
@@ -119,4 +120,4 @@ class DealerSettingsForm(forms.ModelForm):
 
     class Meta:
         model = Dealer
-        fields = ["name", "time_zone"]
+        fields = ["name", "time_zone", "bridge_offline_minutes", "media_retention_days"]

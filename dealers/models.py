@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.core import signing
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -13,6 +14,11 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from dealers.lib import validate_time_zone
+
+BRIDGE_OFFLINE_MINUTES_DEFAULT = 10
+BRIDGE_OFFLINE_MINUTES_MIN, BRIDGE_OFFLINE_MINUTES_MAX = 2, 1440
+MEDIA_RETENTION_DAYS_DEFAULT = 30
+MEDIA_RETENTION_DAYS_MIN, MEDIA_RETENTION_DAYS_MAX = 1, 3650
 
 
 class DealerOwnedQuerySet(models.QuerySet):
@@ -42,10 +48,54 @@ class Dealer(models.Model):
         validators=[validate_time_zone],
         help_text="Times on your pages are shown in it; a site's pages use the site's own.",
     )
+    # Bridges send a heartbeat every minute or so; a silence this long is a trouble signal
+    # ("bridge offline") to the site's stations (media.tasks, the bridge watchdog).
+    bridge_offline_minutes = models.PositiveSmallIntegerField(
+        "bridge offline after (minutes)",
+        default=BRIDGE_OFFLINE_MINUTES_DEFAULT,
+        validators=[
+            MinValueValidator(BRIDGE_OFFLINE_MINUTES_MIN),
+            MaxValueValidator(BRIDGE_OFFLINE_MINUTES_MAX),
+        ],
+        help_text="A bridge silent this long is reported offline to the monitoring stations.",
+    )
+    # Snapshots and clips older than this are deleted with their files (media retention).
+    media_retention_days = models.PositiveSmallIntegerField(
+        "keep snapshots and clips (days)",
+        default=MEDIA_RETENTION_DAYS_DEFAULT,
+        validators=[
+            MinValueValidator(MEDIA_RETENTION_DAYS_MIN),
+            MaxValueValidator(MEDIA_RETENTION_DAYS_MAX),
+        ],
+        help_text="Older event snapshots and clips are deleted.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    bridge_offline_minutes__gte=BRIDGE_OFFLINE_MINUTES_MIN,
+                    bridge_offline_minutes__lte=BRIDGE_OFFLINE_MINUTES_MAX,
+                ),
+                name="dealers_dealer_bridge_offline_range",
+                violation_error_message=(
+                    f"A bridge counts as offline after {BRIDGE_OFFLINE_MINUTES_MIN} to "
+                    f"{BRIDGE_OFFLINE_MINUTES_MAX} minutes."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    media_retention_days__gte=MEDIA_RETENTION_DAYS_MIN,
+                    media_retention_days__lte=MEDIA_RETENTION_DAYS_MAX,
+                ),
+                name="dealers_dealer_media_retention_range",
+                violation_error_message=(
+                    f"Media is kept {MEDIA_RETENTION_DAYS_MIN} to {MEDIA_RETENTION_DAYS_MAX} days."
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -275,10 +275,24 @@ def dealer_two_factor_set(*, dealer: Dealer, required: bool) -> Dealer:
     return dealer
 
 
-def dealer_update(*, dealer: Dealer, name: str, time_zone: str) -> Dealer:
-    """Change the dealer's name and time zone (dealer settings → General)."""
+def dealer_update(
+    *,
+    dealer: Dealer,
+    name: str,
+    time_zone: str,
+    bridge_offline_minutes: int | None = None,
+    media_retention_days: int | None = None,
+) -> Dealer:
+    """Change the dealer's general settings (dealer settings → General): its name, time zone,
+    when a silent bridge counts as offline and how long media is kept (None: unchanged)."""
     dealer.name = name.strip()
     dealer.time_zone = time_zone
+    if bridge_offline_minutes is not None:
+        dealer.bridge_offline_minutes = bridge_offline_minutes
+    if media_retention_days is not None:
+        dealer.media_retention_days = media_retention_days
     dealer.full_clean()
-    dealer.save(update_fields=["name", "time_zone"])
+    dealer.save(
+        update_fields=["name", "time_zone", "bridge_offline_minutes", "media_retention_days"]
+    )
     return dealer

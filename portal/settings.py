@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "stations",
     "customers",
     "signals",
+    "media",
     "monitoring",
 ]
 
@@ -327,3 +328,42 @@ SIGNAL_PATH_DOWN_AFTER = env.int("SIGNAL_PATH_DOWN_AFTER", default=2)
 SIGNAL_PATH_RETRY_SECONDS = env.float("SIGNAL_PATH_RETRY_SECONDS", default=30.0)
 # Extra CA certificates (PEM) trusted for receivers' TLS, e.g. a station's private CA.
 SIGNAL_TLS_CA_FILE = env.str("SIGNAL_TLS_CA_FILE", default="")
+
+# --- Media from bridges (media app) ---------------------------------------------------------
+# Snapshots and clips are stored through Django's storage named "media": a folder under var/
+# by default, or any S3-compatible object store (AWS S3, MinIO, Ceph, R2 ...) when
+# MEDIA_S3_BUCKET is set (django-storages). Browsers never get a storage URL: media reaches
+# them only through the portal's signed, short-lived URLs.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+_media_bucket = env.str("MEDIA_S3_BUCKET", default="")
+if _media_bucket:
+    STORAGES["media"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _media_bucket,
+            # e.g. http://minio.internal:9000; empty for AWS itself.
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="") or None,
+            # Empty: boto3's own chain (instance role, AWS_* variables, ~/.aws).
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY_ID", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="") or None,
+            "location": env.str("MEDIA_S3_PREFIX", default="media"),
+            # "path" for stores without virtual-host buckets (MinIO, most on-premises ones).
+            "addressing_style": env.str("MEDIA_S3_ADDRESSING_STYLE", default="") or None,
+            "default_acl": None,  # the bucket's own policy: private
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["media"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT},
+    }
+# What the device API takes per upload, decided before the upload is stored.
+MEDIA_SNAPSHOT_MAX_BYTES = env.int("MEDIA_SNAPSHOT_MAX_BYTES", default=5 * 1024 * 1024)
+MEDIA_CLIP_MAX_BYTES = env.int("MEDIA_CLIP_MAX_BYTES", default=50 * 1024 * 1024)
+# A JPEG larger than this many pixels is refused before it is decoded (decompression bombs).
+MEDIA_IMAGE_MAX_PIXELS = env.int("MEDIA_IMAGE_MAX_PIXELS", default=40_000_000)
+# A clip longer than this is refused (an event clip is seconds; a request at most minutes).
+MEDIA_CLIP_MAX_SECONDS = env.int("MEDIA_CLIP_MAX_SECONDS", default=660)

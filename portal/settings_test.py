@@ -14,3 +14,8 @@ STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticF
 WHITENOISE_AUTOREFRESH = True  # serve from the finders; tests never run collectstatic
 # Background tasks run inline, in the test's own transaction, where the test can see them.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
+# Media files of the tests go to a throwaway folder, never to var/media.
+if STORAGES["media"]["BACKEND"].endswith("FileSystemStorage"):  # noqa: F405
+    import tempfile
+
+    STORAGES["media"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="portal-test-media-")  # noqa: F405

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
@@ -249,3 +251,54 @@ class NotificationRecipientFactory(factory.django.DjangoModelFactory):
 
     dealer = factory.SubFactory(DealerFactory)
     email = factory.Sequence(lambda n: f"alerts{n}@example.com")
+
+
+# --- media ----------------------------------------------------------------------------------
+
+
+def jpeg_bytes(width: int = 32, height: int = 24, color: str = "navy") -> bytes:
+    """A real JPEG (Pillow), as a bridge would upload it."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def _sha256_of(content: ContentFile) -> str:
+    content.seek(0)
+    digest = hashlib.sha256(content.read()).hexdigest()
+    content.seek(0)
+    return digest
+
+
+class MediaItemFactory(factory.django.DjangoModelFactory):
+    """A stored snapshot (a real JPEG in the media storage) of a camera of a site."""
+
+    class Meta:
+        model = "media.MediaItem"
+
+    camera = factory.SubFactory(CameraFactory)
+    bridge = factory.SelfAttribute("camera.bridge")
+    customer = factory.SelfAttribute("bridge.customer")
+    channel = factory.SelfAttribute("camera.channel")
+    kind = "snapshot"
+    content_type = "image/jpeg"
+    captured_at = factory.LazyFunction(timezone.now)
+    width = 32
+    height = 24
+    file = factory.LazyFunction(lambda: ContentFile(jpeg_bytes(), name="snapshot.jpg"))
+    size = factory.LazyAttribute(lambda item: item.file.size)
+    sha256 = factory.LazyAttribute(lambda item: _sha256_of(item.file))
+
+
+class MediaRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "media.MediaRequest"
+
+    camera = factory.SubFactory(CameraFactory)
+    bridge = factory.SelfAttribute("camera.bridge")
+    customer = factory.SelfAttribute("bridge.customer")
+    channel = factory.SelfAttribute("camera.channel")

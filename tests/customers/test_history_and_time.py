@@ -102,11 +102,16 @@ def test_the_date_filter_uses_the_days_of_the_page(owner_client, dealer, custome
 
 def test_owners_and_admins_set_the_dealers_time_zone(owner_client, viewer_client, dealer):
     url = reverse("dealers:settings")
-    response = owner_client.post(url, {"name": "Acme Alarms", "time_zone": "Europe/Berlin"})
+    general = {"bridge_offline_minutes": 10, "media_retention_days": 30}
+    response = owner_client.post(
+        url, {"name": "Acme Alarms", "time_zone": "Europe/Berlin", **general}
+    )
     assert response.status_code == 302
     dealer.refresh_from_db()
     assert dealer.time_zone == "Europe/Berlin"
-    response = owner_client.post(url, {"name": "Acme Alarms", "time_zone": "Mars/Olympus"})
+    response = owner_client.post(
+        url, {"name": "Acme Alarms", "time_zone": "Mars/Olympus", **general}
+    )
     assert "time_zone" in response.context["form"].errors
     assert viewer_client.get(url).status_code == 403
     assert viewer_client.post(url, {"name": "x", "time_zone": "UTC"}).status_code == 403

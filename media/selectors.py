@@ -1,0 +1,138 @@
+"""Reads of the media app that span models: a site's media, its requests, bridges' states."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from customers.models import Bridge, Camera, Customer
+from dealers.models import Dealer
+from media.models import BridgeStatus, CameraStatus, MediaItem, MediaRequest
+from signals.models import AlarmEvent
+
+RECENT_EVENTS = 10
+RECENT_REQUESTS = 10
+
+
+def event_media(events: Iterable[AlarmEvent]) -> dict[int, list[MediaItem]]:
+    """Each event's media (by event id), clips first then snapshots in the order they were
+    taken; one query whatever the number of events."""
+    by_event: dict[int, list[MediaItem]] = defaultdict(list)
+    ids = [event.pk for event in events]
+    if not ids:
+        return by_event
+    items = (
+        MediaItem.objects.filter(event_id__in=ids)
+        .select_related("camera")
+        .order_by("event_id", "kind", "captured_at", "id")
+    )
+    for item in items:
+        by_event[item.event_id].append(item)
+    return by_event
+
+
+def latest_snapshots(customer: Customer) -> dict[int, MediaItem]:
+    """The latest snapshot of each camera of the site, by camera id; one query."""
+    latest = (
+        MediaItem.objects.filter(camera=OuterRef("camera"), kind=MediaItem.Kind.SNAPSHOT)
+        .order_by("-captured_at", "-id")
+        .values("pk")[:1]
+    )
+    items = MediaItem.objects.filter(
+        customer=customer, kind=MediaItem.Kind.SNAPSHOT, camera__isnull=False
+    ).filter(pk=Subquery(latest))
+    return {item.camera_id: item for item in items}
+
+
+def site_requests(customer: Customer, *, limit: int = RECENT_REQUESTS) -> list[MediaRequest]:
+    """The site's latest "last two minutes" requests with the clips that answered them
+    (``request.media_items.all()`` is prefetched); two queries."""
+    return list(
+        MediaRequest.objects.filter(customer=customer)
+        .select_related("camera")
+        .prefetch_related("media_items")
+        .order_by("-requested_at", "-id")[:limit]
+    )
+
+
+def request_media(request: MediaRequest) -> list[MediaItem]:
+    """The media that answered a request (the operator's page polls for it)."""
+    return list(request.media_items.order_by("captured_at", "id"))
+
+
+def open_requests(bridge: Bridge) -> QuerySet[MediaRequest]:
+    """What a bridge polling for commands is told to do: its open requests, oldest first."""
+    return (
+        MediaRequest.objects.filter(bridge=bridge)
+        .open()
+        .select_related("camera")
+        .order_by("requested_at", "id")
+    )
+
+
+@dataclass
+class BridgeState:
+    """A bridge as the site pages show it."""
+
+    bridge: Bridge
+    status: BridgeStatus | None
+    lost_cameras: list[Camera] = field(default_factory=list)
+
+    @property
+    def is_online(self) -> bool | None:
+        """True, False, or None when it never sent a heartbeat."""
+        return None if self.status is None else self.status.is_online
+
+    @property
+    def since(self) -> datetime | None:
+        return self.status.state_changed_at if self.status is not None else None
+
+    @property
+    def last_heartbeat_at(self) -> datetime | None:
+        return self.status.last_heartbeat_at if self.status is not None else None
+
+
+def bridge_states(customer: Customer) -> list[BridgeState]:
+    """Each bridge of the site with its connection state and lost cameras; two queries."""
+    bridges = list(
+        Bridge.objects.filter(customer=customer).select_related("status").order_by("serial")
+    )
+    lost: dict[int, list[Camera]] = defaultdict(list)
+    cameras = Camera.objects.filter(
+        bridge__customer=customer, status__state=CameraStatus.State.LOST
+    ).order_by("channel")
+    for camera in cameras:
+        lost[camera.bridge_id].append(camera)
+    return [
+        BridgeState(
+            bridge=bridge,
+            status=getattr(bridge, "status", None),
+            lost_cameras=lost.get(bridge.pk, []),
+        )
+        for bridge in bridges
+    ]
+
+
+def recent_events_with_media(customer: Customer, *, limit: int = RECENT_EVENTS) -> list:
+    """The site's latest events, each with ``media``: its snapshots and clips; two queries."""
+    events = list(
+        AlarmEvent.objects.filter(customer=customer).order_by("-occurred_at", "-id")[:limit]
+    )
+    media = event_media(events)
+    for event in events:
+        event.media = media.get(event.pk, [])
+    return events
+
+
+def offline_bridges(dealer: Dealer) -> QuerySet[BridgeStatus]:
+    """The dealer's bridges the watchdog found silent, longest silent first."""
+    return (
+        BridgeStatus.objects.for_dealer(dealer)
+        .filter(state=BridgeStatus.State.OFFLINE, bridge__customer__status="active")
+        .select_related("bridge__customer")
+        .order_by("state_changed_at", "id")
+    )
