@@ -334,7 +334,7 @@ SIGNAL_TLS_CA_FILE = env.str("SIGNAL_TLS_CA_FILE", default="")
 # by default, or any S3-compatible object store (AWS S3, MinIO, Ceph, R2 ...) when
 # MEDIA_S3_BUCKET is set (django-storages). Browsers never get a storage URL: media reaches
 # them only through the portal's signed, short-lived URLs.
-MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default="") or BASE_DIR / "var" / "media")
 _media_bucket = env.str("MEDIA_S3_BUCKET", default="")
 if _media_bucket:
     STORAGES["media"] = {
@@ -367,3 +367,5 @@ MEDIA_CLIP_MAX_BYTES = env.int("MEDIA_CLIP_MAX_BYTES", default=50 * 1024 * 1024)
 MEDIA_IMAGE_MAX_PIXELS = env.int("MEDIA_IMAGE_MAX_PIXELS", default=40_000_000)
 # A clip longer than this is refused (an event clip is seconds; a request at most minutes).
 MEDIA_CLIP_MAX_SECONDS = env.int("MEDIA_CLIP_MAX_SECONDS", default=660)
+# A "last two minutes" request no upload answered within this long is marked failed.
+MEDIA_REQUEST_TIMEOUT_SECONDS = env.int("MEDIA_REQUEST_TIMEOUT_SECONDS", default=600)

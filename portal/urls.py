@@ -38,4 +38,5 @@ urlpatterns = [
     path("", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     path("", include("signals.urls")),
+    path("", include("media.urls")),
 ]

@@ -243,3 +243,14 @@ def device_events(request: HttpRequest) -> JsonResponse:
         description=fields.description,
     )
     return _answer(event)
+
+
+# The device API's shared parts, for the other device endpoints (media uploads, heartbeats and
+# commands in media/api.py): one way to authenticate, limit, refuse and log.
+authenticate_bridge = _authenticate
+bearer_token = _bearer_token
+error_response = _error
+logs_refusals = _logs_refusals
+parse_number = _number
+parse_time = _time
+too_many = _too_many

@@ -44,6 +44,8 @@ class AlarmEvent(models.Model):
         TEST_SIGNAL = "test_signal", "Test signal button"
         SCHEDULE = "schedule", "Periodic test schedule"
         OPERATOR = "operator", "Station operator"
+        # The portal noticing a bridge gone silent, and back (media's bridge watchdog).
+        SUPERVISION = "supervision", "Portal supervision"
 
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Events are the site's history and go with it (sites are archived, not deleted).

@@ -77,7 +77,8 @@ def sites(count: int):
     return record, accounts
 
 
-# kind, zone: priorities 3, 1, 5, 6, 2, 5, ... so accounts' heads differ in priority.
+# kind, zone: priorities 3, 1, 5, 6, 2, 5, 5, 5 ... so accounts' heads differ in priority; the
+# bridge watchdog's trouble and restore (350 E / R) travel in every protocol too.
 EVENTS = [
     ("alarm", 1),
     ("alarm", 2),
@@ -85,6 +86,8 @@ EVENTS = [
     ("test", None),
     ("alarm", 3),
     ("restore", 1),
+    ("bridge_offline", None),
+    ("bridge_online", None),
 ]
 
 

@@ -1,0 +1,327 @@
+"""The device API for media, heartbeats and commands, beside the events API (signals/api.py)
+and authenticated, limited and logged the same way: ``Authorization: Bearer <token>`` with the
+bridge's serial, the limits of signals/limits.py asked before anything is read, every refusal
+logged with its reason, and nothing a device sends answering 500.
+
+``POST /api/devices/media?serial=...&kind=snapshot&channel=2&event_id=42&time=...&upload_id=...``
+    The body is the file itself (any Content-Type: the portal decides what it is from its
+    bytes). See docs/device-api-media.md for every parameter and answer.
+``POST /api/devices/heartbeat`` JSON ``{"serial": ..., "lost_channels": [3]}``
+``POST /api/devices/commands`` JSON ``{"serial": ...}``: the bridge's open requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from customers.models import Bridge
+from dealers.lib import client_address
+from media import content, services
+from media.models import UPLOAD_ID_MAX, MediaItem, MediaRequest
+from signals import limits
+from signals.api import (
+    DeviceInputError,
+    authenticate_bridge,
+    bearer_token,
+    error_response,
+    logs_refusals,
+    parse_number,
+    parse_time,
+    too_many,
+)
+from signals.models import AlarmEvent
+
+MAX_JSON_BYTES = 16 * 1024
+UPLOAD_ID_RE = re.compile(rf"[A-Za-z0-9._:-]{{1,{UPLOAD_ID_MAX}}}")
+DEVICE_EVENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+LOST_CHANNELS_MAX = 16
+
+
+def _method_not_allowed() -> JsonResponse:
+    response = error_response(405, "Use POST.")
+    response["Allow"] = "POST"
+    return response
+
+
+def _limited(request: HttpRequest) -> tuple[str | None, JsonResponse | None]:
+    """The bearer token, or the answer that refuses the request before anything is read."""
+    if (wait := limits.wait_for_address(client_address(request))) is not None:
+        return None, too_many(wait, "address")
+    token = bearer_token(request)
+    if token is None:
+        return None, error_response(
+            401, "Send the bridge's token as 'Authorization: Bearer <token>'."
+        )
+    if (wait := limits.wait_for_token(token)) is not None:
+        return None, too_many(wait, "bridge token")
+    return token, None
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise DeviceInputError("Content-Length is not a number.") from None
+    if declared < 0:
+        raise DeviceInputError("Content-Length is not a number.")
+    return declared
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    try:
+        declared = _declared_length(request)
+    except DeviceInputError as exc:
+        return error_response(400, str(exc))
+    if declared > MAX_JSON_BYTES:
+        return error_response(413, f"The body is larger than {MAX_JSON_BYTES} bytes.")
+    body = request.read(MAX_JSON_BYTES + 1)
+    if len(body) > MAX_JSON_BYTES:
+        return error_response(413, f"The body is larger than {MAX_JSON_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return error_response(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        return error_response(400, "The body must be a JSON object.")
+    return data
+
+
+def _json_request(request: HttpRequest) -> Bridge | JsonResponse:
+    """The authenticated bridge of a JSON request, or the answer refusing it."""
+    if request.method != "POST":
+        return _method_not_allowed()
+    token, refusal = _limited(request)
+    if refusal is not None:
+        return refusal
+    data = _json_body(request)
+    if isinstance(data, JsonResponse):
+        return data
+    try:
+        bridge = authenticate_bridge(data, token)
+    except DeviceInputError as exc:
+        return error_response(400, str(exc))
+    if bridge is None:
+        return error_response(401, "Unknown bridge serial or wrong token.")
+    bridge.request_data = data
+    return bridge
+
+
+# --- media uploads --------------------------------------------------------------------------
+
+
+def _text(params, name: str, pattern: re.Pattern[str], hint: str, *, required: bool) -> str:
+    value = params.get(name, "")
+    if not value:
+        if required:
+            raise DeviceInputError(f"{name} is required: {hint}")
+        return ""
+    if not pattern.fullmatch(value):
+        raise DeviceInputError(f"{name} is not valid: {hint}")
+    return value
+
+
+def _media_answer(item: MediaItem, *, created: bool) -> JsonResponse:
+    body = {
+        "media": str(item.code),
+        "kind": item.kind,
+        "content_type": item.content_type,
+        "size": item.size,
+        "sha256": item.sha256,
+    }
+    return JsonResponse(body, status=201 if created else 200)
+
+
+def _event_for(bridge: Bridge, params) -> AlarmEvent | None:
+    event_id = _text(
+        params,
+        "event_id",
+        DEVICE_EVENT_ID_RE,
+        "the bridge's own id of the event, as sent to /api/devices/events.",
+        required=False,
+    )
+    event_code = params.get("event", "")
+    if event_id and event_code:
+        raise DeviceInputError("Name the event by event_id or by event, not both.")
+    if event_id:
+        event = AlarmEvent.objects.filter(bridge=bridge, device_event_id=event_id).first()
+        if event is None:
+            raise LookupError("This bridge sent no event with this event_id: send the event first.")
+        return event
+    if event_code:
+        try:
+            code = uuid.UUID(event_code)
+        except ValueError:
+            raise DeviceInputError("event must be the event's id the portal answered.") from None
+        event = AlarmEvent.objects.filter(customer_id=bridge.customer_id, code=code).first()
+        if event is None:
+            raise LookupError("No event of this bridge's site has this id.")
+        return event
+    return None
+
+
+def _request_for(bridge: Bridge, params) -> MediaRequest | None:
+    value = params.get("request", "")
+    if not value:
+        return None
+    try:
+        code = uuid.UUID(value)
+    except ValueError:
+        raise DeviceInputError("request must be the id the commands answer gave.") from None
+    request = MediaRequest.objects.filter(bridge=bridge, code=code).first()
+    if request is None:
+        raise LookupError("This bridge has no request with this id.")
+    return request
+
+
+@csrf_exempt
+@never_cache
+@logs_refusals
+def device_media(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return _method_not_allowed()
+    token, refusal = _limited(request)
+    if refusal is not None:
+        return refusal
+    params = request.GET
+    try:
+        bridge = authenticate_bridge({"serial": params.get("serial")}, token)
+        if bridge is None:
+            return error_response(401, "Unknown bridge serial or wrong token.")
+        kind = params.get("kind", "")
+        if kind not in MediaItem.Kind.values:
+            raise DeviceInputError("kind must be snapshot or clip.")
+        limit = (
+            settings.MEDIA_SNAPSHOT_MAX_BYTES
+            if kind == MediaItem.Kind.SNAPSHOT
+            else settings.MEDIA_CLIP_MAX_BYTES
+        )
+        declared = _declared_length(request)
+        if declared > limit:
+            return error_response(413, f"A {kind} may be at most {limit} bytes.")
+        upload_id = _text(
+            params,
+            "upload_id",
+            UPLOAD_ID_RE,
+            f"the bridge's own id for this upload, 1-{UPLOAD_ID_MAX} letters, digits, "
+            "'.', '_', ':' or '-' (the same id again is the same upload).",
+            required=True,
+        )
+        # A repeated upload id answers as the first time did (before the body is read).
+        existing = MediaItem.objects.filter(bridge=bridge, upload_id=upload_id).first()
+        if existing is not None:
+            return _media_answer(existing, created=False)
+        channel = parse_number(params, "channel", 1, bridge.channel_count)
+        if channel is None:
+            raise DeviceInputError(f"channel is required: 1 to {bridge.channel_count}.")
+        phase = params.get("phase", "")
+        if phase not in MediaItem.Phase.values:
+            raise DeviceInputError("phase must be pre or post (or left out).")
+        # "+01:00" sent without URL-encoding arrives as " 01:00": read it as meant.
+        captured_at = parse_time({"time": (params.get("time") or "").replace(" ", "+") or None})
+        event = _event_for(bridge, params)
+        media_request = _request_for(bridge, params)
+        if event is None and media_request is None:
+            raise DeviceInputError("Name what the media is for: event_id (or event), or request.")
+    except DeviceInputError as exc:
+        return error_response(400, str(exc))
+    except LookupError as exc:
+        return error_response(404, str(exc))
+    data = request.read(limit + 1)
+    if len(data) > limit:
+        return error_response(413, f"A {kind} may be at most {limit} bytes.")
+    try:
+        inspected = content.inspect(
+            data,
+            kind=kind,
+            max_pixels=settings.MEDIA_IMAGE_MAX_PIXELS,
+            max_seconds=settings.MEDIA_CLIP_MAX_SECONDS,
+        )
+    except content.MediaRefused as exc:
+        return error_response(415 if exc.wrong_type else 422, str(exc))
+    try:
+        item = services.media_store(
+            bridge=bridge,
+            channel=channel,
+            kind=kind,
+            phase=phase,
+            event=event,
+            media_request=media_request,
+            captured_at=captured_at,
+            upload_id=upload_id,
+            data=data,
+            inspected=inspected,
+        )
+    except services.UploadConflict as exc:
+        return error_response(409, str(exc))
+    return _media_answer(item, created=item.is_new)
+
+
+# --- heartbeats and commands ----------------------------------------------------------------
+
+
+def _lost_channels(data: dict[str, Any], bridge: Bridge) -> list[int]:
+    value = data.get("lost_channels", [])
+    if not isinstance(value, list) or len(value) > LOST_CHANNELS_MAX:
+        raise DeviceInputError("lost_channels must be a list of camera channels.")
+    channels = []
+    for channel in value:
+        if (
+            isinstance(channel, bool)
+            or not isinstance(channel, int)
+            or not 1 <= channel <= bridge.channel_count
+        ):
+            raise DeviceInputError(
+                f"lost_channels holds camera channels from 1 to {bridge.channel_count}."
+            )
+        channels.append(channel)
+    return sorted(set(channels))
+
+
+@csrf_exempt
+@never_cache
+@logs_refusals
+def device_heartbeat(request: HttpRequest) -> JsonResponse:
+    bridge = _json_request(request)
+    if isinstance(bridge, JsonResponse):
+        return bridge
+    try:
+        lost = _lost_channels(bridge.request_data, bridge)
+    except DeviceInputError as exc:
+        return error_response(400, str(exc))
+    result = services.bridge_heartbeat(bridge=bridge, lost_channels=lost)
+    return JsonResponse(
+        {
+            "state": result.state,
+            "lost_channels": result.lost_channels,
+            "commands": result.open_requests,
+        }
+    )
+
+
+@csrf_exempt
+@never_cache
+@logs_refusals
+def device_commands(request: HttpRequest) -> JsonResponse:
+    bridge = _json_request(request)
+    if isinstance(bridge, JsonResponse):
+        return bridge
+    requests = services.media_requests_pick(bridge=bridge)
+    commands = [
+        {
+            "type": "upload_recent",
+            "request": str(r.code),
+            "channel": r.channel,
+            "seconds": r.seconds,
+            "requested_at": r.requested_at.isoformat(),
+        }
+        for r in requests
+    ]
+    return JsonResponse({"commands": commands})
