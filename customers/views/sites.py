@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
-from customers import selectors, services
+from customers import panels, selectors, services
 from customers.filters import CustomerFilter
 from customers.forms.sites import CustomerForm
 from customers.models import Customer
@@ -76,6 +76,8 @@ class CustomerDetailView(CustomerMixin, TemplateView):
             zones=page.zones,
             accounts=page.accounts,
             deep_link_base=deep_link_url(base, {"site": self.customer.site_id}) + "&zone=",
+            # What the apps above show on the page (customers.panels): bridges' states, video.
+            site_panels=panels.panels_for(self.customer, self.membership),
         )
         return context
 

@@ -109,10 +109,10 @@ def test_the_dashboard_runs_a_fixed_number_of_queries(
         customer_services.customer_update(customer=customer, city="Elsewhere")
     DealerStationFactory.create_batch(size, dealer=dealer)
     client.force_login(owner)
-    # session, user, memberships; customers 2; signals 2; receivers 2; team 1; latest
-    # changes: one per history source, and one more for each source with changed rows (the
-    # sites here, whose city changed)
-    expected = 3 + 2 + 2 + 2 + 1 + len(history.sources()) + 1
+    # session, user, memberships; customers 2; signals 2; bridges 2; receivers 2; team 1;
+    # latest changes: one per history source, and one more for each source with changed rows
+    # (the sites here, whose city changed)
+    expected = 3 + 2 + 2 + 2 + 2 + 1 + len(history.sources()) + 1
     with django_assert_num_queries(expected):
         assert client.get(DASHBOARD).status_code == 200
 

@@ -80,7 +80,13 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
     log = tmp_path / "run_all.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*manage, "run_all", "--addr", f"127.0.0.1:{web}", "--receiver-port", str(receiver)],
+            [
+                *manage,
+                "run_all",
+                *("--addr", f"127.0.0.1:{web}", "--receiver-port", str(receiver)),
+                # The simulated bridges' alarms would add signals: none during this test.
+                *("--first-alarm-after", "3600"),
+            ],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=out,
@@ -113,6 +119,15 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
             with sqlite3.connect(database) as db:
                 return [row[0] for row in db.execute("SELECT state FROM signals_signal")]
 
+        # The simulated bridges are up: their heartbeats reach the portal.
+        def heartbeats() -> int:
+            with sqlite3.connect(database) as db:
+                return db.execute(
+                    "SELECT COUNT(*) FROM media_bridgestatus WHERE last_heartbeat_at IS NOT NULL"
+                ).fetchone()[0]
+
+        assert wait_until(lambda: heartbeats() == 2, 30), log.read_text()
+
         # One test signal per account of the site: XML v1, SIA DC-09 and SOS Access v4.
         assert wait_until(lambda: states() == ["delivered"] * 3, 15), (states(), log.read_text())
 
@@ -131,5 +146,6 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
     assert "[dispatcher] Dispatcher demo-dispatcher/" in output
     assert "3 delivered" in output
     assert "[web] " in output
+    assert "[bridges] Simulating 2 bridge(s)" in output
     assert "[tasks] " in output and "has stopped" in output
     assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)

@@ -20,12 +20,14 @@ from django.test import Client
 from customers.models import Contact, CustomerImport
 from dealers import services
 from dealers.access import DealerRequiredMixin
+from media.models import BridgeStatus
 from tests import urlwalk
 from tests.factories import (
     BridgeFactory,
     CameraFactory,
     CustomerFactory,
     DealerStationFactory,
+    MediaItemFactory,
     MonitoringAccountFactory,
     NotificationRecipientFactory,
     SignalFactory,
@@ -47,6 +49,7 @@ OTHER_SIDES = {
     "two-factor-": "the signed-in person's own second factor (tests/portal/test_two_factor.py)",
     "monitoring:": "the station side: operators (tests/monitoring)",
     "signals:device-events": "the device API: bridges with their token (tests/signals)",
+    "media:device-": "the device API for media, heartbeats and commands (tests/media)",
 }
 
 # Dealer pages a viewer may POST to, and why.
@@ -92,6 +95,7 @@ def test_the_walk_finds_the_dealer_pages():
         "customers:zone-delete",
         "signals:list",
         "signals:bridge-token",
+        "media:offline-bridges",
     } <= names
     assert len(names) >= 30
 
@@ -119,6 +123,9 @@ def victim(dealer, owner, viewer, receiver):
         actor_role="owner",
     )
     contact = Contact.objects.create(customer=customer, name="Victim Keyholder Qx7", phone="1")
+    # Offline, with an event and its snapshot: the offline list and the site's media panel.
+    BridgeStatus.objects.create(bridge=bridge, state=BridgeStatus.State.OFFLINE)
+    MediaItemFactory(camera=camera, event=signal.event)
     upload = CustomerImport.objects.create(
         dealer=dealer, created_by=owner, file_name="victim-qx7.csv", file_format="csv", content=b""
     )

@@ -1,5 +1,5 @@
-"""Run the demo portal: the receiver emulator, one dispatcher, the task engine and the web server,
-together.
+"""Run the demo portal: the receiver emulator, one dispatcher, the task engine, the web server and
+the bridge simulator, together.
 
 ``make run`` calls this after migrating and seeding. Every child runs in its own process group
 (so a runserver's autoreloader goes with it), its output is prefixed with its name, and Ctrl-C
@@ -105,6 +105,13 @@ class Command(BaseCommand):
             "9100); the demo's other protocols on the ports after it (9101: SIA DC-09).",
         )
 
+        parser.add_argument(
+            "--first-alarm-after",
+            type=float,
+            default=5.0,
+            help="Seconds before the simulated bridges' first alarm (then every few minutes).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("run_all is for local development: set DJANGO_DEBUG=true.")
@@ -134,6 +141,19 @@ class Command(BaseCommand):
             # Scheduled and background work (periodic tests, ...): django-q2's cluster.
             Child("tasks", ["qcluster"], out, stop_group=False),
             Child("web", ["runserver", options["addr"]], out),
+            # The demo's bridges: heartbeats, alarms with snapshots and clips, and answers to
+            # "last two minutes" requests, over the device API like real ones.
+            Child(
+                "bridges",
+                [
+                    "run_bridge_simulator",
+                    "--base-url",
+                    f"http://{options['addr']}",
+                    "--first-alarm-after",
+                    str(options["first_alarm_after"]),
+                ],
+                out,
+            ),
         ]
         stop = threading.Event()
         previous = {
@@ -148,8 +168,8 @@ class Command(BaseCommand):
             with lock:
                 out.write(
                     f"Portal on http://{options['addr']}/ · receiver emulator on "
-                    f"127.0.0.1:{options['receiver_port']} · one dispatcher · the task engine. "
-                    "Ctrl-C stops all."
+                    f"127.0.0.1:{options['receiver_port']} · one dispatcher · the task engine · "
+                    "simulated bridges. Ctrl-C stops all."
                 )
                 out.flush()
             while not stop.wait(0.2):

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from customers import demo as customers_demo
 from dealers import demo as dealers_demo
+from media import demo as media_demo
 from signals import demo as signals_demo
 from stations import demo as stations_demo
 
@@ -33,6 +34,8 @@ class Command(BaseCommand):
             stations = stations_demo.seed(dealer.dealer)
             customers = customers_demo.seed(dealer.dealer, stations)
             signals_demo.seed(dealer.dealer)
+            # Tokens the bridge simulator derives again (nothing secret is printed or stored).
+            simulated = media_demo.seed()
             customers_demo.seed_second(dealer.second)
         base = settings.PORTAL_BASE_URL
         self.stdout.write(self.style.SUCCESS(f"Demo dealer: {dealer.dealer}"))
@@ -61,6 +64,10 @@ class Command(BaseCommand):
             f"Deep link for {operator} (zone 17 of {customers.customers[0]}): "
             f"{base}/monitoring?act={customers.accounts[0].account_number}&zone=017"
         )
+        if simulated:
+            self.stdout.write(
+                f"Simulated bridges (make run's run_bridge_simulator): {', '.join(simulated)}"
+            )
         self.stdout.write(
             f"demo-owner also owns “{dealer.second}”: switch to it with the dealer menu at the "
             "top right."
