@@ -43,6 +43,7 @@ MAX_JSON_BYTES = 16 * 1024
 UPLOAD_ID_RE = re.compile(rf"[A-Za-z0-9._:-]{{1,{UPLOAD_ID_MAX}}}")
 DEVICE_EVENT_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 LOST_CHANNELS_MAX = 16
+STORAGE_RETRY_SECONDS = 30
 
 
 def _method_not_allowed() -> JsonResponse:
@@ -261,6 +262,11 @@ def device_media(request: HttpRequest) -> JsonResponse:
         )
     except services.UploadConflict as exc:
         return error_response(409, str(exc))
+    except services.StorageUnavailable:
+        # The bridge keeps the file and sends it again; nothing was kept here.
+        response = error_response(503, "Media storage is unavailable: send again later.")
+        response["Retry-After"] = str(STORAGE_RETRY_SECONDS)
+        return response
     return _media_answer(item, created=item.is_new)
 
 

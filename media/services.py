@@ -69,7 +69,11 @@ def media_request_create(
 
 
 class UploadConflict(Exception):
-    """The bridge reused an upload id for different content, or the request is closed."""
+    """The bridge reused an upload id for different content."""
+
+
+class StorageUnavailable(Exception):
+    """The media storage refused the file (a full disk, an object store that is down)."""
 
 
 def _file_name_free(item: MediaItem) -> None:
@@ -122,7 +126,12 @@ def media_store(
         upload_id=upload_id,
     )
     item.customer = bridge.customer
-    item.file.save("upload", ContentFile(data), save=False)
+    try:
+        item.file.save("upload", ContentFile(data), save=False)
+    except Exception as exc:
+        logger.exception("could not store an upload of bridge %s", bridge.serial)
+        _file_name_free(item)
+        raise StorageUnavailable(str(exc)) from exc
     try:
         with transaction.atomic():
             item.save()

@@ -444,3 +444,27 @@ def test_another_bridges_camera_is_not_this_bridges_command(api_client, device_t
     CameraFactory(channel=1)
     MediaRequestFactory()
     assert poll(api_client, device_token).json() == {"commands": []}
+
+
+def test_a_storage_that_fails_answers_503_and_keeps_nothing(
+    api_client, device_token, event, camera, monkeypatch
+):
+    storage = media_storage()
+
+    def full_disk(name, content, max_length=None):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(storage, "save", full_disk)
+    response = upload(api_client, device_token, hostile.jpeg())
+    assert response.status_code == 503
+    assert response["Retry-After"]
+    assert not MediaItem.objects.exists()
+
+
+def test_a_form_content_type_does_not_change_what_is_read(api_client, device_token, event, camera):
+    data = hostile.jpeg()
+    for content_type in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        response = upload(
+            api_client, device_token, data, content_type=content_type, upload_id=content_type[:5]
+        )
+        assert response.status_code == 201, response.content

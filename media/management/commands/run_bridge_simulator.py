@@ -115,25 +115,30 @@ class Command(BaseCommand):
         while not self.stop.is_set():
             now = time.monotonic()
             for bridge in bridges:
-                try:
-                    if now >= bridge.next_heartbeat:
-                        bridge.next_heartbeat = now + options["heartbeat_every"]
-                        self._heartbeat(bridge)
-                    if now >= bridge.next_alarm:
-                        bridge.next_alarm = now + options["alarm_every"] * random.uniform(0.8, 1.2)
-                        self._alarm(bridge)
-                    if now >= next_poll:
-                        self._commands(bridge)
-                except (PortalError, OSError) as exc:
-                    # The web server may still be starting, or restarting after a change: try
-                    # again soon.
-                    self.stdout.write(f"{bridge.serial}: {exc}")
-                    self.stdout.flush()
-                    bridge.next_heartbeat = min(bridge.next_heartbeat, now + RETRY_SECONDS)
-                    bridge.next_alarm = min(bridge.next_alarm, now + RETRY_SECONDS)
+                if now >= bridge.next_heartbeat:
+                    bridge.next_heartbeat = now + options["heartbeat_every"]
+                    if not self._try(bridge, self._heartbeat):
+                        bridge.next_heartbeat = now + RETRY_SECONDS
+                if now >= bridge.next_alarm:
+                    bridge.next_alarm = now + options["alarm_every"] * random.uniform(0.8, 1.2)
+                    if not self._try(bridge, self._alarm):
+                        bridge.next_alarm = now + RETRY_SECONDS
+                if now >= next_poll:
+                    self._try(bridge, self._commands)
             if now >= next_poll:
                 next_poll = now + options["poll_every"]
             self.stop.wait(0.5)
+
+    def _try(self, bridge: SimulatedBridge, action) -> bool:
+        """Run one action of a bridge; False (and a line of output) when the portal could not
+        be reached or refused it: the web server may still be starting, or restarting."""
+        try:
+            action(bridge)
+        except (PortalError, OSError) as exc:
+            self.stdout.write(f"{bridge.serial}: {exc}")
+            self.stdout.flush()
+            return False
+        return True
 
     # --- the bridges ----------------------------------------------------------------------
 
