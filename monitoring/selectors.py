@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from customers.models import Camera, Customer, MonitoringAccount, Zone
+from customers.selectors import OperatorDirections, operator_directions
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening
 from signals.models import AlarmEvent
@@ -134,28 +135,52 @@ class SitePage:
     zone_found: bool
     also_opened: list[SiteOpening]
     events: list[AlarmEvent]
+    # Pinned on the page: the last directions the operator's station approved, the call list.
+    directions: OperatorDirections
 
 
-def _zone_rows(customer: Customer) -> list[ZoneRow]:
-    """The site's zones with their cameras' ids: one LEFT JOIN, one row per zone and camera."""
-    rows: dict[int, ZoneRow] = {}
-    for number, name, zone_type, camera_id in customer.zones.order_by("number").values_list(
-        "number", "name", "zone_type", "cameras"
-    ):
-        row = rows.setdefault(number, ZoneRow(number, name, zone_type))
+def _zone_rows(rows) -> list[ZoneRow]:
+    """The site's zones with their cameras' ids, from one LEFT JOIN row per zone and camera."""
+    zones: dict[int, ZoneRow] = {}
+    for number, name, zone_type, camera_id in rows:
+        row = zones.setdefault(number, ZoneRow(number, name, zone_type))
         if camera_id is not None:
             row.camera_ids.append(camera_id)
-    return list(rows.values())
+    return list(zones.values())
 
 
-def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
-    """The cameras (the zone's first), zones, recent events and openings of a site: 4 queries."""
-    cameras = list(
+def site_page(
+    customer: Customer, *, zone: int | None, user, station: MonitoringStation
+) -> SitePage:
+    """The cameras (the zone's first), zones, recent events and openings of a site, and the
+    directions ``station`` approved: six statements, read in one round trip on PostgreSQL
+    (``fetch_together``), since an operator waits on this page with an alarm open."""
+    camera_query = (
         Camera.objects.filter(bridge__customer=customer)
         .select_related("bridge")
         .order_by("bridge__serial", "channel")
     )
-    zones = _zone_rows(customer)
+    zone_query = customer.zones.order_by("number").values_list(
+        "number", "name", "zone_type", "cameras"
+    )
+    since = timezone.now() - ALSO_OPENED_WINDOW
+    # Only openings made at the viewer's own stations: a site monitored by two stations must
+    # not show one station's operators to the other.
+    also_opened = (
+        SiteOpening.objects.filter(
+            customer=customer, opened_at__gte=since, station__memberships__user=user
+        )
+        .exclude(user=user)
+        .select_related("user")
+        .order_by("-opened_at")[:10]
+    )
+    events = events_recent(customer, limit=RECENT_EVENTS)
+    directions = operator_directions(
+        customer, station, together_with=[camera_query, zone_query, also_opened, events]
+    )
+
+    cameras = list(camera_query)
+    zones = _zone_rows(zone_query)
     zone_numbers: dict[int, list[int]] = {camera.pk: [] for camera in cameras}
     for row in zones:
         for camera_id in row.camera_ids:
@@ -168,21 +193,11 @@ def site_page(customer: Customer, *, zone: int | None, user) -> SitePage:
     ]
     # The zone's camera(s) first; sorted() keeps the rest in their order.
     views = sorted(views, key=lambda view: not view.for_zone)
-    since = timezone.now() - ALSO_OPENED_WINDOW
-    # Only openings made at the viewer's own stations: a site monitored by two stations must
-    # not show one station's operators to the other.
-    also_opened = list(
-        SiteOpening.objects.filter(
-            customer=customer, opened_at__gte=since, station__memberships__user=user
-        )
-        .exclude(user=user)
-        .select_related("user")
-        .order_by("-opened_at")[:10]
-    )
     return SitePage(
         cameras=views,
         zones=zones,
         zone_found=asked is not None,
-        also_opened=also_opened,
-        events=events_recent(customer, limit=RECENT_EVENTS),
+        also_opened=list(also_opened),
+        events=list(events),
+        directions=directions,
     )

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from customers.selectors import operator_directions
 from monitoring import selectors, services
 from monitoring.access import admin_stations
 from monitoring.lib import DeepLink, DeepLinkError, parse
@@ -116,7 +115,9 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         zone=link.zone,
         parameters=link.raw,
     )
-    page = selectors.site_page(match.customer, zone=link.zone, user=request.user)
+    page = selectors.site_page(
+        match.customer, zone=link.zone, user=request.user, station=match.station
+    )
     response = render(
         request,
         "monitoring/site.html",
@@ -125,9 +126,7 @@ def deep_link(request: HttpRequest) -> HttpResponse:
             "match": match,
             "link": link,
             "page": page,
-            # Pinned on the page: the last directions the operator's station approved, and
-            # the call list.
-            "directions": operator_directions(match.customer, match.station),
+            "directions": page.directions,
         },
     )
     try:
