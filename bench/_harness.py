@@ -215,3 +215,74 @@ def database_url() -> str:
         credentials += ":" + quote(db["PASSWORD"], safe="")
     host = db["HOST"] or "127.0.0.1"
     return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
+
+
+class DispatcherProcesses:
+    """``manage.py run_dispatcher`` processes against this process's (test) database."""
+
+    def __init__(self, *, batch: int, connections: int | None = None, **env: str) -> None:
+        self.args = ["--batch", str(batch)]
+        if connections:
+            self.args += ["--connections", str(connections)]
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+            "SIGNAL_DISPATCH_POLL_SECONDS": "0.02",
+            "DJANGO_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.processes: list = []
+
+    def start(self, count: int, *, prefix: str = "bench") -> None:
+        import subprocess
+
+        for n in range(count):
+            self.processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "manage.py",
+                        "run_dispatcher",
+                        "--id",
+                        f"{prefix}-{n + 1}",
+                        *self.args,
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        for process in self.processes:
+            # The banner: Django is up and the dispatcher is polling.
+            banner = process.stdout.readline()
+            if "delivering signals" not in banner:
+                raise SystemExit(f"dispatcher did not start: {banner}{process.stdout.read()}")
+
+    def rss_mb(self) -> list[float]:
+        """Each running dispatcher's resident memory, in MB (Linux)."""
+        sizes = []
+        for process in self.processes:
+            try:
+                status = Path(f"/proc/{process.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+        return sizes
+
+    def stop(self) -> list[str]:
+        import signal as os_signal
+
+        for process in self.processes:
+            process.send_signal(os_signal.SIGTERM)
+        summaries = []
+        for process in self.processes:
+            output, _ = process.communicate(timeout=60)
+            summaries.append(output.strip().splitlines()[-1] if output.strip() else "")
+        self.processes = []
+        return summaries

@@ -321,7 +321,7 @@ SIGNAL_LEASE_SECONDS = env.float("SIGNAL_LEASE_SECONDS", default=60.0)
 SIGNAL_DISPATCH_BATCH = env.int("SIGNAL_DISPATCH_BATCH", default=50)
 SIGNAL_DISPATCH_POLL_SECONDS = env.float("SIGNAL_DISPATCH_POLL_SECONDS", default=0.5)
 # Signals a dispatcher sends at once (its lanes, each with connections of its own); PostgreSQL.
-SIGNAL_DISPATCH_CONNECTIONS = env.int("SIGNAL_DISPATCH_CONNECTIONS", default=8)
+SIGNAL_DISPATCH_CONNECTIONS = env.int("SIGNAL_DISPATCH_CONNECTIONS", default=4)
 # Consecutive failures after which a receiver path counts as down (and dealers are told).
 SIGNAL_PATH_DOWN_AFTER = env.int("SIGNAL_PATH_DOWN_AFTER", default=2)
 # After a path fails, a dispatcher starts on the other path for this long before trying it again.

@@ -85,10 +85,14 @@ def claimable(now: datetime):
     return Signal.objects.due(now).filter(~ProbedExists(earlier))
 
 
-def claim_query(now: datetime, limit: int):
-    """The claim's SELECT: the batch to lease, in the order to send it, rows locked."""
+def claim_query(now: datetime, limit: int, *, most: int | None = None):
+    """The claim's SELECT: the batch to lease, in the order to send it, rows locked; with
+    ``most``, only priorities up to that (the index's first column: a short range)."""
+    signals = claimable(now)
+    if most is not None:
+        signals = signals.filter(priority__lte=most)
     return (
-        claimable(now)
+        signals
         # SQLite has no row locks: Django leaves FOR UPDATE out and the conditional
         # UPDATE in ``claim`` (under SQLite's database lock) keeps the claim exclusive.
         .select_for_update(skip_locked=True, of=("self",))
@@ -102,14 +106,17 @@ def order_key(signal: Signal) -> tuple:
     return (signal.priority, signal.next_attempt_at, signal.pk)
 
 
-def claim(*, owner: str, limit: int, lease_seconds: float, now: datetime) -> list[Signal]:
-    """Lease up to ``limit`` due signals to ``owner``, in the order to send them."""
+def claim(
+    *, owner: str, limit: int, lease_seconds: float, now: datetime, most: int | None = None
+) -> list[Signal]:
+    """Lease up to ``limit`` due signals to ``owner``, in the order to send them (with
+    ``most``, only those of priority ``most`` or more urgent)."""
     expires = now + timedelta(seconds=lease_seconds)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(PLANNER_SETTINGS)
-        signals = list(claim_query(now, limit))
+        signals = list(claim_query(now, limit, most=most))
         if not signals:
             return []
         ids = [signal.pk for signal in signals]

@@ -93,6 +93,13 @@ ERROR_MAX = 2000
 # With several lanes, a round keeps claiming while its last signals are on the wire, for up to
 # this long; then it ends, so heartbeats get their turn between rounds.
 TOP_UP_SECONDS = 1.0
+# While a round sends troubles, it looks this often for alarms (priorities 1-4) that arrived
+# meanwhile, and sends them next: an alarm never waits for the troubles claimed before it.
+ALARM_LOOK_SECONDS = 0.02
+# An alarm (priorities 1-4: fire, hold-up, burglary, other alarms) answered while the recording
+# step is idle is recorded at once, with whatever else is done by then, rather than when a
+# batch's worth is done (when the recording step is busy, batches grow as usual).
+RECORD_AT_ONCE_PRIORITY = 4
 
 
 def default_name() -> str:
@@ -232,6 +239,8 @@ class Dispatcher:
         total = len(claimed)
         lanes = self.lanes
         dry = False  # a top-up found nothing: not again this round
+        looked = time.monotonic()  # when this round last looked for new alarms
+        urgent = False  # an alarm waits in ``results``
         while (waiting or lanes.in_flight) and not self._stop.is_set():
             while waiting and lanes.free and not self._stop.is_set():
                 signal = waiting[0]
@@ -261,24 +270,43 @@ class Dispatcher:
                     total += len(more)
                     waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
                     continue
+            elif (
+                waiting
+                and lanes.count > 1
+                and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
+                and time.monotonic() - looked >= ALARM_LOOK_SECONDS
+                and not self._stop.is_set()
+            ):
+                looked = time.monotonic()
+                alarms = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
+                if alarms:
+                    total += len(alarms)
+                    waiting = deque(sorted([*waiting, *alarms], key=claiming.order_key))
+                    continue
             if not lanes.in_flight:
                 continue
             result = lanes.result()
             results.append(result)
+            urgent |= result.signal.priority <= RECORD_AT_ONCE_PRIORITY
             if result.unreachable:
                 unreachable[result.signal.receiver_id] = (
                     "not sent: the receiver could not be reached a moment ago ("
                     + "; ".join(_describe(a) for a in result.attempts)
                     + ")"
                 )
-            if len(results) >= self.batch:
+            if len(results) >= self.batch or (urgent and self._recorder_idle()):
                 self.flush(results)
                 results = []
+                urgent = False
         # Stopping: what is on the wire ends within its deadline and is recorded.
         while lanes.in_flight:
             results.append(lanes.result())
         self.flush(results, release=waiting)
         return total
+
+    def _recorder_idle(self) -> bool:
+        """Whether the pipeline's writer would take a batch now without waiting."""
+        return self._writer is not None and not self._writer.busy
 
     def _lease_allows(self, signal: Signal) -> bool:
         """Whether the signal's lease outlives the worst case of sending it."""
@@ -290,22 +318,24 @@ class Dispatcher:
 
     # --- claiming -------------------------------------------------------------------------------
 
-    def _claim_more(self) -> list[Signal]:
+    def _claim_more(self, *, most: int | None = None) -> list[Signal]:
         """Claim a batch and read the receivers it needs (the lanes never query)."""
-        claimed = self.claim()
+        claimed = self.claim(most=most)
         if claimed:
             self.stats.claimed += len(claimed)
             self.sender.load({signal.receiver_id for signal in claimed})
         return claimed
 
-    def claim(self) -> list[Signal]:
-        """Lease up to ``batch`` due signals to this dispatcher, in the order to send them."""
+    def claim(self, *, most: int | None = None) -> list[Signal]:
+        """Lease up to ``batch`` due signals to this dispatcher, in the order to send them;
+        with ``most``, only priorities up to that."""
         lease_until = time.monotonic() + self.lease_seconds
         signals = claiming.claim(
             owner=self.lease_owner,
             limit=self.batch,
             lease_seconds=self.lease_seconds,
             now=timezone.now(),
+            most=most,
         )
         for signal in signals:
             signal._lease_until = lease_until  # monotonic, for the send loop
@@ -448,7 +478,7 @@ class Dispatcher:
 
         mine = Signal.objects.filter(state=Signal.State.PENDING, lease_owner=self.lease_owner)
         with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(attempts)
+            _insert_attempts(attempts)
             for fields, ids in delivered.values():
                 # Delivered is true whoever holds the lease now, and after a deadline passed.
                 Signal.objects.filter(
@@ -600,6 +630,31 @@ class Dispatcher:
         # The next query opens a fresh connection (or takes one from the pool).
         with contextlib.suppress(DatabaseError):
             connection.close()
+
+
+def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
+    """Insert a batch's attempts: with COPY on PostgreSQL (no SQL to build and quote per row,
+    which was most of the recording step's own time), else ``bulk_create``."""
+    if connection.vendor != "postgresql":
+        DeliveryAttempt.objects.bulk_create(attempts)
+        return
+    if not attempts:
+        return
+    fields = [f for f in DeliveryAttempt._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
+    # Django's error wrapper: a refused row raises IntegrityError/DataError, a database that
+    # went away OperationalError, as from bulk_create.
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for attempt in attempts:
+            copy.write_row(
+                [f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in fields]
+            )
 
 
 def _stripped(result: Result) -> Result:
