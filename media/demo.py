@@ -17,6 +17,8 @@ from PIL import Image, ImageDraw
 H264_ENCODERS = ("libx264", "libopenh264", "h264")
 # The bridges seed_demo creates (customers/demo.py); the simulator drives these.
 DEMO_SERIAL_PREFIX = "DEMO-BR-"
+# The zone of the deep link seed_demo prints (/monitoring?act=3444&zone=017).
+DEMO_DEEP_LINK_ZONE = 17
 
 
 def demo_bridge_token(serial: str) -> str:

@@ -26,6 +26,7 @@ from media.models import (
     MediaItem,
     MediaRequest,
 )
+from media.storage import media_storage
 from signals import services as event_services
 from signals.lib import EventKind
 from signals.models import AlarmEvent
@@ -362,3 +363,42 @@ def media_retention_apply(*, now: datetime | None = None, batch: int = RETENTION
         with transaction.atomic():
             count, _ = MediaItem.objects.filter(pk__in=ids).delete()
         deleted += count
+
+
+# Files younger than this are never orphans: their row may be about to be written.
+ORPHAN_GRACE = timedelta(hours=1)
+ORPHAN_LOOKUP_BATCH = 500
+
+
+def _stored_names(storage, path: str = ""):
+    directories, files = storage.listdir(path)
+    for name in files:
+        yield f"{path}/{name}" if path else name
+    for name in directories:
+        yield from _stored_names(storage, f"{path}/{name}" if path else name)
+
+
+def media_orphans_delete(
+    *, now: datetime | None = None, grace: timedelta = ORPHAN_GRACE, dry_run: bool = False
+) -> list[str]:
+    """Delete files of the media storage that no row names and that are older than ``grace``;
+    returns their names. Such a file is left only by a process killed between writing an
+    upload and its row (every other way keeps or deletes both); retention never finds it, so
+    this sweep does (``manage.py media_retention --orphans``). It lists the whole storage:
+    run it now and then, not every hour."""
+    storage = media_storage()
+    now = now or timezone.now()
+    if not storage.exists("") and not hasattr(storage, "bucket_name"):
+        return []
+    orphans = []
+    names = list(_stored_names(storage))
+    for start in range(0, len(names), ORPHAN_LOOKUP_BATCH):
+        batch = names[start : start + ORPHAN_LOOKUP_BATCH]
+        known = set(MediaItem.objects.filter(file__in=batch).values_list("file", flat=True))
+        for name in batch:
+            if name in known or storage.get_modified_time(name) > now - grace:
+                continue
+            orphans.append(name)
+            if not dry_run:
+                receivers.file_delete(storage, name)
+    return orphans

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.utils import timezone
 
 from media import services, tasks
 from media.models import MediaItem
+from media.storage import media_storage
 from tests.factories import CameraFactory, MediaItemFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,3 +76,27 @@ def test_the_command_deletes_and_its_dry_run_only_counts(customer, capsys):
     call_command("media_retention")
     assert "Deleted 1" in capsys.readouterr().out
     assert not MediaItem.objects.exists() and not exists(item)
+
+
+def _stray(name: str, *, hours_old: float) -> str:
+    storage = media_storage()
+    stored = storage.save(name, ContentFile(b"\xff\xd8\xff stray"))
+    when = time.time() - hours_old * 3600
+    os.utime(storage.path(stored), (when, when))
+    return stored
+
+
+def test_the_orphan_sweep_deletes_old_files_without_a_row_and_nothing_else(customer, capsys):
+    item = aged(CameraFactory(bridge__customer=customer), 1)
+    os.utime(item.file.path, (time.time() - 7200, time.time() - 7200))
+    old = _stray("stray/old.jpg", hours_old=2)
+    fresh = _stray("stray/fresh.jpg", hours_old=0.1)
+    storage = media_storage()
+    call_command("media_retention", "--orphans", "--dry-run")
+    assert "1 file(s) without a media row would be deleted" in capsys.readouterr().out
+    assert storage.exists(old)
+    call_command("media_retention", "--orphans")
+    assert not storage.exists(old)
+    assert storage.exists(fresh), "a file younger than the grace may be about to get its row"
+    assert exists(item) and MediaItem.objects.filter(pk=item.pk).exists()
+    storage.delete(fresh)

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def demo_bridge(customer):
     bridge = BridgeFactory(customer=customer, serial=f"{demo.DEMO_SERIAL_PREFIX}0001")
     door = CameraFactory(bridge=bridge, channel=1, name="Front door")
-    CameraFactory(bridge=bridge, channel=2, name="Counter")
+    counter = CameraFactory(bridge=bridge, channel=2, name="Counter")
     ZoneFactory(customer=customer, number=17).cameras.add(door)
+    # The first alarm is on zone 17 (the demo deep link's), whatever other zones there are.
+    ZoneFactory(customer=customer, number=2).cameras.add(counter)
     return bridge
 
 

@@ -120,3 +120,12 @@ def test_retention_deletes_the_object_with_its_row(s3):
     assert services.media_retention_apply() == 1
     assert keys(s3) == [f"media/{kept.file.name}"]
     assert not MediaItem.objects.filter(pk=item.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_orphan_sweep_reads_the_bucket(s3):
+    kept = MediaItemFactory()
+    s3.put_object(Bucket=BUCKET, Key="media/stray/left-behind.jpg", Body=b"stray")
+    later = timezone.now() + timedelta(hours=2)
+    assert services.media_orphans_delete(now=later) == ["stray/left-behind.jpg"]
+    assert keys(s3) == [f"media/{kept.file.name}"]

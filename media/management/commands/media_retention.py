@@ -18,8 +18,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
         )
+        parser.add_argument(
+            "--orphans",
+            action="store_true",
+            help="Also delete stored files no media row names (left by a process killed while "
+            "storing an upload); lists the whole storage.",
+        )
 
-    def handle(self, *args, dry_run: bool = False, **options) -> None:
+    def handle(self, *args, dry_run: bool = False, orphans: bool = False, **options) -> None:
+        if orphans:
+            found = services.media_orphans_delete(dry_run=dry_run)
+            verb = "would be deleted" if dry_run else "deleted"
+            self.stdout.write(f"{len(found)} file(s) without a media row {verb}.")
         if dry_run:
             count = services.media_expired().count()
             self.stdout.write(f"{count} media item(s) are past their retention period.")

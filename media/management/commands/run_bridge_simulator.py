@@ -46,6 +46,7 @@ class SimulatedBridge:
     next_alarm: float = 0.0
     next_heartbeat: float = 0.0
     answered: set[str] = field(default_factory=set)
+    alarms: int = 0
 
 
 class PortalError(Exception):
@@ -223,7 +224,14 @@ class Command(BaseCommand):
     def _alarm(self, bridge: SimulatedBridge) -> None:
         if not bridge.zones:
             return
-        zone, channel = random.choice(bridge.zones)
+        # The first alarm is on the zone of the demo's deep link (seed_demo prints it), so a
+        # newcomer who follows it lands on a fresh clip; later ones on any zone with a camera.
+        first = [z for z in bridge.zones if z[0] == demo.DEMO_DEEP_LINK_ZONE]
+        if first and not bridge.alarms:
+            zone, channel = first[0]
+        else:
+            zone, channel = random.choice(bridge.zones)
+        bridge.alarms += 1
         now = datetime.now(UTC)
         event_id = f"sim-{uuid.uuid4().hex[:16]}"
         self._json(
