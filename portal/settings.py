@@ -188,7 +188,12 @@ USE_TZ = True
 # --- Static files ---------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # hls.js (live view) from its npm package: `make install` runs `npm ci`; served as
+    # static/hls.js/hls.min.js and its worker static/hls.js/hls.worker.js.
+    ("hls.js", BASE_DIR / "node_modules" / "hls.js" / "dist"),
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
