@@ -1,4 +1,4 @@
-"""Forms of the station console. They validate input; the stations services save."""
+"""Forms of the station console (the stations services save) and the operator's verdict."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django import forms
 from django.core.validators import MinLengthValidator
 from django.forms.utils import ErrorDict
 
+from monitoring.models import NOTE_MAX, Verdict
 from stations.forms import ProtocolSettingsMixin
 from stations.models import MonitoringStation, Receiver, ReceiverPath, StationMembership
 from stations.services import PASSKEY_MIN_LENGTH
@@ -200,3 +201,39 @@ class RoleForm(forms.Form):
 class InviteForm(forms.Form):
     email = forms.EmailField(label="E-mail")
     role = forms.ChoiceField(choices=StationMembership.Role.choices, initial="operator")
+
+
+class VerdictForm(forms.Form):
+    """An operator's verdict on an event, for one of their stations that monitors the site."""
+
+    outcome = forms.ChoiceField(
+        choices=Verdict.Outcome.choices, widget=forms.RadioSelect, label="Verdict"
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What you saw; it goes to the station with the verdict.",
+    )
+    station = forms.ModelChoiceField(
+        queryset=MonitoringStation.objects.none(),
+        to_field_name="code",
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    def __init__(self, *args: Any, stations: list[MonitoringStation], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stations = stations
+        self.fields["station"].queryset = MonitoringStation.objects.filter(
+            pk__in=[s.pk for s in stations]
+        )
+
+    def clean_station(self) -> MonitoringStation:
+        # A page shows one station; an operator of one station need not say which.
+        station = self.cleaned_data.get("station")
+        if station is None:
+            if len(self.stations) != 1:
+                raise forms.ValidationError("Say for which of your stations you decide.")
+            return self.stations[0]
+        return station

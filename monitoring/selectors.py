@@ -13,7 +13,7 @@ from django.utils import timezone
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from customers.selectors import OperatorDirections, operator_directions
 from monitoring.lib import DeepLink
-from monitoring.models import SiteOpening
+from monitoring.models import SiteOpening, Verdict
 from signals.models import AlarmEvent
 from signals.selectors import events_recent
 from stations.models import MonitoringStation
@@ -201,3 +201,88 @@ def site_page(
         events=list(events),
         directions=directions,
     )
+
+
+# --- verdicts and the alarm that brought the operator here -----------------------------------
+
+
+def stations_monitoring(user, customer: Customer) -> list[MonitoringStation]:
+    """The user's active stations that monitor this site (have an account for it)."""
+    return list(
+        MonitoringStation.objects.filter(
+            memberships__user=user, is_active=True, accounts__customer=customer
+        )
+        .distinct()
+        .order_by("name")
+    )
+
+
+def site_for_operator(user, code) -> Match | None:
+    """The active site with this code, with its accounts at the user's stations, or None."""
+    accounts = list(
+        MonitoringAccount.objects.filter(
+            customer__code=code,
+            customer__status=Customer.Status.ACTIVE,
+            station__memberships__user=user,
+            station__is_active=True,
+        )
+        .select_related("customer", "station", "station_record")
+        .order_by("station__name")
+    )
+    if not accounts:
+        return None
+    return Match(accounts[0].customer, accounts)
+
+
+def event_for_operator(user, code) -> AlarmEvent | None:
+    """An event of an active site that one of the user's stations monitors, or None."""
+    return (
+        AlarmEvent.objects.filter(
+            code=code,
+            customer__status=Customer.Status.ACTIVE,
+            customer__accounts__station__memberships__user=user,
+            customer__accounts__station__is_active=True,
+        )
+        .select_related("customer")
+        .first()
+    )
+
+
+def featured_alarm(events: list[AlarmEvent], *, zone: int | None) -> AlarmEvent | None:
+    """The alarm that brought the operator here, from the page's recent events: the latest
+    alarm in the link's zone (the latest alarm at all when the link names no zone)."""
+    for event in events:
+        if event.kind == AlarmEvent.Kind.ALARM and (zone is None or event.zone_number == zone):
+            return event
+    return None
+
+
+@dataclass
+class EventView:
+    """An event as the operator's site page shows it: with the verdicts for the viewer's
+    stations (and, with the media app, its snapshots and clips)."""
+
+    event: AlarmEvent
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+def event_views(events: list[AlarmEvent], *, stations: list[MonitoringStation]) -> list[EventView]:
+    verdicts = verdicts_by_event(events, stations=stations)
+    return [EventView(event, verdicts[event.pk]) for event in events]
+
+
+def verdicts_by_event(
+    events: list[AlarmEvent], *, stations: list[MonitoringStation]
+) -> dict[int, list[Verdict]]:
+    """The verdicts on these events made for these stations (one station's operators never see
+    another's), newest first, by event id: one query."""
+    found: dict[int, list[Verdict]] = {event.pk: [] for event in events}
+    if not events or not stations:
+        return found
+    for verdict in (
+        Verdict.objects.filter(event_id__in=list(found), station__in=stations)
+        .select_related("user", "station")
+        .order_by("-recorded_at", "-id")
+    ):
+        found[verdict.event_id].append(verdict)
+    return found

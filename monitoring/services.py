@@ -1,4 +1,6 @@
-"""Writes on the operator side: the record that an operator opened a site.
+"""Writes on the operator side: the record that an operator opened a site, the verdicts they
+record on events, and turning both into events for the operator's own station
+(``operator_actions_report``, run by the task engine outside the request).
 
 An opening is also the outbox of the "cameras viewed" signal (``SiteOpening.reported_at``), so
 once an operator has been shown a site its opening must be on disk. On PostgreSQL that costs a
@@ -12,15 +14,33 @@ opening committed and flushed, whatever crashes afterwards. A write that fails f
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
 from customers.models import Customer
-from monitoring.models import SiteOpening
+from monitoring.models import SiteOpening, Verdict
+from signals.lib import EventKind
+from signals.models import AlarmEvent
+from signals.services import event_record
 from stations.models import MonitoringStation
+
+logger = logging.getLogger(__name__)
+
+# How many rows of each kind one run of the reporting task turns into events; the next run
+# (or the next verdict) takes the rest.
+REPORT_BATCH = 200
+
+VERDICT_KINDS = {
+    Verdict.Outcome.REAL: EventKind.VERDICT_REAL,
+    Verdict.Outcome.FALSE_ALARM: EventKind.VERDICT_FALSE_ALARM,
+    Verdict.Outcome.UNVERIFIED: EventKind.VERDICT_UNVERIFIED,
+}
 
 # Enough for a threaded server's concurrent deep links; a sync worker (gunicorn's default)
 # uses one. Threads start when first needed.
@@ -108,3 +128,114 @@ def _writer() -> ThreadPoolExecutor:
             _executor = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="opening-writer")
             _executor_pid = os.getpid()
         return _executor
+
+
+def verdict_record(
+    *,
+    event: AlarmEvent,
+    station: MonitoringStation,
+    user,
+    outcome: str,
+    note: str,
+) -> Verdict:
+    """Store an operator's verdict; its signal to the station follows outside the request."""
+    verdict = Verdict(
+        event=event,
+        customer_id=event.customer_id,
+        station=station,
+        user=user,
+        outcome=outcome,
+        note=note.strip(),
+    )
+    verdict.full_clean(exclude=["event", "customer", "station", "user", "signal_event"])
+    with transaction.atomic():
+        verdict.save()
+        transaction.on_commit(_report_soon)
+    return verdict
+
+
+def _report_soon() -> None:
+    """Ask the task engine to report now rather than at the next scheduled run."""
+    from django_q.tasks import async_task
+
+    async_task("monitoring.tasks.report_operator_actions")
+
+
+def operator_actions_report(*, now: datetime | None = None) -> int:
+    """Turn unreported openings and verdicts into events for their station; returns how many.
+
+    Each row is locked, checked still unreported, turned into its event (with its signal) and
+    marked reported in one transaction: a row is signalled once, however many workers run this
+    at once (``SKIP LOCKED``: a row another worker holds is its to finish), and a worker that
+    dies mid-way rolls back both the event and the mark, so the row is taken again.
+    """
+    now = now or timezone.now()
+    done = 0
+    opening_ids = list(
+        SiteOpening.objects.filter(reported_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:REPORT_BATCH]
+    )
+    for opening_id in opening_ids:
+        done += _opening_report(opening_id, now=now)
+    verdict_ids = list(
+        Verdict.objects.filter(reported_at__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)[:REPORT_BATCH]
+    )
+    for verdict_id in verdict_ids:
+        done += _verdict_report(verdict_id, now=now)
+    return done
+
+
+def _opening_report(opening_id: int, *, now: datetime) -> int:
+    with transaction.atomic():
+        opening = (
+            SiteOpening.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=opening_id, reported_at__isnull=True)
+            .select_related("customer", "station", "user")
+            .first()
+        )
+        if opening is None:
+            return 0
+        who = opening.user.get_username() if opening.user else "a former operator"
+        event_record(
+            customer=opening.customer,
+            kind=EventKind.CAMERAS_VIEWED,
+            zone=opening.zone,
+            occurred_at=opening.opened_at,
+            source=AlarmEvent.Source.OPERATOR,
+            description=f"Cameras viewed by {who} at {opening.station.name}",
+            actor=opening.user,
+            only_station=opening.station,
+        )
+        opening.reported_at = now
+        opening.save(update_fields=["reported_at"])
+    return 1
+
+
+def _verdict_report(verdict_id: int, *, now: datetime) -> int:
+    with transaction.atomic():
+        verdict = (
+            Verdict.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(pk=verdict_id, reported_at__isnull=True)
+            .select_related("event", "customer", "station", "user")
+            .first()
+        )
+        if verdict is None:
+            return 0
+        who = verdict.user.get_username() if verdict.user else "a former operator"
+        event = event_record(
+            customer=verdict.customer,
+            kind=VERDICT_KINDS[verdict.outcome],
+            zone=verdict.event.zone_number,
+            occurred_at=verdict.recorded_at,
+            source=AlarmEvent.Source.OPERATOR,
+            description=f"{verdict.get_outcome_display()} by {who}: {verdict.note}",
+            actor=verdict.user,
+            only_station=verdict.station,
+        )
+        verdict.reported_at = now
+        verdict.signal_event = event
+        verdict.save(update_fields=["reported_at", "signal_event"])
+    return 1

@@ -62,6 +62,8 @@ urlpatterns = [
     # Exactly as automation software sends it: no trailing slash, no redirect hop.
     path("monitoring", views.deep_link, name="deep-link"),
     path("operator/", views.home, name="home"),
+    path("operator/sites/<uuid:code>/", views.site, name="site"),
+    path("operator/events/<uuid:code>/verdict/", views.verdict, name="verdict"),
     # The station console: every URL names its station (monitoring.access is the doorway).
     path("station/", console.console_home, name="console-home"),
     path("station/<uuid:station>/", include(console_urls)),

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST, require_safe
 
 from monitoring import selectors, services
 from monitoring.access import admin_stations
+from monitoring.forms import VerdictForm
 from monitoring.lib import DeepLink, DeepLinkError, parse
 
 TEMPLATE_PROBLEM = "monitoring/problem.html"
@@ -115,20 +119,7 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         zone=link.zone,
         parameters=link.raw,
     )
-    page = selectors.site_page(
-        match.customer, zone=link.zone, user=request.user, station=match.station
-    )
-    response = render(
-        request,
-        "monitoring/site.html",
-        {
-            "site": match.customer,
-            "match": match,
-            "link": link,
-            "page": page,
-            "directions": page.directions,
-        },
-    )
+    response = _site_response(request, match, link)
     try:
         opening.wait()
     except DatabaseError:
@@ -141,6 +132,94 @@ def deep_link(request: HttpRequest) -> HttpResponse:
             "Reload the page in a moment.",
         )
     return response
+
+
+def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink) -> HttpResponse:
+    """The operator's site page: the alarm that brought them here first, then the cameras,
+    zones and recent events, each event with its verdicts."""
+    page = selectors.site_page(
+        match.customer, zone=link.zone, user=request.user, station=match.station
+    )
+    events = selectors.event_views(page.events, stations=[match.station])
+    featured = selectors.featured_alarm(page.events, zone=link.zone)
+    featured_view = next((view for view in events if view.event == featured), None)
+    featured_zone = next(
+        (row for row in page.zones if featured and row.number == featured.zone_number), None
+    )
+    return render(
+        request,
+        "monitoring/site.html",
+        {
+            "site": match.customer,
+            "match": match,
+            "link": link,
+            "page": page,
+            "events": events,
+            "featured": featured_view,
+            "featured_zone": featured_zone,
+            "verdict_form": VerdictForm(
+                stations=[match.station], initial={"station": match.station}
+            ),
+            "directions": page.directions,
+        },
+    )
+
+
+@require_safe
+def site(request: HttpRequest, code: UUID) -> HttpResponse:
+    """A site by its code, for an operator of a station that monitors it (after a verdict, or
+    from a link on the page). Unlike the deep link it records no opening."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    match = selectors.site_for_operator(request.user, code)
+    if match is None:
+        return _site_not_found(request)
+    return _site_response(request, match, DeepLink(site_id=match.customer.site_id))
+
+
+def _site_not_found(request: HttpRequest) -> HttpResponse:
+    stations = selectors.operator_stations(request.user)
+    if not stations:
+        return _not_an_operator(request)
+    return _problem(
+        request,
+        404,
+        "No site found",
+        "This site is not monitored by your stations, or no longer exists.",
+        stations=stations,
+    )
+
+
+@require_POST
+def verdict(request: HttpRequest, code: UUID) -> HttpResponse:
+    """Record a verdict on an event (htmx swaps the event's verdict box; without it, back to
+    the site). Signalled to the operator's station by a task, outside the request."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("monitoring:home"))
+    event = selectors.event_for_operator(request.user, code)
+    if event is None:
+        return _site_not_found(request)
+    stations = selectors.stations_monitoring(request.user, event.customer)
+    form = VerdictForm(request.POST, stations=stations)
+    if form.is_valid():
+        services.verdict_record(
+            event=event,
+            station=form.cleaned_data["station"],
+            user=request.user,
+            outcome=form.cleaned_data["outcome"],
+            note=form.cleaned_data["note"],
+        )
+        if not request.htmx:
+            messages.success(request, "Verdict recorded; it is on its way to the station.")
+            return redirect("monitoring:site", code=event.customer.code)
+        form = VerdictForm(stations=stations)
+    shown_for = [form.cleaned_data["station"]] if form.is_valid() else stations
+    view = selectors.event_views([event], stations=shown_for)[0]
+    context = {"view": view, "site": event.customer, "verdict_form": form}
+    if request.htmx:
+        # htmx swaps only 2xx answers: field errors come back as 200 with the form.
+        return render(request, "monitoring/_verdict.html", context)
+    return render(request, "monitoring/verdict_problem.html", context, status=400)
 
 
 @require_safe

@@ -42,6 +42,9 @@ class EventKind(models.TextChoices):
     TEST = "test", "Test signal"
     PERIODIC_TEST = "periodic_test", "Periodic test"
     CAMERAS_VIEWED = "cameras_viewed", "Cameras viewed by an operator"
+    VERDICT_REAL = "verdict_real", "Operator verdict: verified real"
+    VERDICT_FALSE_ALARM = "verdict_false_alarm", "Operator verdict: false alarm"
+    VERDICT_UNVERIFIED = "verdict_unverified", "Operator verdict: unable to verify"
     PROGRAMMING_CHANGE = "programming_change", "Programming changed"
     RESTART = "restart", "Restart"
     DEVICE_ADDED = "device_added", "Device added"
@@ -53,9 +56,21 @@ class EventKind(models.TextChoices):
 DEVICE_KINDS = frozenset(EventKind) - {
     EventKind.PERIODIC_TEST,
     EventKind.CAMERAS_VIEWED,
+    EventKind.VERDICT_REAL,
+    EventKind.VERDICT_FALSE_ALARM,
+    EventKind.VERDICT_UNVERIFIED,
     EventKind.BRIDGE_OFFLINE,
     EventKind.BRIDGE_ONLINE,
 }
+# What a station's operator does in the portal: each goes to that operator's station only.
+OPERATOR_KINDS = frozenset(
+    {
+        EventKind.CAMERAS_VIEWED,
+        EventKind.VERDICT_REAL,
+        EventKind.VERDICT_FALSE_ALARM,
+        EventKind.VERDICT_UNVERIFIED,
+    }
+)
 # Kinds whose code depends on the zone's type: they need a zone (or a camera channel with one).
 ZONE_KINDS = frozenset({EventKind.ALARM, EventKind.RESTORE})
 # Kinds about one camera: they need its channel.
@@ -84,6 +99,9 @@ class Trigger(models.TextChoices):
     TEST = "test", "Test signal (manual)"
     PERIODIC_TEST = "periodic_test", "Periodic test"
     CAMERAS_VIEWED = "cameras_viewed", "Cameras viewed"
+    VERDICT_REAL = "verdict_real", "Operator verdict: verified real"
+    VERDICT_FALSE_ALARM = "verdict_false_alarm", "Operator verdict: false alarm"
+    VERDICT_UNVERIFIED = "verdict_unverified", "Operator verdict: unable to verify"
     PROGRAMMING_CHANGE = "programming_change", "Programming change"
     RESTART = "restart", "Restart / power on"
     DEVICE_ADDED = "device_added", "Device added"
@@ -95,7 +113,11 @@ class Trigger(models.TextChoices):
 # 380 for zone troubles (sensor trouble), 301 power lost (AC loss), 601 manual test,
 # 531 / 532 module added / removed, and 606 for "cameras viewed": Contact ID's "listen-in to
 # follow" is the nearest standard code for an operator verifying a site; stations that want
-# another (609 video transmitter active, say) set it in the dealer's library.
+# another (609 video transmitter active, say) set it in the dealer's library. An operator's
+# verdict: 139 "verified real" is Contact ID's own "burglary verified" (intrusion verifier,
+# SIA BV), the code automation software already answers with a verified response; 406 "false
+# alarm" is Contact ID's "cancel" of the alarm; "unable to verify" has no standard code, so it
+# takes 610, unassigned in the 6xx system range (priority 6: it never overtakes an alarm).
 DEFAULT_CODES: dict[str, str] = {
     Trigger.ZONE_INSTANT: "130",
     Trigger.ZONE_FOLLOWER: "132",
@@ -113,6 +135,9 @@ DEFAULT_CODES: dict[str, str] = {
     Trigger.TEST: "601",
     Trigger.PERIODIC_TEST: "602",
     Trigger.CAMERAS_VIEWED: "606",
+    Trigger.VERDICT_REAL: "139",
+    Trigger.VERDICT_FALSE_ALARM: "406",
+    Trigger.VERDICT_UNVERIFIED: "610",
     Trigger.PROGRAMMING_CHANGE: "306",
     Trigger.RESTART: "305",
     Trigger.DEVICE_ADDED: "531",
@@ -138,6 +163,9 @@ _KIND_RULES: dict[str, tuple[str | None, Qualifier]] = {
     EventKind.TEST: (Trigger.TEST, Qualifier.NEW),
     EventKind.PERIODIC_TEST: (Trigger.PERIODIC_TEST, Qualifier.NEW),
     EventKind.CAMERAS_VIEWED: (Trigger.CAMERAS_VIEWED, Qualifier.NEW),
+    EventKind.VERDICT_REAL: (Trigger.VERDICT_REAL, Qualifier.NEW),
+    EventKind.VERDICT_FALSE_ALARM: (Trigger.VERDICT_FALSE_ALARM, Qualifier.NEW),
+    EventKind.VERDICT_UNVERIFIED: (Trigger.VERDICT_UNVERIFIED, Qualifier.NEW),
     EventKind.PROGRAMMING_CHANGE: (Trigger.PROGRAMMING_CHANGE, Qualifier.NEW),
     EventKind.RESTART: (Trigger.RESTART, Qualifier.NEW),
     EventKind.DEVICE_ADDED: (Trigger.DEVICE_ADDED, Qualifier.NEW),

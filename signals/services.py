@@ -27,7 +27,7 @@ from signals.codecs.base import ProtocolError
 from signals.lib import EventKind
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 from signals.sending import receiver_config
-from stations.models import Receiver
+from stations.models import MonitoringStation, Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,13 @@ def event_record(
     device_event_id: str = "",
     description: str = "",
     actor: AbstractBaseUser | None = None,
+    only_station: MonitoringStation | None = None,
 ) -> AlarmEvent:
     """Store an event and, in the same transaction, one Signal per transmitting account.
+
+    ``only_station`` limits the signals to that station's account(s) of the site: what an
+    operator does (opening the cameras, a verdict) is for the operator's own station, never for
+    the other stations that monitor the site.
 
     ``zone`` is a Zone of the site or a bare zone number (one the portal may not know);
     ``channel`` is the bridge's camera channel the event is about (a camera trouble, or an
@@ -70,6 +75,7 @@ def event_record(
         device_event_id=device_event_id,
         description=description,
         actor=actor,
+        only_station=only_station,
     )
     assert event is not None  # only silent periodic tests return None
     return event
@@ -92,6 +98,7 @@ def _event_record(
     description: str,
     actor: AbstractBaseUser | None,
     only_account: MonitoringAccount | None = None,
+    only_station: MonitoringStation | None = None,
     now: datetime | None = None,
     record_if_silent: bool = True,
 ) -> AlarmEvent | None:
@@ -145,12 +152,18 @@ def _event_record(
             accounts = selectors.transmitting_accounts(customer, lock=True)
             if only_account is not None:
                 accounts = [a for a in accounts if a.pk == only_account.pk]
+            if only_station is not None:
+                accounts = [a for a in accounts if a.station_id == only_station.pk]
             if not record_if_silent and (code is None or not accounts):
                 return None
             # Why the event sends nothing (or less than it has accounts): kept on the event, so
             # a signal that never arrived can be explained from the portal alone.
             if code is None:
                 event.unsent_reason = "Its code is switched off in the alarm library."
+            elif not accounts and only_station is not None:
+                event.unsent_reason = (
+                    f"The site has no account with a receiver at {only_station.name}."
+                )[:UNSENT_REASON_MAX]
             elif not accounts:
                 event.unsent_reason = "The site has no monitoring account with a receiver."
             event.save()

@@ -70,7 +70,7 @@ TABLE: dict[str, SiaCodes] = {
     "136": BURGLARY,  # outdoor
     "137": _pair("TA", "TR"),  # tamper
     "138": BURGLARY,  # near alarm
-    "139": BURGLARY,  # intrusion verifier
+    "139": _pair("BV", "BR"),  # intrusion verifier: burglary verified
     "140": _pair("UA", "UR"),  # general alarm
     "144": _pair("TA", "TR"),  # sensor tamper
     "145": _pair("TA", "TR"),  # module tamper

@@ -77,6 +77,9 @@ def test_zone_type_defaults_follow_the_reference(customer, account, zone_type, c
         (EventKind.ARM, "407"),
         (EventKind.DISARM, "407"),
         (EventKind.CAMERAS_VIEWED, "606"),
+        (EventKind.VERDICT_REAL, "139"),
+        (EventKind.VERDICT_FALSE_ALARM, "406"),
+        (EventKind.VERDICT_UNVERIFIED, "610"),
     ],
 )
 def test_system_event_defaults(customer, account, kind, code):

@@ -25,7 +25,7 @@ from customers.models import Zone
 from signals import services
 from signals.codecs.base import ReceiverConfig
 from signals.emulator import Faults, ReceiverEmulator
-from signals.lib import Trigger
+from signals.lib import OPERATOR_KINDS, Trigger
 from signals.models import AlarmEvent, DeliveryAttempt, Signal
 from stations.models import PathHealth, ReceiverPath
 from tests.factories import (
@@ -77,8 +77,9 @@ def sites(count: int):
     return record, accounts
 
 
-# kind, zone: priorities 3, 1, 5, 6, 2, 5, 5, 5 ... so accounts' heads differ in priority; the
-# bridge watchdog's trouble and restore (350 E / R) travel in every protocol too.
+# kind, zone: priorities 3, 1, 5, 6, 2, 5, 5, 5, 6, 3 ... so accounts' heads differ in
+# priority; the bridge watchdog's trouble and restore (350 E / R) travel in every protocol too,
+# and the operator's kinds (cameras viewed E606, a verdict E139) go to the operator's station.
 EVENTS = [
     ("alarm", 1),
     ("alarm", 2),
@@ -88,6 +89,8 @@ EVENTS = [
     ("restore", 1),
     ("bridge_offline", None),
     ("bridge_online", None),
+    ("cameras_viewed", 1),
+    ("verdict_real", 1),
 ]
 
 
@@ -98,7 +101,8 @@ def record_event(account, n: int) -> None:
         kind=kind,
         zone=zone,
         occurred_at=datetime(2025, 6, 1, tzinfo=UTC) + timedelta(seconds=n),
-        source=AlarmEvent.Source.DEVICE,
+        source=(AlarmEvent.Source.OPERATOR if kind in OPERATOR_KINDS else AlarmEvent.Source.DEVICE),
+        only_station=account.station if kind in OPERATOR_KINDS else None,
     )
 
 

@@ -318,3 +318,20 @@ def test_an_account_at_another_station_is_a_separate_signal_stream(customer, dea
     assert sorted(s.station_id for s in event.signals.all()) == sorted(
         [account.station_id, station.pk]
     )
+
+
+def test_only_station_limits_the_signals_to_that_stations_account(customer, dealer, account):
+    """An operator's action is for the operator's station, not every station of the site."""
+    station = MonitoringStationFactory(name="Other")
+    record = DealerStationFactory(
+        dealer=dealer, receiver=ReceiverFactory(station=station), name="Other record"
+    )
+    other = MonitoringAccountFactory(customer=customer, station_record=record, account_number="77")
+    event = _record(customer, kind=EventKind.CAMERAS_VIEWED, only_station=station)
+    assert [(s.account, s.event_code) for s in event.signals.all()] == [(other, "606")]
+    assert event.unsent_reason == ""
+
+    lonely = MonitoringStationFactory(name="Video Only Station")
+    event = _record(customer, kind=EventKind.VERDICT_REAL, zone=17, only_station=lonely)
+    assert not event.signals.exists()
+    assert event.unsent_reason == "The site has no account with a receiver at Video Only Station."
