@@ -151,6 +151,17 @@ class Bridge(models.Model):
     # The device API token, hashed (SHA-256: the token is random, not a password); empty until
     # the dealer issues one. The token itself is shown once and never stored.
     token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Live view: the bridge pushes its cameras to a media relay (an HLS server) and the portal
+    # fetches them from there for the browser (media.hls). Set by staff in the admin, never by
+    # a dealer's form: the portal makes requests to this address.
+    relay_url = models.URLField(
+        "media relay URL",
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where the bridge's media relay serves live HLS: camera channel N is "
+        "<relay URL>/N/index.m3u8. Empty: no live view.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The token's hash stays out of the history (a new token is not a change of the site).

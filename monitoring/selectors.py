@@ -12,6 +12,9 @@ from django.utils import timezone
 
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from customers.selectors import OperatorDirections, operator_directions
+from media.models import MediaItem, MediaRequest
+from media.selectors import event_media, latest_snapshots_query, request_media
+from media.signing import live_url, media_url
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening, Verdict
 from signals.models import AlarmEvent
@@ -137,6 +140,8 @@ class SitePage:
     events: list[AlarmEvent]
     # Pinned on the page: the last directions the operator's station approved, the call list.
     directions: OperatorDirections
+    # Each camera's latest snapshot, by camera id.
+    latest_snapshots: dict[int, MediaItem] = field(default_factory=dict)
 
 
 def _zone_rows(rows) -> list[ZoneRow]:
@@ -152,8 +157,9 @@ def _zone_rows(rows) -> list[ZoneRow]:
 def site_page(
     customer: Customer, *, zone: int | None, user, station: MonitoringStation
 ) -> SitePage:
-    """The cameras (the zone's first), zones, recent events and openings of a site, and the
-    directions ``station`` approved: six statements, read in one round trip on PostgreSQL
+    """The cameras (the zone's first) with their latest snapshots, zones, recent events and
+    openings of a site, and the directions ``station`` approved: seven statements, read in one
+    round trip on PostgreSQL
     (``fetch_together``), since an operator waits on this page with an alarm open."""
     camera_query = (
         Camera.objects.filter(bridge__customer=customer)
@@ -175,8 +181,11 @@ def site_page(
         .order_by("-opened_at")[:10]
     )
     events = events_recent(customer, limit=RECENT_EVENTS)
+    snapshots = latest_snapshots_query(customer)
     directions = operator_directions(
-        customer, station, together_with=[camera_query, zone_query, also_opened, events]
+        customer,
+        station,
+        together_with=[camera_query, zone_query, also_opened, events, snapshots],
     )
 
     cameras = list(camera_query)
@@ -200,6 +209,7 @@ def site_page(
         also_opened=list(also_opened),
         events=list(events),
         directions=directions,
+        latest_snapshots={item.camera_id: item for item in snapshots},
     )
 
 
@@ -258,12 +268,26 @@ def featured_alarm(events: list[AlarmEvent], *, zone: int | None) -> AlarmEvent 
 
 
 @dataclass
+class MediaLink:
+    """A snapshot or clip with its signed portal URL (``media.signing``) for the viewer."""
+
+    item: MediaItem
+    url: str
+
+
+@dataclass
 class EventView:
     """An event as the operator's site page shows it: with the verdicts for the viewer's
-    stations (and, with the media app, its snapshots and clips)."""
+    stations, and its clips and snapshots."""
 
     event: AlarmEvent
     verdicts: list[Verdict] = field(default_factory=list)
+    clips: list[MediaLink] = field(default_factory=list)
+    snapshots: list[MediaLink] = field(default_factory=list)
+
+    @property
+    def clip(self) -> MediaLink | None:
+        return self.clips[0] if self.clips else None
 
 
 def event_views(events: list[AlarmEvent], *, stations: list[MonitoringStation]) -> list[EventView]:
@@ -286,3 +310,89 @@ def verdicts_by_event(
     ):
         found[verdict.event_id].append(verdict)
     return found
+
+
+# --- media on the site page ------------------------------------------------------------------
+
+
+@dataclass
+class CameraTile:
+    """A camera on the site page: its latest snapshot, its live stream if it has one, and
+    whether the operator may ask for its last two minutes here."""
+
+    view: CameraView
+    snapshot: MediaLink | None
+    live_url: str
+    can_request: bool
+
+    @property
+    def camera(self) -> Camera:
+        return self.view.camera
+
+
+def _link(item: MediaItem, user) -> MediaLink:
+    return MediaLink(item, media_url(item, user=user))
+
+
+def has_live_view(camera: Camera) -> bool:
+    """The camera has a stream and its bridge a relay to fetch it from (no query: the page's
+    cameras come with their bridge)."""
+    return bool(camera.stream_url and camera.bridge.relay_url)
+
+
+def attach_media(events: list[EventView], *, user) -> None:
+    """Give each event its clips and snapshots with signed URLs for ``user``: one query."""
+    media = event_media([view.event for view in events])
+    for view in events:
+        for item in media.get(view.event.pk, []):
+            (view.clips if item.is_clip else view.snapshots).append(_link(item, user))
+
+
+def camera_tiles(page: SitePage, *, user, featured: EventView | None) -> list[CameraTile]:
+    """The site's cameras with their latest snapshots and live view (no query: the page read
+    the snapshots). The featured alarm's camera shows the alarm's own media instead of a
+    request button."""
+    latest = page.latest_snapshots
+    featured_channel = featured.event.channel if featured else None
+    tiles = []
+    for view in page.cameras:
+        camera = view.camera
+        snapshot = latest.get(camera.pk)
+        shows_alarm = featured is not None and (
+            view.for_zone or (featured_channel is not None and camera.channel == featured_channel)
+        )
+        tiles.append(
+            CameraTile(
+                view=view,
+                snapshot=_link(snapshot, user) if snapshot else None,
+                live_url=live_url(camera, user=user) if has_live_view(camera) else "",
+                can_request=not shows_alarm,
+            )
+        )
+    return tiles
+
+
+def media_request_for_operator(user, code) -> MediaRequest | None:
+    """A "last two minutes" request of a site one of the user's stations monitors, or None."""
+    return (
+        MediaRequest.objects.filter(
+            code=code,
+            customer__status=Customer.Status.ACTIVE,
+            customer__accounts__station__memberships__user=user,
+            customer__accounts__station__is_active=True,
+        )
+        .select_related("camera", "customer")
+        .first()
+    )
+
+
+def camera_for_operator(user, customer: Customer, code) -> Camera | None:
+    """One of the site's cameras, by code."""
+    return (
+        Camera.objects.filter(code=code, bridge__customer=customer).select_related("bridge").first()
+    )
+
+
+def request_links(request: MediaRequest, *, user) -> list[MediaLink]:
+    """The clips (and snapshots) that answered a request, with signed URLs: one query."""
+    return [_link(item, user) for item in request_media(request)]

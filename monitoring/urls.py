@@ -64,6 +64,12 @@ urlpatterns = [
     path("operator/", views.home, name="home"),
     path("operator/sites/<uuid:code>/", views.site, name="site"),
     path("operator/events/<uuid:code>/verdict/", views.verdict, name="verdict"),
+    path(
+        "operator/sites/<uuid:code>/cameras/<uuid:camera>/last-two-minutes/",
+        views.request_recent,
+        name="request-recent",
+    ),
+    path("operator/requests/<uuid:code>/", views.request_status, name="request-status"),
     # The station console: every URL names its station (monitoring.access is the doorway).
     path("station/", console.console_home, name="console-home"),
     path("station/<uuid:station>/", include(console_urls)),

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from media import services as media_services
 from monitoring import selectors, services
 from monitoring.access import admin_stations
 from monitoring.forms import VerdictForm
@@ -146,6 +147,8 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
     featured_zone = next(
         (row for row in page.zones if featured and row.number == featured.zone_number), None
     )
+    selectors.attach_media(events, user=request.user)
+    tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view)
     return render(
         request,
         "monitoring/site.html",
@@ -157,6 +160,7 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
             "events": events,
             "featured": featured_view,
             "featured_zone": featured_zone,
+            "tiles": tiles,
             "verdict_form": VerdictForm(
                 stations=[match.station], initial={"station": match.station}
             ),
@@ -220,6 +224,56 @@ def verdict(request: HttpRequest, code: UUID) -> HttpResponse:
         # htmx swaps only 2xx answers: field errors come back as 200 with the form.
         return render(request, "monitoring/_verdict.html", context)
     return render(request, "monitoring/verdict_problem.html", context, status=400)
+
+
+@require_POST
+def request_recent(request: HttpRequest, code: UUID, camera: UUID) -> HttpResponse:
+    """ "Request the last two minutes" of a camera: the bridge picks the request up when it
+    polls, uploads the clip, and the page's polling (htmx) shows it without a reload."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("monitoring:home"))
+    match = selectors.site_for_operator(request.user, code)
+    found = selectors.camera_for_operator(request.user, match.customer, camera) if match else None
+    if found is None:
+        return _site_not_found(request)
+    zone = request.POST.get("zone", "")
+    media_request = media_services.media_request_create(
+        customer=match.customer,
+        camera=found,
+        zone_number=int(zone) if zone.isdigit() and int(zone) <= 999 else None,
+        requested_by=request.user,
+    )
+    if not request.htmx:
+        messages.success(request, f"Asked {found.name} for its last two minutes.")
+        return redirect("monitoring:site", code=match.customer.code)
+    return _request_box(request, media_request)
+
+
+@require_safe
+def request_status(request: HttpRequest, code: UUID) -> HttpResponse:
+    """Where a "last two minutes" request stands (polled by the page until its clip is in)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("monitoring:home"))
+    media_request = selectors.media_request_for_operator(request.user, code)
+    if media_request is None:
+        return _site_not_found(request)
+    return _request_box(request, media_request)
+
+
+def _request_box(request: HttpRequest, media_request) -> HttpResponse:
+    links = selectors.request_links(media_request, user=request.user)
+    clips = [link for link in links if link.item.is_clip]
+    return render(
+        request,
+        "monitoring/_media_request.html",
+        {
+            "media_request": media_request,
+            "clip": clips[0] if clips else None,
+            "site": media_request.customer,
+            # Polling stops once the clip is in or the request has failed.
+            "polling": not clips and media_request.is_open,
+        },
+    )
 
 
 @require_safe

@@ -257,6 +257,13 @@ CONTENT_SECURITY_POLICY = {
 # Where browsers report violations, e.g. a collector's URL (none by default).
 if _csp_report_uri := env.str("DJANGO_CSP_REPORT_URI", default=""):
     CONTENT_SECURITY_POLICY["DIRECTIVES"]["report-uri"] = [_csp_report_uri]
+# Signed media URLs (media.signing): how long a snapshot or clip URL, and a live stream's
+# playlist or segment URL, stays good after the page made it. Each request is also checked
+# against the signed-in user's access to the site, so a longer life does not widen who sees it.
+MEDIA_URL_MAX_AGE_SECONDS = env.int("MEDIA_URL_MAX_AGE_SECONDS", default=600)
+MEDIA_LIVE_URL_MAX_AGE_SECONDS = env.int("MEDIA_LIVE_URL_MAX_AGE_SECONDS", default=900)
+# One deadline for each fetch from a bridge's media relay (connect, request, whole answer).
+MEDIA_RELAY_TIMEOUT_SECONDS = env.float("MEDIA_RELAY_TIMEOUT_SECONDS", default=5.0)
 # Permissions-Policy (django-permissions-policy): no page of the portal uses the camera,
 # microphone, location or payment APIs of the browser; video may go full screen.
 PERMISSIONS_POLICY = {

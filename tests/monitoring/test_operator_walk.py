@@ -11,7 +11,14 @@ from django.test import Client
 
 from monitoring.access import StationAdminRequiredMixin
 from monitoring.models import Verdict
-from tests.factories import AlarmEventFactory, MonitoringAccountFactory
+from media.models import MediaRequest
+from tests.factories import (
+    AlarmEventFactory,
+    BridgeFactory,
+    CameraFactory,
+    MediaRequestFactory,
+    MonitoringAccountFactory,
+)
 from tests.urlwalk import (
     UrlFinder,
     Visitor,
@@ -36,7 +43,12 @@ def operator_routes():
 
 
 def test_the_walk_finds_the_operator_pages():
-    assert {"monitoring:site", "monitoring:verdict"} <= {r.name for r in operator_routes()}
+    assert {
+        "monitoring:site",
+        "monitoring:verdict",
+        "monitoring:request-recent",
+        "monitoring:request-status",
+    } <= {r.name for r in operator_routes()}
 
 
 def _sign_in_first(route, method, url, response):
@@ -58,7 +70,9 @@ def test_every_operator_page_keeps_outsiders_out(
 ):
     MonitoringAccountFactory(customer=customer, station_record=record, account_number="3444")
     event = AlarmEventFactory(customer=customer)
-    finder = UrlFinder(_client(operator), [customer, event])
+    camera = CameraFactory(bridge=BridgeFactory(customer=customer), channel=1)
+    media_request = MediaRequestFactory(camera=camera)
+    finder = UrlFinder(_client(operator), [customer, event, camera, media_request])
     nobody = {"GET": expect_status(403, 404, 405), "POST": expect_status(403, 404, 405)}
     visitors = [
         Visitor("another station's operator", _client(other_operator), nobody),
@@ -74,3 +88,5 @@ def test_every_operator_page_keeps_outsiders_out(
     problems = walk(operator_routes(), finder, visitors)
     assert not problems, "\n".join(problems)
     assert not Verdict.objects.exists()
+    # Only the finder (the operator) asked for recent video; no outsider did.
+    assert set(MediaRequest.objects.values_list("requested_by", flat=True)) <= {None, operator.pk}

@@ -1,0 +1,150 @@
+"""Short-lived, signed, scoped portal URLs for media: the only way a browser gets a snapshot, a
+clip or a camera's live stream.
+
+A URL carries a token signed with the portal's secret (``django.core.signing``, a timestamped
+HMAC) that names what it opens, the site it belongs to and the user it was made for. The view
+that serves it checks, on every request:
+
+1. the signature and the expiry it signs (``MEDIA_URL_MAX_AGE_SECONDS`` after it was made; live
+   streams ``MEDIA_LIVE_URL_MAX_AGE_SECONDS``), so a tampered or expired URL is refused;
+2. that the signed-in user is the one the URL was made for, so a URL copied to someone else
+   opens nothing;
+3. that this user may still see the site now: a member of the site's dealer, or an operator of
+   an active station that monitors it (has an account for it). An operator removed from the
+   station, or a station whose account was moved away, loses access at once, however fresh
+   the URL.
+
+Nothing else is trusted: the token is opaque to the browser and carries no storage path, camera
+address or credential; those stay on the server.
+
+Helpers for templates and views: ``media_url(item, user=...)`` for a snapshot or clip and
+``live_url(camera, user=...)`` for a camera's live stream.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import Q
+from django.urls import reverse
+
+from customers.models import Camera, Customer
+
+SALT = "media.signed-url.v1"
+
+# What a token may open.
+ITEM = "item"  # a MediaItem (snapshot or clip), by code
+LIVE = "live"  # a camera's live stream (HLS): a playlist or segment under its relay path
+
+
+class MediaUrlError(Exception):
+    """A token the portal will not serve; ``status`` and ``reason`` go to the browser."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a verified token allows: ``kind`` of ``code`` at site ``customer_id``."""
+
+    kind: str
+    code: str
+    customer_id: int
+    user_id: int
+    path: str = ""  # LIVE only: the playlist or segment, relative to the camera's stream
+
+
+def _max_age(kind: str) -> int:
+    if kind == LIVE:
+        return settings.MEDIA_LIVE_URL_MAX_AGE_SECONDS
+    return settings.MEDIA_URL_MAX_AGE_SECONDS
+
+
+def sign(
+    *,
+    kind: str,
+    code: Any,
+    customer_id: int,
+    user,
+    path: str = "",
+    expires_in: float | None = None,
+) -> str:
+    """The token for one thing at one site, for one user, good for ``expires_in`` seconds
+    (the kind's setting by default)."""
+    lifetime = _max_age(kind) if expires_in is None else expires_in
+    expires = int(time.time() + lifetime)
+    payload = {"k": kind, "c": str(code), "s": customer_id, "u": user.pk, "e": expires}
+    if path:
+        payload["p"] = path
+    return signing.dumps(payload, salt=SALT, compress=True)
+
+
+def media_url(item, *, user, expires_in: float | None = None) -> str:
+    """The signed portal URL of a snapshot or clip (``media.MediaItem``), for ``user``."""
+    token = sign(
+        kind=ITEM, code=item.code, customer_id=item.customer_id, user=user, expires_in=expires_in
+    )
+    return reverse("media:item", args=[token])
+
+
+def live_url(camera: Camera, *, user, path: str = "", expires_in: float | None = None) -> str:
+    """The signed portal URL of a camera's live HLS playlist (or, with ``path``, of a playlist
+    or segment the relay named), for ``user``."""
+    token = sign(
+        kind=LIVE,
+        code=camera.code,
+        customer_id=camera.bridge.customer_id,
+        user=user,
+        path=path,
+        expires_in=expires_in,
+    )
+    return reverse("media:live", args=[token])
+
+
+def verify(token: str, *, kind: str, user) -> Grant:
+    """The grant of a token, or ``MediaUrlError`` (a 4xx: never a server error)."""
+    try:
+        payload = signing.loads(token, salt=SALT)
+    except (signing.BadSignature, ValueError, TypeError, UnicodeDecodeError):
+        raise MediaUrlError(403, "This media link is not valid.") from None
+    try:
+        grant = Grant(
+            kind=str(payload["k"]),
+            code=str(payload["c"]),
+            customer_id=int(payload["s"]),
+            user_id=int(payload["u"]),
+            path=str(payload.get("p", "")),
+        )
+        expires = float(payload["e"])
+    except (KeyError, TypeError, ValueError):
+        raise MediaUrlError(403, "This media link is not valid.") from None
+    if grant.kind != kind:
+        raise MediaUrlError(403, "This media link is not valid.")
+    if time.time() >= expires:
+        raise MediaUrlError(410, "This media link has expired. Reload the page for a new one.")
+    if not user.is_authenticated or user.pk != grant.user_id:
+        raise MediaUrlError(403, "This media link was made for someone else. Sign in as them.")
+    if not may_see_site(user, grant.customer_id):
+        raise MediaUrlError(403, "You may not see this site's media.")
+    return grant
+
+
+def may_see_site(user, customer_id: int) -> bool:
+    """Whether ``user`` may see this site's media now: its dealer's people (any role), and
+    operators of an active station that monitors the (active) site. One query."""
+    if not user.is_authenticated:
+        return False
+    dealer_member = Q(dealer__memberships__user=user, dealer__is_active=True)
+    operator = Q(
+        status=Customer.Status.ACTIVE,
+        accounts__station__memberships__user=user,
+        accounts__station__is_active=True,
+    )
+    return Customer.objects.filter(Q(pk=customer_id) & (dealer_member | operator)).exists()

@@ -1,0 +1,220 @@
+"""The operator's site page with video: the alarm that brought them first with its clip and
+snapshots, the other cameras' latest snapshots and live view, recent events with their media,
+and "request the last two minutes" answered without a reload. Every media URL on the page is a
+signed portal URL for the viewer; no storage path or camera address is ever shown."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from media import signing
+from media.models import MediaItem, MediaRequest
+from tests.factories import (
+    AlarmEventFactory,
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    MediaItemFactory,
+    MonitoringAccountFactory,
+    ZoneFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/monitoring"
+MEDIA_URL = re.compile(r'(?:src|href)="(/media/s/[^"/]+/)"')
+CAMERA_ADDRESS = "rtsp://admin:hunter2@192.0.2.7:554/live"
+
+
+@pytest.fixture
+def site(customer, record):
+    bridge = BridgeFactory(customer=customer, serial="SITE-0001", relay_url="http://relay.test/x/")
+    door = CameraFactory(bridge=bridge, channel=1, name="Back door", stream_url=CAMERA_ADDRESS)
+    yard = CameraFactory(bridge=bridge, channel=2, name="Yard")
+    ZoneFactory(customer=customer, number=17, name="Back door PIR").cameras.add(door)
+    ZoneFactory(customer=customer, number=3, name="Yard beam").cameras.add(yard)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="3444")
+    customer.door, customer.yard = door, yard
+    return customer
+
+
+@pytest.fixture
+def alarm(site):
+    event = AlarmEventFactory(customer=site, zone_number=17, channel=1, kind="alarm")
+    MediaItemFactory(
+        camera=site.door,
+        event=event,
+        kind="clip",
+        content_type="video/mp4",
+        file=ContentFile(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64, name="c.mp4"),
+    )
+    for _ in range(2):
+        MediaItemFactory(camera=site.door, event=event)
+    return event
+
+
+@pytest.fixture
+def operator_client(client, operator):
+    client.force_login(operator)
+    return client
+
+
+def test_the_alarm_comes_first_with_its_clip_and_snapshots(operator_client, site, alarm, operator):
+    response = operator_client.get(URL, {"act": "3444", "zone": "017"})
+    featured = response.context["featured"]
+    assert featured.event == alarm
+    assert featured.clip.item.kind == MediaItem.Kind.CLIP
+    assert len(featured.snapshots) == 2
+    html = response.text
+    section = html.split('data-testid="featured-alarm"')[1].split("</section>")[0]
+    assert 'data-testid="featured-clip"' in section
+    assert section.count('data-testid="featured-snapshot"') == 2
+    # Every media URL on the page is signed for this operator and opens for them.
+    urls = set(MEDIA_URL.findall(html))
+    assert len(urls) >= 3
+    for url in urls:
+        grant = signing.verify(url.split("/")[3], kind=signing.ITEM, user=operator)
+        assert grant.customer_id == site.pk
+    assert operator_client.get(featured.clip.url).status_code == 200
+    # Storage paths and camera addresses stay on the server.
+    assert "hunter2" not in html and "192.0.2.7" not in html and "rtsp://" not in html
+    assert alarm.media_items.first().file.name not in html
+
+
+def test_other_cameras_show_their_latest_snapshot_and_live_view_where_they_have_it(
+    operator_client, site, alarm
+):
+    MediaItemFactory(camera=site.yard, captured_at=timezone.now() - timedelta(hours=2))
+    newest = MediaItemFactory(camera=site.yard, captured_at=timezone.now())
+    response = operator_client.get(URL, {"act": "3444", "zone": "017"})
+    tiles = {tile.camera.name: tile for tile in response.context["tiles"]}
+    assert list(tiles) == ["Back door", "Yard"]  # the zone's camera first
+    assert tiles["Yard"].snapshot.item == newest
+    assert tiles["Back door"].live_url.startswith("/media/live/")
+    assert tiles["Yard"].live_url == ""  # no stream configured
+    # The alarm's camera shows the alarm; the others may be asked for recent video.
+    assert not tiles["Back door"].can_request and tiles["Yard"].can_request
+    assert response.text.count('data-testid="live-button"') == 1
+
+
+def test_recent_events_show_their_media(operator_client, site, alarm):
+    response = operator_client.get(URL, {"act": "3444"})
+    (view,) = [v for v in response.context["events"] if v.event == alarm]
+    assert len(view.clips) == 1 and len(view.snapshots) == 2
+    assert 'data-testid="event-media"' in response.text
+
+
+def test_query_count_does_not_grow_with_events_and_media(client, operator, record):
+    def build(size: int):
+        customer = CustomerFactory(dealer=record.dealer)
+        bridge = BridgeFactory(customer=customer)
+        for channel in range(1, 5):
+            camera = CameraFactory(bridge=bridge, channel=channel)
+            ZoneFactory(customer=customer, number=channel).cameras.add(camera)
+            for n in range(size):
+                event = AlarmEventFactory(customer=customer, zone_number=channel, channel=channel)
+                MediaItemFactory(camera=camera, event=event)
+                MediaItemFactory(camera=camera, captured_at=timezone.now() - timedelta(minutes=n))
+        number = f"Q{size}"
+        MonitoringAccountFactory(customer=customer, station_record=record, account_number=number)
+        return number
+
+    small, large = build(1), build(4)
+    client.force_login(operator)
+    counts = []
+    for number in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(URL, {"act": number, "zone": "2"}).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
+    # The deep link's (tests/monitoring/test_deep_link.py: session, user, resolve, the page in
+    # one round trip on PostgreSQL, the opening), plus the events' verdicts and media.
+    page_reads = 1 if connection.vendor == "postgresql" else 7
+    assert counts[0] == 3 + page_reads + 1 + 2, counts
+
+
+# --- the last two minutes -------------------------------------------------------------------
+
+
+def _request_url(site, camera) -> str:
+    return f"/operator/sites/{site.code}/cameras/{camera.code}/last-two-minutes/"
+
+
+def test_asking_for_the_last_two_minutes_polls_until_the_clip_is_in(
+    operator_client, site, operator
+):
+    response = operator_client.post(
+        _request_url(site, site.yard), {"zone": "3"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200
+    request = MediaRequest.objects.get()
+    assert (request.camera, request.zone_number, request.requested_by, request.seconds) == (
+        site.yard,
+        3,
+        operator,
+        120,
+    )
+    status_url = f"/operator/requests/{request.code}/"
+    assert f'hx-get="{status_url}"' in response.text
+    assert 'hx-trigger="every 2s"' in response.text
+
+    # Still waiting: the answer keeps polling.
+    assert 'hx-trigger="every' in operator_client.get(status_url).text
+
+    # The bridge uploads the clip: the next poll shows it and stops polling.
+    MediaItemFactory(
+        camera=site.yard,
+        request=request,
+        kind="clip",
+        content_type="video/mp4",
+        file=ContentFile(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64, name="r.mp4"),
+    )
+    MediaRequest.objects.filter(pk=request.pk).update(
+        state=MediaRequest.State.DONE, done_at=timezone.now()
+    )
+    response = operator_client.get(status_url)
+    assert 'data-testid="request-clip"' in response.text
+    assert "hx-trigger" not in response.text
+    (url,) = MEDIA_URL.findall(response.text)
+    assert operator_client.get(url).status_code == 200
+
+
+def test_a_failed_request_stops_polling_and_says_so(operator_client, site):
+    operator_client.post(_request_url(site, site.yard), HTTP_HX_REQUEST="true")
+    request = MediaRequest.objects.get()
+    assert request.zone_number is None
+    MediaRequest.objects.filter(pk=request.pk).update(
+        state=MediaRequest.State.FAILED, failure_reason="no answer within 10 minutes"
+    )
+    response = operator_client.get(f"/operator/requests/{request.code}/")
+    assert "no answer within 10 minutes" in response.text
+    assert "hx-trigger" not in response.text
+
+
+def test_without_htmx_the_request_returns_to_the_site(operator_client, site):
+    response = operator_client.post(_request_url(site, site.yard), {"zone": "junk"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/operator/sites/{site.code}/"
+    assert MediaRequest.objects.get().zone_number is None
+
+
+def test_nobody_else_asks_or_watches(client, site, other_operator, owner, outsider, customer):
+    CameraFactory(bridge=BridgeFactory(customer=CustomerFactory()), channel=1)
+    for user in (other_operator, owner, outsider):
+        client.force_login(user)
+        response = client.post(_request_url(site, site.yard))
+        assert response.status_code in (403, 404)
+    assert not MediaRequest.objects.exists()
+
+
+def test_a_camera_of_another_site_cannot_be_asked(operator_client, site):
+    elsewhere = CameraFactory(bridge=BridgeFactory(customer=CustomerFactory()), channel=1)
+    assert operator_client.post(_request_url(site, elsewhere)).status_code == 404
+    assert not MediaRequest.objects.exists()
