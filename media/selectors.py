@@ -13,6 +13,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from customers.models import Bridge, Camera, Customer
 from dealers.models import Dealer
 from media.models import BridgeStatus, CameraStatus, MediaItem, MediaRequest
+from media.signing import media_url
 from signals.models import AlarmEvent
 
 RECENT_EVENTS = 10
@@ -162,23 +163,13 @@ def customer_panel(customer: Customer, membership: Any = None) -> dict[str, Any]
     """The customer page's media panel: bridges' states and recent events with their media;
     four queries whatever the number of bridges, events and media."""
     events = recent_events_with_media(customer)
-    url_for = media_url_builder()
-    if url_for is not None:
+    if membership is not None:
+        # Signed for the member who looks (media.signing): the URL works for them only.
         for event in events:
             for item in event.media:
-                item.url = url_for(item)
+                item.url = media_url(item, user=membership.user)
     return {
         "bridges": bridge_states(customer),
         "events": events,
         "time_zone": customer.time_zone,
     }
-
-
-def media_url_builder():
-    """The signed-URL helper of media/signing.py once it exists, else None (the panel then
-    lists media without thumbnails; there is one signing scheme, not two)."""
-    try:
-        from media import signing
-    except ImportError:
-        return None
-    return getattr(signing, "media_url", None)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from media import api, dealer_views
+from media import api, dealer_views, views
 
 app_name = "media"
 
@@ -14,4 +14,8 @@ urlpatterns = [
         dealer_views.OfflineBridgeListView.as_view(),
         name="offline-bridges",
     ),
+    # Signed, short-lived media URLs (media.signing): snapshots and clips (with ranges), and
+    # cameras' live HLS proxied from their relay. The token and the user's access decide.
+    path("media/s/<str:token>/", views.item, name="item"),
+    path("media/live/<str:token>/", views.live, name="live"),
 ]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from media.models import MediaRequest
 from monitoring.access import StationAdminRequiredMixin
 from monitoring.models import Verdict
-from media.models import MediaRequest
 from tests.factories import (
     AlarmEventFactory,
     BridgeFactory,

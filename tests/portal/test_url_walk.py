@@ -50,6 +50,8 @@ OTHER_SIDES = {
     "monitoring:": "the station side: operators (tests/monitoring)",
     "signals:device-events": "the device API: bridges with their token (tests/signals)",
     "media:device-": "the device API for media, heartbeats and commands (tests/media)",
+    "media:item": "signed media URLs: their token and the user's access (tests/media)",
+    "media:live": "signed live-view URLs: their token and the user's access (tests/media)",
 }
 
 # Dealer pages a viewer may POST to, and why.
