@@ -69,7 +69,7 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
         subprocess.run(
             [*manage, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
         )
-    web, receiver = free_port(), free_port()
+    web, receiver, relay = free_port(), free_port(), free_port()
     with sqlite3.connect(database) as db:
         # The demo receivers point at 9100 (XML v1) and after; this run's emulator listens
         # elsewhere, each protocol at the same offset.
@@ -84,6 +84,7 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
                 *manage,
                 "run_all",
                 *("--addr", f"127.0.0.1:{web}", "--receiver-port", str(receiver)),
+                *("--relay-port", str(relay)),
                 # The simulated bridges' alarms would add signals: none during this test.
                 *("--first-alarm-after", "3600"),
             ],
@@ -147,5 +148,8 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
     assert "3 delivered" in output
     assert "[web] " in output
     assert "[bridges] Simulating 2 bridge(s)" in output
+    assert "[relay] " in output
     assert "[tasks] " in output and "has stopped" in output
-    assert wait_until(lambda: port_is_free(web) and port_is_free(receiver), 10)
+    assert wait_until(
+        lambda: port_is_free(web) and port_is_free(receiver) and port_is_free(relay), 10
+    )

@@ -1,5 +1,5 @@
-"""Run the demo portal: the receiver emulator, one dispatcher, the task engine, the web server and
-the bridge simulator, together.
+"""Run the demo portal: the receiver emulator, one dispatcher, the task engine, the web server,
+the bridge simulator and the demo's media relay (live view), together.
 
 ``make run`` calls this after migrating and seeding. Every child runs in its own process group
 (so a runserver's autoreloader goes with it), its output is prefixed with its name, and Ctrl-C
@@ -106,6 +106,12 @@ class Command(BaseCommand):
         )
 
         parser.add_argument(
+            "--relay-port",
+            type=int,
+            default=9200,
+            help="Where the demo's media relay serves the demo cameras' live HLS streams.",
+        )
+        parser.add_argument(
             "--first-alarm-after",
             type=float,
             default=5.0,
@@ -154,6 +160,10 @@ class Command(BaseCommand):
                 ],
                 out,
             ),
+            # The demo's media relay: live HLS for the demo cameras ("Watch live").
+            Child(
+                "relay", ["run_media_relay", "--addr", f"127.0.0.1:{options['relay_port']}"], out
+            ),
         ]
         stop = threading.Event()
         previous = {
@@ -169,7 +179,8 @@ class Command(BaseCommand):
                 out.write(
                     f"Portal on http://{options['addr']}/ · receiver emulator on "
                     f"127.0.0.1:{options['receiver_port']} · one dispatcher · the task engine · "
-                    "simulated bridges. Ctrl-C stops all."
+                    "simulated bridges · live video on "
+                    f"127.0.0.1:{options['relay_port']}. Ctrl-C stops all."
                 )
                 out.flush()
             while not stop.wait(0.2):
