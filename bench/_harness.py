@@ -193,8 +193,10 @@ def explain_request(fn: Callable[[], object], *, tables: tuple[str, ...]) -> Non
 
     with CaptureQueriesContext(connection) as queries:
         fn()
-    for query in queries.captured_queries:
-        sql = query["sql"]
+    # A round trip of several statements (dealers.generic.fetch_together) is explained one
+    # statement at a time.
+    statements = [sql for query in queries.captured_queries for sql in query["sql"].split(";\n")]
+    for sql in statements:
         if not sql.startswith("SELECT") or not any(f'"{t}"' in sql for t in tables):
             continue
         print(f"\n  {sql}\n", flush=True)

@@ -199,7 +199,15 @@ def measure(accounts: int, args: argparse.Namespace) -> tuple[float, float]:
 
     if args.explain:
         print(f"\n== plans at {accounts:,} accounts: deep link by account, then by reference")
-        tables = ("customers_monitoringaccount", "customers_camera", "customers_zone")
+        tables = (
+            "customers_monitoringaccount",
+            "customers_camera",
+            "customers_zone",
+            "monitoring_siteopening",
+            "signals_alarmevent",
+            "customers_sitedirections",
+            "customers_contact",
+        )
         explain_request(by_account, tables=tables)
         explain_request(by_reference, tables=tables)
     if args.profile:
