@@ -7,8 +7,9 @@
 Every request goes through the whole Django stack (middleware, session, auth, URL routing,
 template). The floor is the operator's start page: signed in, two small queries, a short
 template. The cases take turns (floor, by account, by reference, 404, floor, ...) so that a
-change of load on a shared machine hits them alike; the summary gives the median ratio over
-the rounds. Aims, at every size: median at most 1.5x the floor and p99 at most 2x the floor's
+change of load on a shared machine hits them alike, and each round measures every size in
+turn, so that the sizes are compared under the same load; the summary gives the median ratio
+over the rounds. Aims, at every size: median at most 1.5x the floor and p99 at most 2x the floor's
 p99, and the same ratio at 10,000 as at 1,000,000 accounts (the lookups are index probes).
 
 Each size has its own database, kept between runs (``<DATABASE_URL's name>_deeplink_<size>``):
@@ -25,6 +26,7 @@ import cProfile
 import pstats
 import random
 import statistics
+from collections.abc import Callable
 
 from _harness import (
     django_setup,
@@ -124,20 +126,21 @@ def seed(accounts: int) -> None:
         cursor.execute("VACUUM ANALYZE")
 
 
-def measure(accounts: int, args: argparse.Namespace) -> tuple[float, float]:
-    """The median over the rounds of the median and p99 ratios of a deep link by account."""
-    from django.db import connection
+LINK_BY_ACCOUNT = "deep link by account number + zone"
+FLOOR = "floor: operator start page (trivial)"
+
+
+def open_size(accounts: int, args: argparse.Namespace) -> dict[str, Callable[[], None]]:
+    """Point Django at the kept database of this size (seeding it if needed) and return the
+    cases, each a function making one request as the station's operator."""
     from django.test import Client
 
-    from monitoring.models import SiteOpening
     from stations.models import StationMembership
 
     if kept_database(f"deeplink_{accounts}", seed_version=SEED_VERSION, rebuild=args.rebuild):
         print(f"seeding {accounts:,} accounts (once; the database is kept)", flush=True)
         seed(accounts)
         mark_seeded(SEED_VERSION)
-    # Each run starts from no openings, so "also opened by" reads the same rows every run.
-    SiteOpening.objects.all().delete()
     operator = StationMembership.objects.select_related("user").get().user
     # A random handful of the sites with devices (the same ones every run).
     with_devices = list(range(0, accounts, DEVICES_EVERY))
@@ -164,29 +167,16 @@ def measure(accounts: int, args: argparse.Namespace) -> tuple[float, float]:
     def not_found() -> None:
         assert client.get("/monitoring?act=NOSUCH1").status_code == 404
 
-    cases = {
-        "floor: operator start page (trivial)": trivial,
-        "deep link by account number + zone": by_account,
+    return {
+        FLOOR: trivial,
+        LINK_BY_ACCOUNT: by_account,
         "deep link by reference ID + zone": by_reference,
         "deep link, unknown number (404)": not_found,
     }
-    floor_label = next(iter(cases))
-    print(
-        f"\n{connection.vendor}: {accounts:,} accounts at the station; {args.repeat} requests "
-        f"per case per round",
-        flush=True,
-    )
-    ratios: dict[str, list[float]] = {label: [] for label in cases if label != floor_label}
-    p99_ratios: dict[str, list[float]] = {label: [] for label in ratios}
-    for number in range(1, args.rounds + 1):
-        print(f"round {number}", flush=True)
-        samples = interleaved(cases, repeat=args.repeat)
-        floor = samples[floor_label]
-        report(floor_label, floor)
-        for label in ratios:
-            report(label, samples[label], floor)
-            ratios[label].append(median_ms(samples[label]) / median_ms(floor))
-            p99_ratios[label].append(p99_ms(samples[label]) / p99_ms(floor))
+
+
+def summarize_size(accounts: int, ratios: dict, p99_ratios: dict) -> None:
+    print(f"\n{accounts:,} accounts:", flush=True)
     summarize(ratios, {label: 1.5 for label in ratios if "404" not in label})
     print("  p99 ratio to the floor's p99 (spread)")
     for label, values in p99_ratios.items():
@@ -197,6 +187,9 @@ def measure(accounts: int, args: argparse.Namespace) -> tuple[float, float]:
             flush=True,
         )
 
+
+def inspect(accounts: int, cases: dict[str, Callable[[], None]], args) -> None:
+    """--explain and --profile, at one size."""
     if args.explain:
         print(f"\n== plans at {accounts:,} accounts: deep link by account, then by reference")
         tables = (
@@ -208,21 +201,19 @@ def measure(accounts: int, args: argparse.Namespace) -> tuple[float, float]:
             "customers_sitedirections",
             "customers_contact",
         )
-        explain_request(by_account, tables=tables)
-        explain_request(by_reference, tables=tables)
+        explain_request(cases[LINK_BY_ACCOUNT], tables=tables)
+        explain_request(cases["deep link by reference ID + zone"], tables=tables)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.profile):
-            by_account()
+            cases[LINK_BY_ACCOUNT]()
         profiler.disable()
         print(f"\n== profile of {args.profile} deep links by account at {accounts:,} accounts")
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(45)
         print("== the same, by time spent in each function itself")
         stats.sort_stats("tottime").print_stats(20)
-    label = "deep link by account number + zone"
-    return statistics.median(ratios[label]), statistics.median(p99_ratios[label])
 
 
 def main() -> None:
@@ -241,12 +232,46 @@ def main() -> None:
     args = parser.parse_args()
 
     django_setup()
-    results = {size: measure(size, args) for size in args.accounts}
+    from monitoring.models import SiteOpening
+
+    for accounts in args.accounts:
+        open_size(accounts, args)
+        # Each run starts from no openings, so "also opened by" reads the same rows every run.
+        SiteOpening.objects.all().delete()
+    args.rebuild = False
+    print(
+        f"postgresql: {', '.join(f'{n:,}' for n in args.accounts)} accounts at the station; "
+        f"{args.repeat} requests per case per round; each round measures every size in turn",
+        flush=True,
+    )
+    ratios: dict[int, dict[str, list[float]]] = {n: {} for n in args.accounts}
+    p99_ratios: dict[int, dict[str, list[float]]] = {n: {} for n in args.accounts}
+    for number in range(1, args.rounds + 1):
+        for accounts in args.accounts:
+            cases = open_size(accounts, args)
+            print(f"round {number}, {accounts:,} accounts", flush=True)
+            samples = interleaved(cases, repeat=args.repeat)
+            floor = samples[FLOOR]
+            report(FLOOR, floor)
+            for label in cases:
+                if label == FLOOR:
+                    continue
+                report(label, samples[label], floor)
+                ratio = median_ms(samples[label]) / median_ms(floor)
+                ratios[accounts].setdefault(label, []).append(ratio)
+                p99_ratio = p99_ms(samples[label]) / p99_ms(floor)
+                p99_ratios[accounts].setdefault(label, []).append(p99_ratio)
+    for accounts in args.accounts:
+        summarize_size(accounts, ratios[accounts], p99_ratios[accounts])
+    for accounts in args.accounts:
+        if args.explain or args.profile:
+            inspect(accounts, open_size(accounts, args), args)
     print("\nratio of a deep link by account number + zone to the floor, by size:")
-    for size, (median_ratio, p99_ratio) in results.items():
+    for accounts in args.accounts:
         print(
-            f"  {size:>9,} accounts: median {median_ratio:.2f}x (aim <= 1.5)   "
-            f"p99 {p99_ratio:.2f}x (aim <= 2)"
+            f"  {accounts:>9,} accounts: "
+            f"median {statistics.median(ratios[accounts][LINK_BY_ACCOUNT]):.2f}x (aim <= 1.5)   "
+            f"p99 {statistics.median(p99_ratios[accounts][LINK_BY_ACCOUNT]):.2f}x (aim <= 2)"
         )
 
 
