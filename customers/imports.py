@@ -3,7 +3,8 @@
 One row per site: its address, time zone and notes, for each of the dealer's monitoring
 station records an account number and a reference ID, and optionally its zones. The export
 writes the same columns, so what is exported imports back; importing it unchanged changes
-nothing.
+nothing. No exported cell runs as a spreadsheet formula: CSV cells get the apostrophe of
+``dealers.lib.csv_text`` (which the CSV import takes off again), Excel cells are all text.
 
 Two steps. ``plan_import`` reads the whole file and checks every row with the rules of the
 forms, changing nothing: the customer form's fields, the account rules of
@@ -33,6 +34,8 @@ import tablib
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -40,6 +43,7 @@ from customers import services
 from customers.forms.sites import CustomerForm
 from customers.lib import normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Camera, Customer, MonitoringAccount, Zone
+from dealers.lib import csv_text, csv_value
 from dealers.models import Dealer
 from stations import protocols
 from stations.models import DealerStation
@@ -180,7 +184,7 @@ def read_file(content: bytes, file_format: str) -> tablib.Dataset:
                 raise ImportFileError(
                     "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
                 ) from exc
-            return tablib.Dataset().load(text, format="csv")
+            return _csv_values(tablib.Dataset().load(text, format="csv"))
         if file_format == "xlsx":
             return tablib.Dataset().load(io.BytesIO(content), format="xlsx")
     except ImportFileError:
@@ -244,10 +248,47 @@ def export_rows(dealer: Dealer, customers) -> tablib.Dataset:
 
 
 def export_file(dataset: tablib.Dataset, file_format: str) -> bytes:
+    """The dataset as a file that a spreadsheet opens without running any cell as a formula,
+    and that imports back unchanged."""
     if file_format == "xlsx":
-        # escape: a cell starting with "=" is written as text, never as a formula.
-        return dataset.export("xlsx", escape=True)
-    return dataset.export("csv").encode("utf-8")
+        return _xlsx(dataset)
+    guarded = tablib.Dataset(headers=[csv_text(h) for h in dataset.headers or []])
+    for row in dataset:
+        guarded.append([csv_text(v) if isinstance(v, str) else v for v in row])
+    return guarded.export("csv").encode("utf-8")
+
+
+def _csv_values(dataset: tablib.Dataset) -> tablib.Dataset:
+    """Undo the export's formula guard (``csv_text``) on every cell of a CSV file."""
+    values = tablib.Dataset(headers=[csv_value(h) for h in dataset.headers or []] or None)
+    for row in dataset:
+        values.append([csv_value(v) for v in row])
+    return values
+
+
+def _xlsx(dataset: tablib.Dataset) -> bytes:
+    """An Excel workbook whose cells are all values: a cell starting with "=" is stored as
+    text, not as a formula. (tablib's ``escape`` drops the "=" instead, which would change
+    the value on the way back in.)"""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = dataset.title or "Sheet"
+    sheet.append(dataset.headers or [])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    widths = [len(str(h)) for h in dataset.headers or []]
+    for row in dataset:
+        sheet.append(list(row))
+        for cell in sheet[sheet.max_row]:
+            if cell.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
+                cell.data_type = "s"
+        widths = [max(w, len(str(v or ""))) for w, v in zip(widths, row, strict=True)]
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = min(width + 2, 60)
+    stream = io.BytesIO()
+    workbook.save(stream)
+    return stream.getvalue()
 
 
 # --- planning -------------------------------------------------------------------------------

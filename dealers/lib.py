@@ -1,5 +1,5 @@
-"""Plain helpers any app may use (dealers is the lowest app): the client's address, and time
-zone names."""
+"""Plain helpers any app may use (dealers is the lowest app): the client's address, time zone
+names, and CSV cells a spreadsheet cannot run as formulas."""
 
 from __future__ import annotations
 
@@ -54,3 +54,26 @@ def validate_time_zone(value: str) -> None:
 def time_zone_choices() -> list[tuple[str, str]]:
     """For a choice field: every time zone, sorted, with spaces for underscores."""
     return [(name, name.replace("_", " ")) for name in sorted(time_zone_names())]
+
+
+# A spreadsheet opening a CSV file runs a cell starting with one of these as a formula
+# ("CSV injection": =HYPERLINK(...), =cmd|...). Tab and CR start one in some of them too.
+FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def _runs_as_formula(value: str) -> bool:
+    # Apostrophes in front count through: "'=x" is guarded too, so that the guard can be
+    # undone exactly (a cell that merely starts with an apostrophe is left alone).
+    return value.lstrip("'")[:1] in FORMULA_STARTS
+
+
+def csv_text(value: str) -> str:
+    """A CSV cell that a spreadsheet shows as text and never runs: an apostrophe in front of
+    one that would start a formula. ``csv_value`` undoes it, so a file exported with this
+    imports back unchanged."""
+    return f"'{value}" if _runs_as_formula(value) else value
+
+
+def csv_value(cell: str) -> str:
+    """The value ``csv_text`` wrote into this cell (any other cell as it is)."""
+    return cell[1:] if cell[:1] == "'" and _runs_as_formula(cell[1:]) else cell

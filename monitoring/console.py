@@ -27,6 +27,7 @@ from customers import services as customer_services
 from customers.models import MonitoringAccount, SiteDirections
 from dealers import services as dealer_services
 from dealers.generic import add_service_errors
+from dealers.lib import csv_text
 from dealers.models import Dealer
 from monitoring import forms
 from monitoring.access import StationAdminRequiredMixin, admin_stations, get_in_station_or_404
@@ -616,11 +617,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: str) -> str:
-    """Text a spreadsheet would run as a formula is kept as text."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 class _Echo:
     def write(self, value: str) -> str:
         return value
@@ -648,19 +644,19 @@ class AccountsCsvView(StationAdminRequiredMixin, View):
                 receiver = account.station_record.receiver
                 yield writer.writerow(
                     [
-                        _cell(customer.dealer.name),
-                        _cell(customer.name),
+                        csv_text(customer.dealer.name),
+                        csv_text(customer.name),
                         customer.site_id,
-                        _cell(customer.address),
-                        _cell(customer.city),
-                        _cell(customer.region),
-                        _cell(customer.postal_code),
+                        csv_text(customer.address),
+                        csv_text(customer.city),
+                        csv_text(customer.region),
+                        csv_text(customer.postal_code),
                         account.account_number,
                         account.transmitted_number,
                         account.reference_id,
                         "yes" if account.follows_prefix else "no",
-                        _cell(zones),
-                        _cell(receiver.name) if receiver else "",
+                        csv_text(zones),
+                        csv_text(receiver.name) if receiver else "",
                     ]
                 )
 

@@ -3,6 +3,7 @@ error, all lines or none, and an export that imports back unchanged."""
 
 from __future__ import annotations
 
+import csv
 import io
 
 import openpyxl
@@ -193,6 +194,29 @@ def test_an_export_imports_back_without_a_change(dealer, owner, book, file_forma
     imports.commit_import(dealer, dataset, actor=owner)
     after = Customer.history.count(), MonitoringAccount.history.count(), Zone.history.count()
     assert after == history  # nothing written, not even history
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+def test_cells_that_look_like_formulas_are_text_and_import_back(dealer, owner, record, file_format):
+    names = ["=1+2", "-Dash", "'=typed", "@home", "+31 Cafe"]
+    for name in names:
+        customer = CustomerFactory(dealer=dealer, name=name, notes='=HYPERLINK("http://x")')
+        MonitoringAccountFactory(customer=customer, station_record=record)
+    everyone = Customer.objects.for_dealer(dealer).order_by("name")
+    content = imports.export_file(imports.export_rows(dealer, everyone), file_format)
+    if file_format == "csv":
+        cells = [c for line in csv.reader(io.StringIO(content.decode())) for c in line]
+        assert "'=1+2" in cells and "'-Dash" in cells and "''=typed" in cells
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    else:
+        sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+        formulas = [c.value for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+        assert formulas == []
+        assert "=1+2" in [c.value for c in sheet["B"]]  # as text, the "=" kept
+    dataset = imports.read_file(content, file_format)
+    assert sorted(dataset["Name"]) == sorted(names)
+    plan = imports.plan_import(dealer, dataset)
+    assert plan.ok and plan.counts() == {"new": 0, "update": 0, "unchanged": 5, "error": 0}
 
 
 def test_updates_match_sites_by_site_id(dealer, owner, book, record, acct):
