@@ -139,7 +139,7 @@ class ReceiverEmulator:
         self.idle_timeout = idle_timeout
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._accepted_changed = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # anything recorded or counted
         self._received: list[Received] = []
         self._by_account: dict[str, list[Received]] = {}
         self._counts: Counter[str] = Counter()
@@ -246,8 +246,15 @@ class ReceiverEmulator:
 
     def wait_for_accepted(self, count: int, timeout: float) -> bool:
         """Block until at least ``count`` alarms were accepted; False on timeout."""
-        with self._accepted_changed:
-            return self._accepted_changed.wait_for(lambda: len(self._received) >= count, timeout)
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._received) >= count, timeout)
+
+    def wait_for_count(self, outcome: str, count: int, timeout: float) -> bool:
+        """Block until at least ``count`` requests had this outcome (see ``counts``); False on
+        timeout. A test that changes ``faults`` waits here first: the connection's thread
+        reads them when it gets to the request, which may be after the sender gave up."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._counts[outcome] >= count, timeout)
 
     def reset(self) -> None:
         """Forget everything received (duplicates included)."""
@@ -308,6 +315,7 @@ class ReceiverEmulator:
             )
         with self._lock:
             self._counts[heard.status or "answered"] += 1
+            self._changed.notify_all()
             if not heard.accepted:
                 return
             item = Received(
@@ -320,7 +328,6 @@ class ReceiverEmulator:
             )
             self._received.append(item)
             self._by_account.setdefault(heard.account, []).append(item)
-            self._accepted_changed.notify_all()
 
     def _roll(self, rate: float) -> bool:
         if rate <= 0.0:
@@ -331,6 +338,7 @@ class ReceiverEmulator:
     def _count(self, outcome: str) -> None:
         with self._lock:
             self._counts[outcome] += 1
+            self._changed.notify_all()
 
     # --- serving --------------------------------------------------------------------------------
 

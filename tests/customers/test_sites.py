@@ -172,11 +172,13 @@ def test_the_last_page_lists_the_last_customers_in_order(owner_client, dealer):
 
 
 def test_search_finds_a_customer_once_however_many_ways_it_matches(owner_client, dealer, record):
+    # Every address is given: the factory's ("142 Main Street" ...) numbers its sites by a
+    # counter shared with every test that ran before, and could contain the term.
     both = CustomerFactory(dealer=dealer, name="North 42", address="42 North Road")
     MonitoringAccountFactory(customer=both, station_record=record, account_number="42")
-    by_account = CustomerFactory(dealer=dealer, name="Elsewhere")
+    by_account = CustomerFactory(dealer=dealer, name="Elsewhere", address="7 Elm Street")
     MonitoringAccountFactory(customer=by_account, station_record=record, account_number="4217")
-    CustomerFactory(dealer=dealer, name="Unrelated")
+    CustomerFactory(dealer=dealer, name="Unrelated", address="9 Oak Road")
 
     found = list(owner_client.get(LIST, {"q": "42"}).context["customers"])
 

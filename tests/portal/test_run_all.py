@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import os
+import random
 import re
 import signal
 import socket
@@ -20,13 +21,26 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from signals.demo import DEMO_LISTENERS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive loopback ports nothing listens on, chosen below the
+    ephemeral range: a port handed out by the kernel (``bind(0)``) sits in that range, where
+    any outgoing connection on the machine may take it, or its neighbour, in the seconds before
+    the child process binds it (it happened under load: "Address already in use")."""
+    try:
+        ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral = 32768
+    rng = random.Random()
+    for _ in range(1000):
+        first = rng.randrange(10000, ephemeral - count)
+        if all(port_is_free(first + offset) for offset in range(count)):
+            return first
+    raise RuntimeError(f"no {count} free ports in a row below {ephemeral}")
 
 
 def port_is_free(port: int) -> bool:
@@ -69,7 +83,10 @@ def test_a_test_signal_travels_end_to_end_and_ctrl_c_stops_everything(tmp_path):
         subprocess.run(
             [*manage, *command], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True
         )
-    web, receiver, relay = free_port(), free_port(), free_port()
+    # One block of free ports: the web server, the media relay, then the emulator on the
+    # receiver port and on one more port per demo protocol.
+    web = free_ports(3 + len(DEMO_LISTENERS))
+    relay, receiver = web + 1, web + 2
     with sqlite3.connect(database) as db:
         # The demo receivers point at 9100 (XML v1) and after; this run's emulator listens
         # elsewhere, each protocol at the same offset.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import random
-import threading
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from django.utils import timezone
 from signals import lib
 from signals.codecs.xml_v1 import decode_reply
 from signals.dispatcher import Dispatcher, claimable
-from signals.emulator import Faults, ReceiverEmulator
+from signals.emulator import Faults, Outcome, ReceiverEmulator
 from signals.models import DeliveryAttempt, Signal
 from signals.transports import TcpTransport
 from stations.models import ReceiverPath
@@ -347,9 +346,8 @@ def test_a_dead_dispatchers_signal_is_resent_after_its_lease_with_the_same_refer
 
 
 def test_stopping_finishes_the_signal_in_flight_and_releases_the_rest(
-    dealer, record, receiver, emulator
+    dealer, record, receiver, emulator, monkeypatch
 ):
-    emulator.faults = Faults(delay_rate=1.0, delay_seconds=0.3)
     path_to(receiver, emulator.port)
     signals = [
         SignalFactory(
@@ -358,12 +356,17 @@ def test_stopping_finishes_the_signal_in_flight_and_releases_the_rest(
         for _ in range(3)
     ]
     running = dispatcher(batch=10)
+    handle = emulator.handle_request
 
-    def stop_after_the_first_package() -> None:
-        emulator.wait_for_accepted(1, timeout=10)
+    def stop_before_replying(request: bytes, peer: str = "") -> Outcome:
+        # The receiver has the first package and has not answered yet: the signal is in
+        # flight when the dispatcher is told to stop. (A thread that stops it once the
+        # package arrived can be late on a busy machine, after the next package left.)
+        outcome = handle(request, peer)
         running.stop()
+        return outcome
 
-    threading.Thread(target=stop_after_the_first_package, daemon=True).start()
+    monkeypatch.setattr(emulator, "handle_request", stop_before_replying)
     running.run()
 
     states = [Signal.objects.get(pk=s.pk) for s in signals]

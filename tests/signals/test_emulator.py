@@ -103,6 +103,9 @@ def test_drop_rate_one_stores_but_never_replies_so_the_resend_is_a_duplicate() -
         transport = TcpTransport("127.0.0.1", emulator.port, reply_timeout=0.3)
         with pytest.raises(TransportError, match="timeout waiting for reply"):
             xml_send(transport, encode(package))
+        # The sender may give up before the emulator's thread got to the package (a busy
+        # machine): the faults change only once it has been dropped.
+        assert emulator.wait_for_count("dropped", 1, timeout=10)
         emulator.faults = Faults()
 
         retry = decode_reply(xml_send(transport, encode(package)))

@@ -5,6 +5,7 @@ the dispatcher against real loopback receivers, over TCP and UDP."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,7 +142,10 @@ def test_an_encrypted_frame_hides_its_content_and_shows_it_decrypted() -> None:
     sent = codec.build(make_message(account="1234"), b"", context(receiver))
 
     assert sent.encrypted
-    assert b"1130" not in sent.wire and b'"*ADM-CID"0007R1L2#1234[' in sent.wire
+    assert b'"*ADM-CID"0007R1L2#1234[' in sent.wire
+    # The content is hex on the wire ("1130" alone may turn up in hex by chance).
+    assert re.fullmatch(rb"[0-9A-F]+", sent.wire.split(b"[", 1)[1].split(b"\r", 1)[0])
+    assert b"|1130 01 017" not in sent.wire
     assert b"#1234|1130 01 017]" in sent.shown
     content = sia_dc09.decode_frame(sent.wire, bytes(range(16))).content
     assert sent.shown.endswith(("[" + content).encode() + b"\r")
