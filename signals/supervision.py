@@ -6,8 +6,11 @@ The dispatchers share the work through the path's health row in ``stations``: a 
 sends a path's heartbeat only after moving that row's ``heartbeat_due_at`` on by one interval
 in a conditional UPDATE, so however many dispatchers run, one heartbeat goes per interval. A
 protocol whose alarms count as supervision skips the heartbeat of a path that delivered within
-the interval. A receiver may ask for fewer heartbeats (SOS Access ``101``): the codec then says
-the new interval, kept on the health row until the receiver's settings change.
+the interval. A receiver may ask for fewer heartbeats (SOS Access ``101``, or ``9``: no
+heartbeat service): the codec then says the new interval, kept on the health row until the
+receiver recovers (a heartbeat answered without such a request) or its settings change; then
+heartbeats go at the configured interval again. Each dispatcher's idea of when a path is due
+follows the health row: it reads the rows again every ``RELOAD_SECONDS``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from typing import TYPE_CHECKING
 from django.utils import timezone
 
 from signals import codecs
+from signals.models import DeliveryAttempt
 from signals.sending import receiver_config
 from stations import lib as station_lib
 from stations import services as station_services
-from stations.models import Receiver, ReceiverPath
+from stations.models import PathHealth, Receiver, ReceiverPath
 
 if TYPE_CHECKING:
     from signals.dispatcher import Dispatcher
@@ -77,6 +81,16 @@ class Supervisor:
                     codec.traffic_supervises,
                     due=old.due if old is not None and old.interval == interval else -math.inf,
                 )
+        # Another dispatcher, or a change of settings, may have brought a heartbeat forward
+        # (a slow-down ended): never wait past what the health row says.
+        now, wall = time.monotonic(), timezone.now()
+        rows = PathHealth.objects.filter(path_id__in=list(self._paths)).values_list(
+            "path_id", "heartbeat_due_at"
+        )
+        for path_id, due_at in rows:
+            supervised = self._paths[path_id]
+            due = -math.inf if due_at is None else now + (due_at - wall).total_seconds()
+            supervised.due = min(supervised.due, due)
 
     def run_due(self) -> int:
         """Send the heartbeats that are due now and this dispatcher could claim; how many."""
@@ -116,13 +130,19 @@ class Supervisor:
         )
         self.dispatcher.record_health([observation])
         slower = attempt.facts.get("heartbeat_seconds")
+        # Answered as it should, asking for nothing: the receiver has recovered from whatever
+        # made it ask for fewer heartbeats (SOS Access 101 or 9), so the slow-down ends.
+        recovered = attempt.outcome == DeliveryAttempt.Outcome.DELIVERED and not slower
         station_services.path_heartbeat_record(
             path_id=supervised.path.pk,
             at=attempt.started_at,
             answer=(attempt.status or attempt.error)[:100],
             # The receiver asked for fewer heartbeats (SOS Access 101): never flood it.
             slower_seconds=float(slower) if slower else None,
+            configured_seconds=supervised.interval if recovered else None,
         )
+        if recovered:
+            supervised.due = min(supervised.due, time.monotonic() + supervised.interval)
         logger.debug(
             "heartbeat over %s: %s %s", supervised.path.url, attempt.outcome, attempt.status
         )

@@ -298,6 +298,11 @@ def receiver_update(
     with transaction.atomic():
         _receiver_save(receiver, actor)
         _paths_save(receiver, paths, actor)
+        # New settings start supervision afresh: a slow-down the receiver asked for under the
+        # old ones ends, and the next heartbeat, at the new interval, goes now.
+        PathHealth.objects.filter(path__receiver=receiver, heartbeat_seconds__isnull=False).update(
+            heartbeat_seconds=None, heartbeat_due_at=None
+        )
     return receiver
 
 
@@ -543,18 +548,33 @@ def path_heartbeat_claim(
 
 
 def path_heartbeat_record(
-    *, path_id: int, at: datetime, answer: str, slower_seconds: float | None = None
+    *,
+    path_id: int,
+    at: datetime,
+    answer: str,
+    slower_seconds: float | None = None,
+    configured_seconds: float | None = None,
 ) -> None:
-    """What the path's last heartbeat got; ``slower_seconds``: the receiver asked for fewer
-    heartbeats, at least this far apart."""
+    """What the path's last heartbeat got. ``slower_seconds``: the receiver asked for fewer
+    heartbeats, at least this far apart. ``configured_seconds``: the receiver answered as it
+    should (it has recovered), so a slow-down it asked for earlier ends and heartbeats go at
+    the receiver's configured interval again."""
     fields: dict[str, Any] = {"last_heartbeat_at": at, "last_heartbeat_answer": answer[:100]}
     if slower_seconds is not None:
         fields["heartbeat_seconds"] = slower_seconds
+    elif configured_seconds is not None:
+        fields["heartbeat_seconds"] = None
     PathHealth.objects.filter(path_id=path_id).update(**fields)
     if slower_seconds is not None:
         # The next heartbeat, already scheduled at the old rate, moves out too.
         due = at + timedelta(seconds=slower_seconds)
         PathHealth.objects.filter(path_id=path_id, heartbeat_due_at__lt=due).update(
+            heartbeat_due_at=due
+        )
+    elif configured_seconds is not None:
+        # ... and one scheduled at the slow rate comes back in (usually nothing matches).
+        due = at + timedelta(seconds=configured_seconds)
+        PathHealth.objects.filter(path_id=path_id, heartbeat_due_at__gt=due).update(
             heartbeat_due_at=due
         )
 

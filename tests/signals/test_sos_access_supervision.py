@@ -5,6 +5,7 @@ sockets, and the station console's button for it."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -323,6 +324,82 @@ def test_the_dispatchers_ping_and_slow_down_when_told_101(receiver, emulator):
     # 180 s level, 3 pings: every 60 s; after 101, every 90 s (two per level, no fewer).
     assert health.heartbeat_seconds == 90
     assert 89 <= (health.heartbeat_due_at - health.last_heartbeat_at).total_seconds() <= 91
+
+
+def test_a_slow_down_ends_when_the_receiver_answers_0_again(receiver, emulator):
+    from stations.models import PathHealth
+
+    path = path_to(receiver, emulator.port)
+    running = dispatcher()
+    running.supervisor.run_due()
+    _due_now(running, path)
+    running.supervisor.run_due()  # less than a second later: 101, slower
+    assert PathHealth.objects.get(path=path).heartbeat_seconds == 90
+
+    time.sleep(1.1)  # the emulator says 101 to pings less than a second apart
+    _due_now(running, path)
+    assert running.supervisor.run_due() == 1
+
+    health = PathHealth.objects.get(path=path)
+    assert emulator.counts == {"heartbeat": 2, "ping_too_often": 1}
+    assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("0", None)
+    # Back at the configured rate: 180 s level, 3 pings, every 60 s.
+    assert 59 <= (health.heartbeat_due_at - health.last_heartbeat_at).total_seconds() <= 61
+
+
+def test_a_receiver_whose_heartbeat_service_returns_is_pinged_as_configured_again(receiver):
+    from stations.models import PathHealth
+
+    answers = iter([9, 9, 0])
+    with independent_receiver(
+        lambda heard, n: response(heard.kind, next(answers), heard.fields["reference"])
+    ) as station:
+        path = path_to(receiver, station.port)
+        running, other = dispatcher(), dispatcher()
+        assert running.supervisor.run_due() == 1  # 9: one ping every 12.5 hours
+        health = PathHealth.objects.get(path=path)
+        assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("9", 45000)
+        assert other.supervisor.run_due() == 0  # not due for 12.5 hours, for anybody
+
+        _due_now(running, path)  # 12.5 hours later: still none
+        assert running.supervisor.run_due() == 1
+        assert PathHealth.objects.get(path=path).heartbeat_seconds == 45000
+
+        _due_now(running, path)  # 12.5 hours later: the service is back
+        assert running.supervisor.run_due() == 1
+        health.refresh_from_db()
+        assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("0", None)
+        assert 59 <= (health.heartbeat_due_at - health.last_heartbeat_at).total_seconds() <= 61
+
+        # The other dispatcher last heard "12.5 hours"; it reads the health row again.
+        PathHealth.objects.filter(path=path).update(heartbeat_due_at=None)
+        other.supervisor._checked_at = other.supervisor._loaded_at = float("-inf")
+        assert other.supervisor.run_due() == 1
+        assert len(station.heard) == 4
+
+
+def test_saving_the_receivers_settings_ends_a_slow_down(receiver):
+    from stations.models import PathHealth
+
+    with independent_receiver(
+        lambda heard, n: response(heard.kind, 9, heard.fields["reference"])
+    ) as station:
+        path = path_to(receiver, station.port)
+        running = dispatcher()
+        assert running.supervisor.run_due() == 1
+        assert PathHealth.objects.get(path=path).heartbeat_seconds == 45000
+
+        station_services.receiver_update(
+            receiver=receiver,
+            paths={ReceiverPath.Role.PRIMARY: {"host": "127.0.0.1", "port": station.port}},
+            actor=None,
+            protocol_settings={**receiver.protocol_settings, "pings_per_interval": 2},
+        )
+        health = PathHealth.objects.get(path=path)
+        assert (health.heartbeat_seconds, health.heartbeat_due_at) == (None, None)
+        running.supervisor._checked_at = running.supervisor._loaded_at = float("-inf")
+        assert running.supervisor.run_due() == 1  # at once, not in 12.5 hours
+        assert len(station.heard) == 2
 
 
 # --- what a dealer may save -----------------------------------------------------------------
