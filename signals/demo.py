@@ -14,7 +14,8 @@ from stations.models import DealerStation, MonitoringStation, Receiver, Receiver
 
 # Where `make run`'s receiver emulator listens for each protocol, as an offset from the XML v1
 # port (run_all passes them), and the demo receivers' secrets: published here, so for the demo
-# only. (The emulator gets the DC-09 key; its SOS Access listener takes any authentication.)
+# only. (run_all gives the emulator's DC-09 listener its key; the SOS Access listener gets no
+# secret and takes any authentication, so a rotated demo password survives a restart.)
 DEMO_LISTENERS = {"sia_dc09": 1, "sos_access_v4": 2}
 DEMO_DC09_KEY = "00112233445566778899AABBCCDDEEFF"
 DEMO_SOS_ACCESS_AUTHENTICATION = "demo-sos-auth-1"

@@ -889,8 +889,8 @@ class SosAccessReceiver(ReceiverSide):
 
     def __init__(self, config: ReceiverConfig) -> None:
         self._lock = threading.Lock()
-        # A secret that cannot be an SOS Access authentication (another protocol's key, given to
-        # every listener of run_receiver) leaves the receiver open.
+        # A secret that cannot be an SOS Access authentication leaves the receiver open
+        # (run_receiver refuses one; a test may construct the emulator with any config).
         self._current = None if _secret_problem(config.secret, {}) else config.secret
         self._pending: str | None = None
         self._accepted: set[tuple[str, str]] = set()

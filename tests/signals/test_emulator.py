@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from signals.transports import TcpTransport, TransportError
 from tests.signals import make_package, xml_send
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DC09_KEY = "000102030405060708090A0B0C0D0E0F"
+SOS_AUTH = "hxp4x9nnwxjatv8"
 
 
 @pytest.fixture
@@ -228,6 +231,15 @@ def test_faults_refuse_impossible_values(kwargs: dict[str, float]) -> None:
         (["--host", "0.0.0.0"], "loopback"),
         (["--host", "receiver.example"], "loopback"),
         (["--tls-cert", "cert.pem"], "go together"),
+        # One secret for a DC-09 and an SOS Access listener fits neither: name each.
+        (
+            ["--listen", "sia_dc09:0", "--listen", "sos_access_v4:0", "--secret", DC09_KEY],
+            "secret for sos_access_v4:0:tcp is no authentication of SOS Access v4",
+        ),
+        (["--listen", "sia_dc09:0", "--secret", "sia_dc09=not-hex"], "hex key"),
+        (["--secret", "xml_v1=anything"], "has no secret"),
+        (["--listen", "sia_dc09:0", "--secret", "sos_access_v4=hxp4x9nnwxjatv8"], "no --listen"),
+        (["--secret", "A", "--secret", "B"], "given twice"),
     ],
 )
 def test_run_receiver_refuses_bad_arguments(args: list[str], message: str) -> None:
@@ -278,3 +290,79 @@ def test_run_receiver_serves_logs_and_stops_on_sigterm() -> None:
     assert "xml_v1 account=AB1234 reference=cmd-1 code=E130 zone=042" in output
     assert "reply accepted reference=cmd-1" in output
     assert "Receiver stopped; frames: accepted 1" in output
+
+
+def test_run_receiver_gives_each_listener_its_own_secret() -> None:
+    """A DC-09 listener decrypts with its key while the SOS Access one next to it checks its
+    own authentication (one shared --secret could not be both)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings_test"}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-u", "manage.py", "run_receiver",
+            "--listen", "sia_dc09:0", "--listen", "sos_access_v4:0",
+            "--secret", f"sia_dc09={DC09_KEY}", "--secret", f"sos_access_v4={SOS_AUTH}",
+            "--setting", "key_form=hex",
+        ],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    both = threading.Event()
+
+    def read_output() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if sum(text.startswith("Receiver listening") for text in lines) == 2:
+                both.set()
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:
+        assert both.wait(15), f"run_receiver did not start: {''.join(lines)!r}"
+        ports = {
+            line.split("(")[1].split(")")[0]: int(line.split()[3].rsplit(":", 1)[1])
+            for line in lines
+            if line.startswith("Receiver listening")
+        }
+        dc09 = _exchange("sia_dc09", ports["sia_dc09"], DC09_KEY)
+        sos_right = _exchange("sos_access_v4", ports["sos_access_v4"], SOS_AUTH)
+        sos_wrong = _exchange("sos_access_v4", ports["sos_access_v4"], "another-15-char")
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert (dc09.outcome, dc09.status) == ("delivered", "ACK")
+    assert (sos_right.outcome, sos_right.status) == ("delivered", "0")
+    assert (sos_wrong.outcome, sos_wrong.status) == ("rejected", "4")
+    assert process.returncode == 0, "".join(lines)
+    assert DC09_KEY not in "".join(lines) and SOS_AUTH not in "".join(lines)
+
+
+def _exchange(protocol: str, port: int, secret: str):
+    """One alarm built by the portal's codec with ``secret``, over loopback TCP; the reply as
+    the codec reads it."""
+    from signals import codecs
+    from signals.codecs.base import ReceiverConfig, SendContext
+    from tests.signals import make_message
+
+    codec = codecs.codec_for(protocol)
+    receiver = ReceiverConfig(
+        receiver_id=1,
+        protocol=protocol,
+        receiver_number="1",
+        line_number="2",
+        settings={
+            **codec.settings_defaults,
+            "key_form": "hex",
+            "receiver": "42",
+            "transmitter_type": "SV300",
+        },
+        secret=secret,
+    )
+    context = SendContext(receiver, "tcp", datetime.now(UTC), next_sequence=lambda: 1)
+    sent = codec.build(make_message(account="1234"), b"", context)
+    with TcpTransport("127.0.0.1", port, reply_timeout=5, persistent=False) as transport:
+        data = transport.exchange(sent.wire, lambda b, eof: codec.reply_size(b, eof=eof))
+    return codec.read_reply(data, sent, context)

@@ -136,8 +136,11 @@ class Command(BaseCommand):
                         f"--listen={protocol}:{options['receiver_port'] + offset}"
                         for protocol, offset in DEMO_LISTENERS.items()
                     ),
+                    # The DC-09 listener decrypts with the demo key. The SOS Access one is
+                    # given no secret, so it takes any authentication: a password rotated from
+                    # the station console still works after make run restarts the emulator.
                     "--secret",
-                    DEMO_DC09_KEY,
+                    f"sia_dc09={DEMO_DC09_KEY}",
                     "--setting",
                     "key_form=hex",
                 ],

@@ -1,6 +1,8 @@
 """Run receiver emulators in the foreground until Ctrl-C or SIGTERM: one listener per
 ``--listen PROTOCOL:PORT[:udp]`` (any protocol the portal has a codec for), or one XML v1 listener
-on ``--port``."""
+on ``--port``. Each listener has its own secret: ``--secret PROTOCOL=SECRET`` (or
+``PROTOCOL:PORT[:udp]=SECRET`` for one of two listeners of a protocol); a ``--secret`` without a
+name is the secret of every listener whose protocol has one and that was given none by name."""
 
 from __future__ import annotations
 
@@ -53,6 +55,59 @@ def _setting(text: str) -> tuple[str, object]:
     return name, value.split(",") if "," in value else value
 
 
+def _names(listener: tuple[str, int, str]) -> list[str]:
+    """What a ``--secret`` may call a listener, the most specific first."""
+    protocol, port, transport = listener
+    names = [f"{protocol}:{port}:{transport}", protocol]
+    if transport == "tcp":
+        names.insert(1, f"{protocol}:{port}")
+    return names
+
+
+def _secrets_by_listener(
+    texts: list[str], listeners: list[tuple[str, int, str]], settings: dict[str, object]
+) -> list[str]:
+    """Each listener's secret, in the order of ``listeners``, from the ``--secret`` options."""
+    known = {name for listener in listeners for name in _names(listener)}
+    named: dict[str, str] = {}
+    unnamed: str | None = None
+    for text in texts:
+        name, sep, secret = text.partition("=")
+        if sep and name in known:
+            if name in named:
+                raise CommandError(f"--secret {name}=... is given twice")
+            named[name] = secret
+        elif sep and (codecs.codec_for(name.split(":")[0]) is not None):
+            raise CommandError(f"--secret {name}=...: no --listen {name}")
+        elif unnamed is not None:
+            raise CommandError(
+                "--secret without a listener's name is given twice; name each listener "
+                "(e.g. --secret sia_dc09=KEY --secret sos_access_v4=PASSWORD)"
+            )
+        else:
+            unnamed = text
+    secrets = []
+    for listener in listeners:
+        codec = codecs.codec_for(listener[0])
+        label = _names(listener)[0]
+        by_name = next((named[n] for n in _names(listener) if n in named), None)
+        if codec.secret is None:
+            if by_name:
+                raise CommandError(f"{codec.label} has no secret (--secret for {label})")
+            secrets.append("")  # an unnamed secret is the other listeners'
+            continue
+        secret = by_name if by_name is not None else (unnamed or "")
+        problem = codec.secret.check(secret, {**codec.settings_defaults, **settings})
+        if secret and problem:
+            raise CommandError(
+                f"the secret for {label} is no {codec.secret.label.lower()} of "
+                f"{codec.label}: {problem}"
+                + (" Name the listener each secret is for." if by_name is None else "")
+            )
+        secrets.append(secret)
+    return secrets
+
+
 class Command(BaseCommand):
     help = (
         "Run receiver emulators (one per --listen PROTOCOL:PORT[:udp]; XML v1 on --port "
@@ -77,8 +132,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--secret",
-            default="",
-            help="The protocol secret the receivers use (e.g. a DC-09 key). A test tool only.",
+            action="append",
+            default=[],
+            metavar="[LISTENER=]SECRET",
+            help="A listener's protocol secret (a DC-09 key, an SOS Access authentication): "
+            "sia_dc09=KEY, or sia_dc09:9101:udp=KEY for one listener; without LISTENER= for "
+            "every listener given none by name. Repeatable. A test tool only.",
         )
         parser.add_argument(
             "--setting",
@@ -124,8 +183,9 @@ class Command(BaseCommand):
         ssl_context = self._ssl_context(options["tls_cert"], options["tls_key"])
         listeners = options["listen"] or [("xml_v1", options["port"], "tcp")]
         settings = dict(options["setting"])
+        secrets = _secrets_by_listener(options["secret"], listeners, settings)
         emulators = []
-        for protocol, port, transport in listeners:
+        for (protocol, port, transport), secret in zip(listeners, secrets, strict=True):
             try:
                 emulators.append(
                     ReceiverEmulator(
@@ -136,7 +196,7 @@ class Command(BaseCommand):
                             receiver_id=0,
                             protocol=protocol,
                             settings=settings,
-                            secret=options["secret"],
+                            secret=secret,
                         ),
                         transport=transport,
                         ssl_context=ssl_context if transport == "tcp" else None,
