@@ -6,20 +6,23 @@ Every exchange has one deadline for the whole of it: the connection (TCP connect
 handshake) must be up within ``connect_timeout``, and the request and the *whole* reply must
 then pass within ``reply_timeout``. A receiver that answers one byte at a time, or stalls a TLS
 handshake, cannot hold a sender past ``connect_timeout + reply_timeout``: every socket
-operation waits at most what is left of the deadline, never a fresh timeout of its own. (Host
-names are resolved by the system resolver before the clock starts; receivers are usually
-configured by address.)
+operation waits at most what is left of the deadline, never a fresh timeout of its own. A host
+name is resolved within the same deadline (``resolve``: the system resolver, on a thread of
+its own, since ``getaddrinfo`` has no timeout), and each of its addresses is tried with what is
+left of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import urlsplit
@@ -67,6 +70,63 @@ class Deadline:
         return left
 
 
+# --- names under a deadline ---------------------------------------------------------------------
+
+AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple]
+
+# The look-ups running now, one per (host, port, socket type): a name whose resolver does not
+# answer holds one thread however many exchanges wait for it, not one each.
+_lookups: dict[tuple[str, int, int], Future[list[AddrInfo]]] = {}
+_lookups_lock = threading.Lock()
+
+
+def resolve(host: str, port: int, *, kind: int, deadline: Deadline) -> list[AddrInfo]:
+    """The addresses of ``host`` (``getaddrinfo``), known before ``deadline``.
+
+    ``getaddrinfo`` has no timeout and may block for as long as the resolver retries, so a
+    name is looked up on a thread of its own and waited for at most what is left of the
+    deadline; a look-up given up on finishes in the background. An address needs no look-up.
+    Raises ``TransportError`` saying what failed.
+    """
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host, port, type=kind, flags=socket.AI_NUMERICHOST)
+    key = (host, port, kind)
+    with _lookups_lock:
+        future = _lookups.get(key)
+        if future is None:
+            future = _lookups[key] = Future()
+            threading.Thread(
+                target=_look_up, args=(key, future), name=f"resolve-{host}", daemon=True
+            ).start()
+    try:
+        infos = future.result(timeout=deadline.remaining())
+    except TimeoutError:
+        raise TransportError(f"timeout resolving host {host}") from None
+    except OSError:  # socket.gaierror, and what else getaddrinfo raises
+        raise TransportError(f"cannot resolve host {host}") from None
+    if not infos:
+        raise TransportError(f"cannot resolve host {host}")
+    return infos
+
+
+def _look_up(key: tuple[str, int, int], future: Future[list[AddrInfo]]) -> None:
+    host, port, kind = key
+    try:
+        infos = socket.getaddrinfo(host, port, type=kind)
+    except BaseException as exc:
+        with _lookups_lock:
+            _lookups.pop(key, None)
+        future.set_exception(exc)
+        return
+    with _lookups_lock:
+        _lookups.pop(key, None)
+    future.set_result(infos)
+
+
 # --- sockets under a deadline -------------------------------------------------------------------
 
 
@@ -77,20 +137,36 @@ def connect(
     deadline: Deadline,
     ssl_context: ssl.SSLContext | None = None,
 ) -> socket.socket:
-    """A TCP connection (with TLS when ``ssl_context`` is given), up before ``deadline``.
+    """A TCP connection (with TLS when ``ssl_context`` is given), up before ``deadline``: the
+    name resolved and each of its addresses tried within it.
 
     Raises ``TransportError`` saying what failed.
     """
     try:
-        raw = socket.create_connection((host, port), timeout=deadline.remaining())
-    except ConnectionRefusedError:
-        raise TransportError("connect refused") from None
-    except TimeoutError:
-        raise TransportError("connect timeout") from None
-    except socket.gaierror:
-        raise TransportError(f"cannot resolve host {host}") from None
-    except OSError as exc:
-        raise TransportError(f"connect failed: {exc.strerror or exc}") from None
+        infos = resolve(host, port, kind=socket.SOCK_STREAM, deadline=deadline)
+    except TimeoutError:  # the deadline had passed before the look-up began
+        raise TransportError(f"timeout resolving host {host}") from None
+    raw: socket.socket | None = None
+    error: TransportError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(deadline.remaining())
+            sock.connect(address)
+        except ConnectionRefusedError:
+            error = TransportError("connect refused")
+        except TimeoutError:
+            sock.close()
+            raise TransportError("connect timeout") from None
+        except OSError as exc:
+            error = TransportError(f"connect failed: {exc.strerror or exc}")
+        else:
+            raw = sock
+            break
+        sock.close()
+    if raw is None:
+        assert error is not None
+        raise error
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ssl_context is None:
         return raw
@@ -417,9 +493,9 @@ class UdpTransport:
             raise TransportError(f"datagram too large: {len(data)} bytes")
         deadline = Deadline(self.reply_timeout)
         try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
-        except socket.gaierror:
-            raise TransportError(f"cannot resolve host {self.host}") from None
+            infos = resolve(self.host, self.port, kind=socket.SOCK_DGRAM, deadline=deadline)
+        except TimeoutError:
+            raise TransportError(f"timeout resolving host {self.host}") from None
         family, _, _, _, address = infos[0]
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
             try:

@@ -26,7 +26,7 @@ from signals.codecs.xml_v1 import (
     recv_frame,
 )
 from signals.emulator import ReceiverEmulator
-from signals.transports import HttpsTransport, TcpTransport, TransportError
+from signals.transports import HttpsTransport, TcpTransport, TransportError, UdpTransport
 from tests.signals import make_package, xml_send
 
 
@@ -373,3 +373,76 @@ def test_https_connection_refused() -> None:
 def test_https_transport_wants_an_https_url() -> None:
     with pytest.raises(ValueError, match="https"):
         HttpsTransport("http://127.0.0.1/signals")
+
+
+# --- host names under the deadline -----------------------------------------------------------
+
+
+@pytest.fixture
+def resolver(monkeypatch: pytest.MonkeyPatch):
+    """The system resolver, except that ``receiver.test`` names loopback after ``delay``
+    seconds (or only once ``release`` is set), and every look-up of it is counted. The sockets
+    stay real: only the name service is slow, as a resolver whose server does not answer is."""
+    real = socket.getaddrinfo
+    state = {"delay": 0.0, "release": threading.Event(), "calls": 0, "infos": None}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "receiver.test":
+            return real(host, port, *args, **kwargs)
+        state["calls"] += 1
+        if state["delay"] is None:
+            state["release"].wait(30)
+        else:
+            time.sleep(state["delay"])
+        return state["infos"] or real("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield state
+    state["release"].set()
+
+
+def test_a_resolver_that_does_not_answer_cannot_hold_the_exchange(resolver, emulator) -> None:
+    resolver["delay"] = None  # never, until the test ends
+    transport = TcpTransport("receiver.test", emulator.port, connect_timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(TransportError, match=r"timeout resolving host receiver\.test"):
+        xml_send(transport, encode(make_package()))
+    assert time.monotonic() - started < 1.5
+    # Exchanges waiting for the same name share one look-up (one thread), however many.
+    for _ in range(3):
+        with pytest.raises(TransportError, match="timeout resolving"):
+            xml_send(TcpTransport("receiver.test", emulator.port, connect_timeout=0.2), b"x")
+    assert resolver["calls"] == 1
+    assert emulator.counts == {}
+
+
+def test_a_slow_resolver_spends_the_connect_deadline_and_the_exchange_goes_on(
+    resolver, emulator
+) -> None:
+    resolver["delay"] = 0.3
+    with TcpTransport("receiver.test", emulator.port, connect_timeout=2) as transport:
+        ack = decode_reply(xml_send(transport, encode(make_package(reference="named-1"))))
+    assert ack.status is Status.ACCEPTED
+    with pytest.raises(TransportError, match="timeout resolving"):
+        TcpTransport("receiver.test", emulator.port, connect_timeout=0.1).exchange(b"x", len)
+
+
+def test_each_address_of_a_name_is_tried_within_the_deadline(resolver, emulator) -> None:
+    refused = free_port()
+    resolver["infos"] = [
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", refused)),
+        (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", emulator.port)),
+    ]
+    with TcpTransport("receiver.test", emulator.port, connect_timeout=2) as transport:
+        ack = decode_reply(xml_send(transport, encode(make_package(reference="second-1"))))
+    assert ack.status is Status.ACCEPTED
+
+
+def test_https_and_udp_resolve_within_their_deadline(resolver) -> None:
+    resolver["delay"] = None
+    started = time.monotonic()
+    with pytest.raises(TransportError, match="timeout resolving"):
+        HttpsTransport("https://receiver.test:1/", connect_timeout=0.3).exchange(b"x")
+    with pytest.raises(TransportError, match="timeout resolving"):
+        UdpTransport("receiver.test", 1, reply_timeout=0.3).exchange(b"x", len)
+    assert time.monotonic() - started < 2
