@@ -1,16 +1,20 @@
 """No exception path leaks a pooled database connection, in debug mode or not.
 
 The requests go through the real WSGI application (portal.wsgi) in threads of their own, as
-gunicorn's threads or runserver serve them, against PostgreSQL with psycopg's pool on.
+gunicorn's threads or runserver serve them, and through the real ASGI application
+(portal.asgi) on an event loop of their own, against PostgreSQL with psycopg's pool on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from wsgiref.util import setup_testing_defaults
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 
@@ -108,3 +112,67 @@ def test_an_exception_escaping_django_returns_the_connection(monkeypatch):
     normal = _request("/accounts/login/")
     assert normal["status"] == 200
     assert normal["seconds"] < 3
+
+
+def _asgi_request(path: str) -> dict:
+    """One GET through portal.asgi.application, on an event loop in a thread of its own, as an
+    ASGI server runs it (the request's sync code in asgiref's thread)."""
+    from portal.asgi import application
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    outcome: dict = {}
+
+    async def serve() -> None:
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict:
+            if requests:
+                return requests.pop(0)
+            await asyncio.sleep(3600)  # the client stays connected
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+
+        try:
+            await application(scope, receive, send)
+        except Exception as exc:  # what the ASGI server would turn into a bare 500
+            outcome["raised"] = exc
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    thread.join(timeout=60)
+    return outcome
+
+
+def test_an_exception_escaping_django_under_asgi_returns_the_connection(monkeypatch):
+    real = ASGIHandler.get_response_async
+
+    async def failing(self, request):
+        # The request's sync code takes a pooled connection (in asgiref's thread) ...
+        await sync_to_async(lambda: connection.ensure_connection())()
+        raise RuntimeError("the error page itself failed")  # ... and nothing answers
+
+    monkeypatch.setattr(ASGIHandler, "get_response_async", failing)
+    connection.ensure_connection()
+    before = _checked_out()
+    for _ in range(12):  # more than the pool holds
+        assert isinstance(_asgi_request("/accounts/login/").get("raised"), RuntimeError)
+    assert _checked_out() == before
+    monkeypatch.setattr(ASGIHandler, "get_response_async", real)
+    assert _asgi_request("/accounts/login/")["status"] == 200
+    assert _checked_out() == before
