@@ -174,7 +174,7 @@ class Bridge(models.Model):
             models.CheckConstraint(
                 condition=Q(serial__regex=SERIAL_RE.pattern),
                 name="customers_bridge_serial_normalised",
-                violation_error_message="A serial has 4-32 letters, digits or '-'.",
+                violation_error_message=f"A serial has 4-32 characters: {lib.ALLOWED_CHARACTERS}.",
             ),
         ]
 
@@ -378,14 +378,16 @@ class MonitoringAccount(models.Model):
                 ),
                 name="customers_account_number_normalised",
                 violation_error_message=(
-                    f"An account number has 1-{ACCOUNT_NUMBER_MAX} letters, digits or '-'."
+                    f"An account number has 1-{ACCOUNT_NUMBER_MAX} characters: "
+                    f"{lib.ALLOWED_CHARACTERS}."
                 ),
             ),
             models.CheckConstraint(
                 condition=Q(reference_id__regex=rf"^{IDENTIFIER_CHARS}{{0,{REFERENCE_ID_MAX}}}$"),
                 name="customers_account_reference_normalised",
                 violation_error_message=(
-                    f"A reference ID has up to {REFERENCE_ID_MAX} letters, digits or '-'."
+                    f"A reference ID has up to {REFERENCE_ID_MAX} characters: "
+                    f"{lib.ALLOWED_CHARACTERS}."
                 ),
             ),
         ]

@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from customers.lib import SERIAL_RE, normalise_identifier
+from customers.lib import ALLOWED_CHARACTERS, SERIAL_RE, normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Bridge
 from dealers.lib import client_address
 from signals import lib, limits, selectors, services
@@ -79,7 +79,9 @@ def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
     serial = normalise_identifier(serial)
     if not SERIAL_RE.match(serial):
         # No bridge can have it; and it must never reach the database (NUL bytes, say).
-        raise DeviceInputError("serial must be 4-32 letters, digits or '-', as on the label.")
+        raise DeviceInputError(
+            f"serial must be 4-32 characters: {ALLOWED_CHARACTERS}, as on the label."
+        )
     bridge = selectors.bridge_by_serial(serial)
     if bridge is None:
         lib.device_token_matches(token, _NO_BRIDGE_HASH)

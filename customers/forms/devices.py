@@ -13,7 +13,7 @@ from typing import Any
 from django import forms
 from django.db.models import Max
 
-from customers.lib import SERIAL_RE, normalise_identifier
+from customers.lib import ALLOWED_CHARACTERS, SERIAL_RE, normalise_identifier
 from customers.models import ZONE_MAX, ZONE_MIN, Bridge, Camera, Customer, Zone
 
 # What the database's customers_bridge_serial_normalised constraint accepts.
@@ -46,7 +46,7 @@ class BridgeForm(forms.ModelForm):
         serial = normalise_identifier(self.cleaned_data["serial"])
         if not SERIAL_RE.match(serial):
             raise forms.ValidationError(
-                "A serial has 4-32 letters, digits or '-' (no spaces), e.g. BR-0001."
+                f"A serial has 4-32 characters: {ALLOWED_CHARACTERS} (no spaces), e.g. BR-0001."
             )
         return serial
 

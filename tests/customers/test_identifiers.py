@@ -118,3 +118,24 @@ def test_a_station_prefix_is_not_transliterated_either(record):
     record.account_prefix = "ß"
     with pytest.raises(IntegrityError), transaction.atomic():
         record.save()
+
+
+def test_the_databases_own_rules_name_the_allowed_characters_too(customer, record):
+    """What the constraints say when they are the ones to refuse (the admin, a service that
+    skipped the form): the same words as the forms, not "letters" (ß is a letter)."""
+    from customers.models import Bridge
+
+    account = MonitoringAccount(
+        customer=customer,
+        station_record=record,
+        station=record.station,
+        account_number="STRAßE",
+        reference_id="ẞ-1",
+    )
+    with pytest.raises(ValidationError) as refused:
+        account.validate_constraints()
+    messages = refused.value.messages
+    assert len(messages) == 2 and all(ALLOWED_CHARACTERS in m for m in messages), messages
+    with pytest.raises(ValidationError) as refused:
+        Bridge(customer=customer, serial="BRÜCKE-1", model="x").validate_constraints()
+    assert ALLOWED_CHARACTERS in refused.value.messages[0]
