@@ -25,8 +25,8 @@ $(NODE_STAMP): package.json package-lock.json
 install: $(STAMP) $(NODE_STAMP)
 
 ## Bring up the portal with demo data on the embedded SQLite database, with the receiver
-## emulator (127.0.0.1:9100, where the demo receiver points) and one signal dispatcher.
-## Ctrl-C stops all three.
+## emulator (127.0.0.1:9100-9102, where the demo receivers point), one signal dispatcher, the
+## task engine, the demo's simulated bridges and its camera relay. Ctrl-C stops them all.
 run: export DJANGO_DEBUG ?= true
 # Deep links in alarm packages and the printed addresses point where this demo serves.
 run: export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
