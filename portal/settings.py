@@ -109,16 +109,27 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the dispatcher write at the same time (make run): taking the write
     # lock when a transaction begins makes the second writer wait instead of failing.
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-    "DATABASE_POOL", default=True
-):
-    # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX", default=10),
-        "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
-    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    # A server that does not answer fails a connection attempt within this many seconds
+    # (libpq's connect_timeout) instead of the operating system's minutes, and TCP keepalives
+    # notice an idle connection whose server vanished (the dispatchers' listening connection).
+    _options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    _options.setdefault("keepalives_idle", 30)
+    _options.setdefault("keepalives_interval", 10)
+    _options.setdefault("keepalives_count", 3)
+    if env.bool("DATABASE_POOL", default=True):
+        # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must stay 0 with it).
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Each connection is checked as it leaves the pool, so one that died with a restarted
+        # server is discarded instead of failing a request. (A dispatcher replaces the whole
+        # pool when the database comes back: signals/recovery.py.)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        _options["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": env.int("DATABASE_POOL_MAX", default=10),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

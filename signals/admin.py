@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from dealers.models import NotificationRecipient
-from signals import codecs
+from signals import codecs, wakeup
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 
 
@@ -175,6 +175,8 @@ class SignalAdmin(admin.ModelAdmin):
                 deadline_at=now + settings.SIGNAL_DELIVERY_DEADLINE,
             )
         )
+        if retried:
+            wakeup.notify()
         self.message_user(request, f"{retried} signal(s) queued for delivery now.")
         if skipped := chosen - retried:
             self.message_user(

@@ -85,12 +85,16 @@ def claimable(now: datetime):
     return Signal.objects.due(now).filter(~ProbedExists(earlier))
 
 
-def claim_query(now: datetime, limit: int, *, most: int | None = None):
+def claim_query(now: datetime, limit: int, *, most: int | None = None, unleased_only: bool = False):
     """The claim's SELECT: the batch to lease, in the order to send it, rows locked; with
-    ``most``, only priorities up to that (the index's first column: a short range)."""
+    ``most``, only priorities up to that (the index's first column: a short range). With
+    ``unleased_only``, not the signals whose lease ran out (just after a database outage,
+    their dispatchers may still be recording them: ``signals.recovery``)."""
     signals = claimable(now)
     if most is not None:
         signals = signals.filter(priority__lte=most)
+    if unleased_only:
+        signals = signals.filter(lease_expires_at__isnull=True)
     return (
         signals
         # SQLite has no row locks: Django leaves FOR UPDATE out and the conditional
@@ -107,16 +111,23 @@ def order_key(signal: Signal) -> tuple:
 
 
 def claim(
-    *, owner: str, limit: int, lease_seconds: float, now: datetime, most: int | None = None
+    *,
+    owner: str,
+    limit: int,
+    lease_seconds: float,
+    now: datetime,
+    most: int | None = None,
+    unleased_only: bool = False,
 ) -> list[Signal]:
     """Lease up to ``limit`` due signals to ``owner``, in the order to send them (with
-    ``most``, only those of priority ``most`` or more urgent)."""
+    ``most``, only those of priority ``most`` or more urgent; ``unleased_only``: see
+    ``claim_query``)."""
     expires = now + timedelta(seconds=lease_seconds)
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(PLANNER_SETTINGS)
-        signals = list(claim_query(now, limit, most=most))
+        signals = list(claim_query(now, limit, most=most, unleased_only=unleased_only))
         if not signals:
             return []
         ids = [signal.pk for signal in signals]

@@ -70,12 +70,13 @@ from django.db import (
 from django.db.models import F, PositiveIntegerField, Value
 from django.utils import timezone
 
-from signals import claiming, lib, services
+from signals import claiming, lib, recovery, services
 from signals.claiming import CLAIMED_FIELDS, claimable  # noqa: F401  (this module's API)
 from signals.lanes import Lanes
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
 from signals.sending import Attempt, Result, Sender
 from signals.supervision import Supervisor
+from signals.wakeup import Wakeup
 from stations import lib as station_lib
 from stations import services as station_services
 from stations.models import ReceiverPath
@@ -142,6 +143,7 @@ class Dispatcher:
         rng: random.Random | None = None,
         pipeline: bool = False,
         connections: int = 1,
+        listen: bool = True,
     ) -> None:
         self.name = (name or default_name())[:80]
         # The lease names this process, even when two dispatchers were given the same name.
@@ -155,6 +157,10 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.stats = Stats()
         self._stop = threading.Event()
+        # A second stop request while the database is away gives up what waits to be recorded.
+        self._abandon = threading.Event()
+        # When idle: woken by a new signal (PostgreSQL LISTEN), a stop request or the poll.
+        self.wakeup = Wakeup(listen=listen, name=self.name)
         self.sender = Sender(ssl_context=self.ssl_context, stop=self._stop)
         self.supervisor = Supervisor(self)
         # Signals sent at once, each lane on connections of its own. One lane sends in this
@@ -165,6 +171,8 @@ class Dispatcher:
         # With a pipeline, a thread of its own (and its own database connection) records one
         # batch while the next is being sent. Tests inside one transaction flush inline.
         self._writer = _Writer(self) if pipeline else None
+        # Notices the database going away, says what waits meanwhile, sees it come back.
+        self.database = recovery.DatabaseWatch(self.name, waiting=self._waiting)
 
     def __repr__(self) -> str:
         return f"<Dispatcher {self.lease_owner}>"
@@ -172,8 +180,20 @@ class Dispatcher:
     # --- running --------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Finish the signal being sent, record what was done, release the rest, return."""
+        """Finish the signal being sent, record what was done, release the rest, return.
+
+        While the database is away, what waits to be recorded keeps the dispatcher until the
+        database takes it; a second ``stop()`` gives that up (the leases then run out and
+        another dispatcher resends those signals, answered duplicate)."""
+        if self._stop.is_set() and not self._abandon.is_set():
+            self._abandon.set()
+            logger.warning(
+                "dispatcher %s: asked to stop again: giving up what waits for the database (%s)",
+                self.name,
+                self._waiting() or "nothing",
+            )
         self._stop.set()
+        self.wakeup.set()
 
     @property
     def stopping(self) -> bool:
@@ -188,15 +208,19 @@ class Dispatcher:
         try:
             while not self._stop.is_set():
                 try:
+                    # Notifications that came while busy announced what this claim finds.
+                    self.wakeup.drain()
                     handled = self.run_batch()
                     # Heartbeats go between batches; they never hold up a claimed signal.
                     self.supervisor.run_due()
-                except DatabaseError:
-                    # The database went away or a flush lost a race: what was sent but not
-                    # recorded is resent when the leases expire (and answered duplicate).
-                    logger.exception("dispatcher %s: database error; retrying", self.name)
-                    self._reset_connection()
-                    self._stop.wait(max(self.poll_seconds, 1.0))
+                except DatabaseError as exc:
+                    # The database went away (or a query lost a race): claim nothing until it
+                    # answers; what the receivers said waits in the writer meanwhile.
+                    if connection.in_atomic_block:
+                        raise  # a test's transaction: nothing to wait for
+                    if not self.database.recover(exc, "claiming and sending", self._stop.is_set):
+                        break
+                    self._after_database_error()
                     continue
                 if handled == 0:
                     if self._writer is not None and self._writer.busy:
@@ -211,15 +235,39 @@ class Dispatcher:
         return self.stats
 
     def _idle_wait(self) -> None:
-        """Nothing was due: wait before claiming again (or until stopped)."""
-        self._stop.wait(self.poll_seconds)
+        """Nothing was due: wait for a new signal (on PostgreSQL, notified by the transaction
+        that wrote it), a stop request or the poll, whichever comes first."""
+        self.wakeup.wait(self.poll_seconds)
 
     def close(self) -> None:
         """Record what is still in the pipeline, then close the connections to receivers."""
         self.lanes.close()
         if self._writer is not None:
+            if self.database.down and self._writer.busy:
+                logger.warning(
+                    "dispatcher %s: stopping once the database takes what waits (%s); stop "
+                    "again to give it up",
+                    self.name,
+                    self._waiting(),
+                )
             self._writer.close()
         self.sender.close()
+        self.wakeup.close()
+
+    def _after_database_error(self) -> None:
+        """Before claiming again: what waits in the writer goes first (it may hold the
+        receiver's answer to a signal whose lease ran out meanwhile: claiming before it is
+        written would send it again), and the listening connection is renewed."""
+        if self._writer is not None:
+            self._writer.drain()
+        if not self.database.down:
+            self.wakeup.reconnect()
+
+    def _waiting(self) -> str:
+        """What waits to be recorded, for the log."""
+        if self._writer is None:
+            return ""
+        return recovery.describe(self._writer.waiting())
 
     def run_batch(self) -> int:
         """Claim, send and flush one round; returns how many signals were claimed.
@@ -241,63 +289,72 @@ class Dispatcher:
         dry = False  # a top-up found nothing: not again this round
         looked = time.monotonic()  # when this round last looked for new alarms
         urgent = False  # an alarm waits in ``results``
-        while (waiting or lanes.in_flight) and not self._stop.is_set():
-            while waiting and lanes.free and not self._stop.is_set():
-                signal = waiting[0]
-                if not self._lease_allows(signal):
-                    # Record what is done and extend the leases of the rest before going on.
+        try:
+            while (waiting or lanes.in_flight) and not self._stop.is_set():
+                while waiting and lanes.free and not self._stop.is_set():
+                    signal = waiting[0]
+                    if not self._lease_allows(signal):
+                        # Record what is done and extend the leases of the rest before going on.
+                        self.flush(results)
+                        results = []
+                        waiting = deque(self._renew(list(waiting)))
+                        continue
+                    waiting.popleft()
+                    if signal.receiver_id in unreachable:
+                        # One signal already waited out every path of this receiver in this round:
+                        # the others try again shortly, instead of holding up other receivers'.
+                        results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
+                        continue
+                    lanes.submit(signal)
+                if (
+                    len(waiting) < lanes.free
+                    and lanes.count > 1
+                    and not dry
+                    and time.monotonic() - started < TOP_UP_SECONDS
+                    and not self._stop.is_set()
+                ):
+                    more = self._claim_more()
+                    dry = not more
+                    if more:
+                        total += len(more)
+                        waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
+                        continue
+                elif (
+                    waiting
+                    and lanes.count > 1
+                    and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
+                    and time.monotonic() - looked >= ALARM_LOOK_SECONDS
+                    and not self._stop.is_set()
+                ):
+                    looked = time.monotonic()
+                    alarms = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
+                    if alarms:
+                        total += len(alarms)
+                        waiting = deque(sorted([*waiting, *alarms], key=claiming.order_key))
+                        continue
+                if not lanes.in_flight:
+                    continue
+                result = lanes.result()
+                results.append(result)
+                urgent |= result.signal.priority <= RECORD_AT_ONCE_PRIORITY
+                if result.unreachable:
+                    unreachable[result.signal.receiver_id] = (
+                        "not sent: the receiver could not be reached a moment ago ("
+                        + "; ".join(_describe(a) for a in result.attempts)
+                        + ")"
+                    )
+                if len(results) >= self.batch or (urgent and self._recorder_idle()):
                     self.flush(results)
                     results = []
-                    waiting = deque(self._renew(list(waiting)))
-                    continue
-                waiting.popleft()
-                if signal.receiver_id in unreachable:
-                    # One signal already waited out every path of this receiver in this round:
-                    # the others try again shortly, instead of holding up other receivers'.
-                    results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
-                    continue
-                lanes.submit(signal)
-            if (
-                len(waiting) < lanes.free
-                and lanes.count > 1
-                and not dry
-                and time.monotonic() - started < TOP_UP_SECONDS
-                and not self._stop.is_set()
-            ):
-                more = self._claim_more()
-                dry = not more
-                if more:
-                    total += len(more)
-                    waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
-                    continue
-            elif (
-                waiting
-                and lanes.count > 1
-                and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
-                and time.monotonic() - looked >= ALARM_LOOK_SECONDS
-                and not self._stop.is_set()
-            ):
-                looked = time.monotonic()
-                alarms = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
-                if alarms:
-                    total += len(alarms)
-                    waiting = deque(sorted([*waiting, *alarms], key=claiming.order_key))
-                    continue
-            if not lanes.in_flight:
-                continue
-            result = lanes.result()
-            results.append(result)
-            urgent |= result.signal.priority <= RECORD_AT_ONCE_PRIORITY
-            if result.unreachable:
-                unreachable[result.signal.receiver_id] = (
-                    "not sent: the receiver could not be reached a moment ago ("
-                    + "; ".join(_describe(a) for a in result.attempts)
-                    + ")"
-                )
-            if len(results) >= self.batch or (urgent and self._recorder_idle()):
-                self.flush(results)
-                results = []
-                urgent = False
+                    urgent = False
+        except DatabaseError:
+            # The database went away mid-round (renewing leases, topping up, reading paths):
+            # what is on the wire ends within its deadline, and everything the receivers said
+            # waits to be recorded, with the leases of the signals not sent.
+            while lanes.in_flight:
+                results.append(lanes.result())
+            self.flush(results, release=waiting)
+            raise
         # Stopping: what is on the wire ends within its deadline and is recorded.
         while lanes.in_flight:
             results.append(lanes.result())
@@ -336,6 +393,10 @@ class Dispatcher:
             lease_seconds=self.lease_seconds,
             now=timezone.now(),
             most=most,
+            # Just after the database came back, a lease that ran out meanwhile may be a live
+            # dispatcher's whose receiver's answer waits to be recorded: sending that signal
+            # again would only be answered duplicate. It waits a few seconds.
+            unleased_only=self.database.in_grace,
         )
         for signal in signals:
             signal._lease_until = lease_until  # monotonic, for the send loop
@@ -364,7 +425,28 @@ class Dispatcher:
         if self._writer is not None:
             self._writer.submit(results, release)
         else:
-            self.write(results, release=release)
+            self.record(results, release)
+
+    def record(self, results: list[Result], release: list[Signal]) -> bool:
+        """Write a batch, waiting for the database as long as it is away (see
+        ``signals.recovery``); False only if the wait was given up (a second stop request)."""
+        while True:
+            try:
+                self.write(results, release=release)
+                return True
+            except (OperationalError, InterfaceError) as exc:
+                if connection.in_atomic_block:
+                    raise  # a test's transaction: nothing to wait for
+                if not self.database.recover(exc, "recording", self._abandon.is_set):
+                    logger.error(
+                        "dispatcher %s: gave up recording %s; their leases run out and "
+                        "another dispatcher resends them (answered duplicate)",
+                        self.name,
+                        recovery.describe([(results, release)]).removeprefix(
+                            "waiting to be recorded: "
+                        ),
+                    )
+                    return False
 
     def write(self, results: list[Result], *, release: Iterable[Signal] = ()) -> None:
         """Write a batch; see ``_write``.
@@ -626,11 +708,6 @@ class Dispatcher:
             error=lib.text_safe(attempt.error, ERROR_MAX),
         )
 
-    def _reset_connection(self) -> None:
-        # The next query opens a fresh connection (or takes one from the pool).
-        with contextlib.suppress(DatabaseError):
-            connection.close()
-
 
 def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
     """Insert a batch's attempts: with COPY on PostgreSQL (no SQL to build and quote per row,
@@ -688,15 +765,15 @@ class _Writer:
     """The pipeline's second stage: writes batches in order, one at a time, on its own thread.
 
     At most one batch waits while another is written, so the sender never runs far ahead. A
-    batch whose write fails (the database went away) is retried a few times, then dropped: its
-    signals stay leased, and are resent when the leases expire (and answered duplicate).
+    batch the database cannot take (it went away) waits, with the one queued behind it, until
+    it can: however long that takes (``Dispatcher.record``), since it holds what receivers
+    said. Meanwhile the sender claims nothing.
     """
-
-    RETRIES = 3
 
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self._queue: queue.Queue[tuple[list[Result], list[Signal]] | None] = queue.Queue(1)
+        self._current: tuple[list[Result], list[Signal]] | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"dispatcher-writer-{dispatcher.name}", daemon=True
         )
@@ -712,6 +789,13 @@ class _Writer:
     def drain(self) -> None:
         self._queue.join()
 
+    def waiting(self) -> list[tuple[list[Result], list[Signal]]]:
+        """The batch being written and those queued behind it (for the log)."""
+        with self._queue.mutex:
+            queued = [item for item in self._queue.queue if item is not None]
+        current = self._current
+        return ([current] if current is not None else []) + queued
+
     def close(self) -> None:
         if self._thread.is_alive():
             self._queue.put(None)
@@ -724,27 +808,17 @@ class _Writer:
                 try:
                     if item is None:
                         return
+                    self._current = item
                     self._write(*item)
                 finally:
+                    self._current = None
                     self._queue.task_done()
         finally:
-            connection.close()  # this thread's own connection
+            with contextlib.suppress(Exception):
+                connection.close()  # this thread's own connection
 
     def _write(self, results: list[Result], release: list[Signal]) -> None:
-        for attempt in range(1, self.RETRIES + 1):
-            try:
-                self.dispatcher.write(results, release=release)
-                return
-            except DatabaseError:
-                logger.exception(
-                    "dispatcher %s: could not record a batch (try %d of %d)",
-                    self.dispatcher.name,
-                    attempt,
-                    self.RETRIES,
-                )
-                with contextlib.suppress(DatabaseError):
-                    connection.close()
-                time.sleep(min(attempt, 3))
-            except Exception:
-                logger.exception("dispatcher %s: could not record a batch", self.dispatcher.name)
-                return
+        try:
+            self.dispatcher.record(results, release)
+        except Exception:
+            logger.exception("dispatcher %s: could not record a batch", self.dispatcher.name)

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
 from dealers.models import Dealer
-from signals import builders, codecs, lib, selectors
+from signals import builders, codecs, lib, selectors, wakeup
 from signals.codecs.base import ProtocolError
 from signals.lib import EventKind
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
@@ -268,6 +268,9 @@ def _signals_create(
             )
         )
     Signal.objects.bulk_create(rows)
+    if rows:
+        # In this transaction: the dispatchers wake when it commits (signals.wakeup).
+        wakeup.notify()
     return refused
 
 

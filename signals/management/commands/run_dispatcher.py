@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from argparse import ArgumentParser, ArgumentTypeError
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -14,6 +15,9 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 
 from signals.dispatcher import Dispatcher
+
+# How long a dispatcher waits for a connection from its pool (see _short_pool_timeout).
+POOL_TIMEOUT_SECONDS = 1.0
 
 
 def _positive(kind: type) -> Any:
@@ -69,6 +73,11 @@ class Command(BaseCommand):
             f"{settings.SIGNAL_DISPATCH_CONNECTIONS} on PostgreSQL, 1 on SQLite).",
         )
         parser.add_argument(
+            "--no-listen",
+            action="store_true",
+            help="Do not LISTEN for new signals on PostgreSQL: wait for the poll alone.",
+        )
+        parser.add_argument(
             "--id",
             dest="name",
             default=None,
@@ -76,6 +85,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        restore_pool = self._short_pool_timeout()
         logger = logging.getLogger("signals")
         saved_level = logger.level
         if options["verbosity"] >= 2:
@@ -92,6 +102,7 @@ class Command(BaseCommand):
             # those wait for the claim's write lock: one lane there.
             connections=options["connections"]
             or (settings.SIGNAL_DISPATCH_CONNECTIONS if connection.vendor != "sqlite" else 1),
+            listen=not options["no_listen"],
         )
         previous = self._on_signals(dispatcher)
         self.stdout.write(
@@ -106,10 +117,34 @@ class Command(BaseCommand):
         finally:
             self._restore_signals(previous)
             logger.setLevel(saved_level)
+            restore_pool()
         self.stdout.write(
             f"Dispatcher {dispatcher.lease_owner} stopped: {stats.delivered} delivered, "
             f"{stats.retried} to retry, {stats.failed} failed, {stats.attempts} attempts."
         )
+
+    @staticmethod
+    def _short_pool_timeout() -> Callable[[], None]:
+        """A dispatcher waits at most ``POOL_TIMEOUT_SECONDS`` for a pooled connection, not
+        the web's default: it holds its connections, so a wait means the database is away,
+        and while it is, the dispatcher watches for its return itself (signals.recovery).
+        Returns what puts the setting back (for a dispatcher run inside another process)."""
+        options = connection.settings_dict.get("OPTIONS", {})
+        configured = options.get("pool")
+        if connection.vendor != "postgresql" or not configured or connection.in_atomic_block:
+            return lambda: None
+        pool = {} if configured is True else dict(configured)
+        pool["timeout"] = min(float(pool.get("timeout", 30)), POOL_TIMEOUT_SECONDS)
+        options["pool"] = pool
+        connection.close()
+        connection.close_pool()  # made again, with it, at the first query
+
+        def restore() -> None:
+            options["pool"] = configured
+            connection.close()
+            connection.close_pool()
+
+        return restore
 
     def _on_signals(self, dispatcher: Dispatcher) -> dict[int, Any]:
         # Signal handlers can only be set from the main thread (not so under some test runners).
