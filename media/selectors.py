@@ -39,20 +39,26 @@ def event_media(events: Iterable[AlarmEvent]) -> dict[int, list[MediaItem]]:
 
 def latest_snapshots(customer: Customer) -> dict[int, MediaItem]:
     """The latest snapshot of each camera of the site, by camera id; one query."""
-    return {item.camera_id: item for item in latest_snapshots_query(customer)}
-
-
-def latest_snapshots_query(customer: Customer) -> QuerySet[MediaItem]:
-    """The latest snapshot of each camera of the site, unevaluated (the operator's page reads it
-    in one round trip with the rest of the page)."""
     latest = (
         MediaItem.objects.filter(camera=OuterRef("camera"), kind=MediaItem.Kind.SNAPSHOT)
         .order_by("-captured_at", "-id")
         .values("pk")[:1]
     )
-    return MediaItem.objects.filter(
+    items = MediaItem.objects.filter(
         customer=customer, kind=MediaItem.Kind.SNAPSHOT, camera__isnull=False
     ).filter(pk=Subquery(latest))
+    return {item.camera_id: item for item in items}
+
+
+def latest_snapshot_code() -> Subquery:
+    """For a Camera queryset's ``annotate``: the code of the camera's latest snapshot (None if
+    it has none), one probe of ``media_item_camera_latest`` per camera. The operator's page
+    reads it with its cameras, so the snapshots cost no statement of their own."""
+    return Subquery(
+        MediaItem.objects.filter(camera=OuterRef("pk"), kind=MediaItem.Kind.SNAPSHOT)
+        .order_by("-captured_at", "-id")
+        .values("code")[:1]
+    )
 
 
 def site_requests(customer: Customer, *, limit: int = RECENT_REQUESTS) -> list[MediaRequest]:

@@ -88,9 +88,12 @@ def sign(
 
 def media_url(item, *, user, expires_in: float | None = None) -> str:
     """The signed portal URL of a snapshot or clip (``media.MediaItem``), for ``user``."""
-    token = sign(
-        kind=ITEM, code=item.code, customer_id=item.customer_id, user=user, expires_in=expires_in
-    )
+    return media_url_for(item.code, item.customer_id, user=user, expires_in=expires_in)
+
+
+def media_url_for(code, customer_id: int, *, user, expires_in: float | None = None) -> str:
+    """``media_url`` from an item's code and site, for a page that read only those."""
+    token = sign(kind=ITEM, code=code, customer_id=customer_id, user=user, expires_in=expires_in)
     return reverse("media:item", args=[token])
 
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from customers.selectors import OperatorDirections, operator_directions
 from media.models import MediaItem, MediaRequest
-from media.selectors import event_media, latest_snapshots_query, request_media
-from media.signing import live_url, media_url
+from media.selectors import event_media, latest_snapshot_code, request_media
+from media.signing import live_url, media_url, media_url_for
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening, Verdict
 from signals.models import AlarmEvent
@@ -140,8 +140,6 @@ class SitePage:
     events: list[AlarmEvent]
     # Pinned on the page: the last directions the operator's station approved, the call list.
     directions: OperatorDirections
-    # Each camera's latest snapshot, by camera id.
-    latest_snapshots: dict[int, MediaItem] = field(default_factory=dict)
 
 
 def _zone_rows(rows) -> list[ZoneRow]:
@@ -157,13 +155,15 @@ def _zone_rows(rows) -> list[ZoneRow]:
 def site_page(
     customer: Customer, *, zone: int | None, user, station: MonitoringStation
 ) -> SitePage:
-    """The cameras (the zone's first) with their latest snapshots, zones, recent events and
-    openings of a site, and the directions ``station`` approved: seven statements, read in one
+    """The cameras (the zone's first, each with its latest snapshot's code), zones, recent events
+    and openings of a site, and the directions ``station`` approved: six statements, read in one
     round trip on PostgreSQL
     (``fetch_together``), since an operator waits on this page with an alarm open."""
     camera_query = (
         Camera.objects.filter(bridge__customer=customer)
         .select_related("bridge")
+        # The code of each camera's latest snapshot (media), read with the cameras.
+        .annotate(latest_snapshot_code=latest_snapshot_code())
         .order_by("bridge__serial", "channel")
     )
     zone_query = customer.zones.order_by("number").values_list(
@@ -181,11 +181,8 @@ def site_page(
         .order_by("-opened_at")[:10]
     )
     events = events_recent(customer, limit=RECENT_EVENTS)
-    snapshots = latest_snapshots_query(customer)
     directions = operator_directions(
-        customer,
-        station,
-        together_with=[camera_query, zone_query, also_opened, events, snapshots],
+        customer, station, together_with=[camera_query, zone_query, also_opened, events]
     )
 
     cameras = list(camera_query)
@@ -209,7 +206,6 @@ def site_page(
         also_opened=list(also_opened),
         events=list(events),
         directions=directions,
-        latest_snapshots={item.camera_id: item for item in snapshots},
     )
 
 
@@ -317,11 +313,11 @@ def verdicts_by_event(
 
 @dataclass
 class CameraTile:
-    """A camera on the site page: its latest snapshot, its live stream if it has one, and
-    whether the operator may ask for its last two minutes here."""
+    """A camera on the site page: its latest snapshot's signed URL, its live stream if it has
+    one, and whether the operator may ask for its last two minutes here."""
 
     view: CameraView
-    snapshot: MediaLink | None
+    snapshot_url: str
     live_url: str
     can_request: bool
 
@@ -349,22 +345,23 @@ def attach_media(events: list[EventView], *, user) -> None:
 
 
 def camera_tiles(page: SitePage, *, user, featured: EventView | None) -> list[CameraTile]:
-    """The site's cameras with their latest snapshots and live view (no query: the page read
-    the snapshots). The featured alarm's camera shows the alarm's own media instead of a
-    request button."""
-    latest = page.latest_snapshots
+    """The site's cameras with their latest snapshots and live view (no query: the cameras came
+    with their latest snapshot's code). The featured alarm's camera shows the alarm's own media
+    instead of a request button."""
     featured_channel = featured.event.channel if featured else None
     tiles = []
     for view in page.cameras:
         camera = view.camera
-        snapshot = latest.get(camera.pk)
+        code = camera.latest_snapshot_code
         shows_alarm = featured is not None and (
             view.for_zone or (featured_channel is not None and camera.channel == featured_channel)
         )
         tiles.append(
             CameraTile(
                 view=view,
-                snapshot=_link(snapshot, user) if snapshot else None,
+                snapshot_url=(
+                    media_url_for(code, camera.bridge.customer_id, user=user) if code else ""
+                ),
                 live_url=live_url(camera, user=user) if has_live_view(camera) else "",
                 can_request=not shows_alarm,
             )

@@ -65,7 +65,7 @@ urlpatterns = [
     path("operator/sites/<uuid:code>/", views.site, name="site"),
     path("operator/events/<uuid:code>/verdict/", views.verdict, name="verdict"),
     path(
-        "operator/sites/<uuid:code>/cameras/<uuid:camera>/last-two-minutes/",
+        "operator/sites/<uuid:code>/last-two-minutes/",
         views.request_recent,
         name="request-recent",
     ),

@@ -161,8 +161,11 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
             "featured": featured_view,
             "featured_zone": featured_zone,
             "tiles": tiles,
-            "verdict_form": VerdictForm(
-                stations=[match.station], initial={"station": match.station}
+            # Only the alarm shown first takes a verdict here.
+            "verdict_form": (
+                VerdictForm(stations=[match.station], initial={"station": match.station})
+                if featured_view
+                else None
             ),
             "directions": page.directions,
         },
@@ -227,15 +230,22 @@ def verdict(request: HttpRequest, code: UUID) -> HttpResponse:
 
 
 @require_POST
-def request_recent(request: HttpRequest, code: UUID, camera: UUID) -> HttpResponse:
+def request_recent(request: HttpRequest, code: UUID) -> HttpResponse:
     """ "Request the last two minutes" of a camera: the bridge picks the request up when it
     polls, uploads the clip, and the page's polling (htmx) shows it without a reload."""
     if not request.user.is_authenticated:
         return redirect_to_login(reverse("monitoring:home"))
     match = selectors.site_for_operator(request.user, code)
-    found = selectors.camera_for_operator(request.user, match.customer, camera) if match else None
-    if found is None:
+    if match is None:
         return _site_not_found(request)
+    # The camera is a field of the form (one URL for the page's every camera), looked up
+    # inside the site.
+    camera = _as_uuid(request.POST.get("camera", ""))
+    found = selectors.camera_for_operator(request.user, match.customer, camera) if camera else None
+    if found is None:
+        return HttpResponse(
+            "Choose one of this site's cameras.", status=400, content_type="text/plain"
+        )
     zone = request.POST.get("zone", "")
     media_request = media_services.media_request_create(
         customer=match.customer,
@@ -258,6 +268,13 @@ def request_status(request: HttpRequest, code: UUID) -> HttpResponse:
     if media_request is None:
         return _site_not_found(request)
     return _request_box(request, media_request)
+
+
+def _as_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 def _request_box(request: HttpRequest, media_request) -> HttpResponse:
