@@ -95,8 +95,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     return data
 
 
-def _json_request(request: HttpRequest) -> Bridge | JsonResponse:
-    """The authenticated bridge of a JSON request, or the answer refusing it."""
+def _json_request(request: HttpRequest) -> tuple[Bridge, dict[str, Any]] | JsonResponse:
+    """The authenticated bridge of a JSON request with the request's data, or the answer
+    refusing it."""
     if request.method != "POST":
         return _method_not_allowed()
     token, refusal = _limited(request)
@@ -111,8 +112,7 @@ def _json_request(request: HttpRequest) -> Bridge | JsonResponse:
         return error_response(400, str(exc))
     if bridge is None:
         return error_response(401, "Unknown bridge serial or wrong token.")
-    bridge.request_data = data
-    return bridge
+    return bridge, data
 
 
 # --- media uploads --------------------------------------------------------------------------
@@ -295,11 +295,12 @@ def _lost_channels(data: dict[str, Any], bridge: Bridge) -> list[int]:
 @never_cache
 @logs_refusals
 def device_heartbeat(request: HttpRequest) -> JsonResponse:
-    bridge = _json_request(request)
-    if isinstance(bridge, JsonResponse):
-        return bridge
+    authenticated = _json_request(request)
+    if isinstance(authenticated, JsonResponse):
+        return authenticated
+    bridge, data = authenticated
     try:
-        lost = _lost_channels(bridge.request_data, bridge)
+        lost = _lost_channels(data, bridge)
     except DeviceInputError as exc:
         return error_response(400, str(exc))
     result = services.bridge_heartbeat(bridge=bridge, lost_channels=lost)
@@ -316,9 +317,10 @@ def device_heartbeat(request: HttpRequest) -> JsonResponse:
 @never_cache
 @logs_refusals
 def device_commands(request: HttpRequest) -> JsonResponse:
-    bridge = _json_request(request)
-    if isinstance(bridge, JsonResponse):
-        return bridge
+    authenticated = _json_request(request)
+    if isinstance(authenticated, JsonResponse):
+        return authenticated
+    bridge, _ = authenticated
     requests = services.media_requests_pick(bridge=bridge)
     commands = [
         {

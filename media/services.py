@@ -108,7 +108,7 @@ def media_store(
         return _same_upload(existing, inspected)
     camera = Camera.objects.filter(bridge=bridge, channel=channel).first()
     item = MediaItem(
-        customer_id=bridge.customer_id,
+        customer=bridge.customer,
         bridge=bridge,
         camera=camera,
         channel=channel,
@@ -126,7 +126,6 @@ def media_store(
         created_at=timezone.now(),
         upload_id=upload_id,
     )
-    item.customer = bridge.customer
     try:
         item.file.save("upload", ContentFile(data), save=False)
     except Exception as exc:
