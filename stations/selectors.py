@@ -228,12 +228,16 @@ def receiver_status_recipients(receiver_id: int) -> list[NotificationRecipient]:
 # --- the dealer dashboard's panel -----------------------------------------------------------
 
 
+def receiver_troubled(record: DealerStation) -> bool:
+    """Whether the record's receiver is down or has a path down (``receiver_health`` set)."""
+    health = getattr(record, "receiver_health", None)
+    return bool(health and health.state in ("down", "degraded"))
+
+
 def dashboard_receivers(dealer: Dealer, membership: Any = None) -> dict[str, Any]:
     """The dealer's station records whose receiver is down or has a path down: two queries."""
     records = records_with_receiver_health(station_records_for(dealer).order_by("name"))
-    troubled = [
-        r for r in records if r.receiver_health and r.receiver_health.state in ("down", "degraded")
-    ]
+    troubled = [r for r in records if receiver_troubled(r)]
     return {
         "receivers_down": [r for r in troubled if r.receiver_health.state == "down"],
         "receivers_troubled": troubled,

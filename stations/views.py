@@ -31,7 +31,15 @@ class RecordListView(DealerRequiredMixin, ListView):
     def get_queryset(self):
         records = selectors.station_records_for(self.dealer).order_by("name")
         # Each record's receiver badge, from the dispatchers' path health (one query).
-        return selectors.records_with_receiver_health(records)
+        records = selectors.records_with_receiver_health(records)
+        # ?receiver=down: the dashboard's "Receivers down" card, the records it counts.
+        self.troubled_only = self.request.GET.get("receiver") == "down"
+        if self.troubled_only:
+            records = [r for r in records if selectors.receiver_troubled(r)]
+        return records
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(troubled_only=self.troubled_only, **kwargs)
 
 
 class _RecordFormView(ServiceFormMixin, DealerRequiredMixin, FormView):

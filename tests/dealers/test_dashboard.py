@@ -95,6 +95,15 @@ def test_receivers_down_are_counted(owner_client, dealer, record, receiver):
     response = owner_client.get(DASHBOARD)
     assert _number(response, "count-receivers-down") == 1
     assert record.name in response.content.decode()
+    # The number links to the records it counts.
+    records = reverse("stations:record-list")
+    assert f'href="{records}?receiver=down"' in response.content.decode()
+    listed = owner_client.get(records, {"receiver": "down"})
+    assert [r.name for r in listed.context["records"]] == [record.name]
+    assert 'data-testid="troubled-only"' in listed.content.decode()
+    assert len(owner_client.get(records).context["records"]) == 2
+    PathHealth.objects.filter(path=path).update(state="up")
+    assert list(owner_client.get(records, {"receiver": "down"}).context["records"]) == []
 
 
 @pytest.mark.parametrize("size", [1, 20])
