@@ -179,7 +179,7 @@ def main() -> None:
         import logging
 
         from django.db import connection
-        from django.db.models import Max
+        from django.db.models import Max, Min
         from django.utils import timezone
 
         from customers.models import Customer, MonitoringAccount, Zone
@@ -187,7 +187,7 @@ def main() -> None:
         from signals.codecs.base import Message
         from signals.emulator import ReceiverEmulator
         from signals.lib import Trigger, reference_new
-        from signals.models import AlarmEvent, Signal
+        from signals.models import AlarmEvent, DeliveryAttempt, Signal
         from signals.sending import receiver_config
         from tests.factories import DealerStationFactory, EventCodeFactory, ReceiverPathFactory
 
@@ -343,6 +343,7 @@ def main() -> None:
             time.sleep(0.5)
             interval = ARGS.alarm_seconds / max(ARGS.alarms, 1)
             alarm_events = []
+            alarms_started = time.perf_counter()
             for n in range(ARGS.alarms):
                 due = time.perf_counter() + interval
                 customer = alarm_customers[n % len(alarm_customers)]
@@ -356,6 +357,11 @@ def main() -> None:
                 alarm_events.append(event.pk)
                 time.sleep(max(0.0, due - time.perf_counter()))
 
+            print(
+                f"{len(alarm_events)} alarms recorded in "
+                f"{time.perf_counter() - alarms_started:.1f} s",
+                flush=True,
+            )
             total = ARGS.troubles + ARGS.alarms
             if not emulator.wait_for_accepted(total, timeout=1800):
                 print(f"!! only {len(emulator.accepted)} of {total} accepted in 30 min")
@@ -397,6 +403,16 @@ def main() -> None:
             for a in alarms
             if a["reference"] in accepted_at
         ]
+        first_sent = dict(
+            DeliveryAttempt.objects.filter(signal__event_id__in=alarm_events)
+            .values_list("signal__reference")
+            .annotate(t=Min("started_at"))
+        )
+        to_send = [
+            (first_sent[a["reference"]] - a["created_at"]).total_seconds()
+            for a in alarms
+            if a["reference"] in first_sent
+        ]
         during = [
             (a["delivered_at"] - a["created_at"]).total_seconds()
             for a in alarms
@@ -425,6 +441,7 @@ def main() -> None:
             )
 
         latency("alarm: event -> acknowledgement recorded", recorded)
+        latency("alarm: event -> first send started", to_send)
         latency("alarm: event -> accepted by the receiver", heard)
         latency("alarm, during the drain: event -> ack recorded", during)
         print("aim: alarm p99 < 2 s (issue 14), < 250 ms (issue 15)")

@@ -12,13 +12,17 @@ query is shaped to leave the planner one way through:
 
 * the partial index ``signals_signal_due`` (priority, next_attempt_at, id) WHERE pending is
   walked in the claim's order, and the walk stops at the batch's last row (``LIMIT``);
-* the per-account rule is an ``EXISTS`` kept as a per-row probe of the partial index
-  ``signals_signal_pending_account`` (``OFFSET 0`` stops PostgreSQL from turning it into a
-  join: with statistics that say "nothing is pending" it would otherwise scan every pending
-  row once per candidate, seconds per claim);
+* the per-account rule asks, per candidate, for the first id of its account in the order of
+  the partial index ``signals_signal_pending_account`` (station, account number, id) and
+  compares: one probe. A scalar subquery with ``LIMIT`` is never flattened into a join, and
+  its ``ORDER BY`` can only be served by an index on (station, account number, id): with
+  statistics that say "nothing is pending", an ``EXISTS`` became a join, or a probe walking
+  ``signals_signal_due`` with only ``id <`` as its condition, reading every pending row for
+  each candidate (seconds per claim);
 * inside the claim's transaction, sorts, sequential and bitmap scans are off
   (``SET LOCAL``), so statistics that predate a bulk load cannot make a whole-backlog sort look
-  cheap. ``tests/signals/test_claim_plan.py`` checks the plan after a bulk load without ANALYZE.
+  cheap, nor serve the probe's order by sorting. ``tests/signals/test_claim_plan.py`` checks
+  both claims' plans (all priorities; alarms only) after a bulk load without ANALYZE.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import OuterRef, Subquery
 
 from signals.models import Signal
 
@@ -63,26 +67,19 @@ PLANNER_SETTINGS = (
 )
 
 
-class ProbedExists(Exists):
-    """``EXISTS`` that PostgreSQL keeps as a subplan run once per outer row, each run an index
-    probe with the outer row's values, instead of pulling it up into an anti-join."""
-
-    def as_postgresql(self, compiler, connection, template=None, **extra_context):
-        # OFFSET 0 is a planner fence: a subquery with an offset is never flattened.
-        return self.as_sql(
-            compiler, connection, template="EXISTS(%(subquery)s OFFSET 0)", **extra_context
-        )
-
-
 def claimable(now: datetime):
     """Due signals that are the oldest pending signal of their station and account number."""
-    earlier = Signal.objects.filter(
-        station_id=OuterRef("station_id"),
-        account_number=OuterRef("account_number"),
-        state=Signal.State.PENDING,
-        id__lt=OuterRef("id"),
+    head = (
+        Signal.objects.filter(
+            station_id=OuterRef("station_id"),
+            account_number=OuterRef("account_number"),
+            state=Signal.State.PENDING,
+        )
+        # The order of signals_signal_pending_account: the first entry is the account's head.
+        .order_by("station_id", "account_number", "id")
+        .values("id")[:1]
     )
-    return Signal.objects.due(now).filter(~ProbedExists(earlier))
+    return Signal.objects.due(now).filter(id=Subquery(head))
 
 
 def claim_query(now: datetime, limit: int, *, most: int | None = None, unleased_only: bool = False):
