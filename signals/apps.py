@@ -14,7 +14,8 @@ class SignalsConfig(AppConfig):
         from signals import codecs
         from stations import protocols
 
-        checks.register(check_portal_base_url)
+        # Tagged, so that a command that runs only some checks (run_dispatcher) can name it.
+        checks.register(check_portal_base_url, "signals")
         # The apps below signals (the receiver forms, the account rules) learn the protocols
         # from this registry; they never import a codec.
         for codec in codecs.all_codecs():
