@@ -40,12 +40,9 @@ The result of a signal is written only while this dispatcher still holds its lea
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import logging
 import math
 import os
-import queue
 import random
 import secrets
 import socket
@@ -74,6 +71,7 @@ from signals import claiming, lib, recovery, services
 from signals.claiming import CLAIMED_FIELDS, claimable  # noqa: F401  (this module's API)
 from signals.lanes import Lanes
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
+from signals.recording import Writer, describe, insert_attempts, short_error, stripped
 from signals.sending import Attempt, Result, Sender
 from signals.supervision import Supervisor
 from signals.wakeup import Wakeup
@@ -170,7 +168,7 @@ class Dispatcher:
         self._recorded_up: dict[int, float] = {}
         # With a pipeline, a thread of its own (and its own database connection) records one
         # batch while the next is being sent. Tests inside one transaction flush inline.
-        self._writer = _Writer(self) if pipeline else None
+        self._writer = Writer(self) if pipeline else None
         # Notices the database going away, says what waits meanwhile, sees it come back.
         self.database = recovery.DatabaseWatch(self.name, waiting=self._waiting)
 
@@ -340,7 +338,7 @@ class Dispatcher:
                 if result.unreachable:
                     unreachable[result.signal.receiver_id] = (
                         "not sent: the receiver could not be reached a moment ago ("
-                        + "; ".join(_describe(a) for a in result.attempts)
+                        + "; ".join(describe(a) for a in result.attempts)
                         + ")"
                     )
                 if len(results) >= self.batch or (urgent and self._recorder_idle()):
@@ -491,7 +489,7 @@ class Dispatcher:
                     self.name,
                     result.signal.reference,
                 )
-                self._write([_stripped(result)], [])
+                self._write([stripped(result)], [])
         if release:
             self._write([], release)
 
@@ -532,7 +530,7 @@ class Dispatcher:
                             attempt.path.pk,
                             attempt.path_ok,
                             attempt.started_at,
-                            lib.text_safe(_short_error(attempt)),
+                            lib.text_safe(short_error(attempt)),
                         )
                     )
             if result.skipped and now < signal.deadline_at:
@@ -560,7 +558,7 @@ class Dispatcher:
 
         mine = Signal.objects.filter(state=Signal.State.PENDING, lease_owner=self.lease_owner)
         with transaction.atomic():
-            _insert_attempts(attempts)
+            insert_attempts(attempts)
             for fields, ids in delivered.values():
                 # Delivered is true whoever holds the lease now, and after a deadline passed.
                 Signal.objects.filter(
@@ -661,7 +659,7 @@ class Dispatcher:
                 last.status,
             )
             return Signal.State.DELIVERED, fields
-        errors = [_describe(a) for a in result.attempts if a.error]
+        errors = [describe(a) for a in result.attempts if a.error]
         fields["last_error"] = lib.text_safe("; ".join(errors), ERROR_MAX)
         if result.rejected:
             # Refused for good: waiting for the deadline would change nothing.
@@ -707,118 +705,3 @@ class Dispatcher:
             reply=attempt.reply[:REPLY_MAX],
             error=lib.text_safe(attempt.error, ERROR_MAX),
         )
-
-
-def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
-    """Insert a batch's attempts: with COPY on PostgreSQL (no SQL to build and quote per row,
-    which was most of the recording step's own time), else ``bulk_create``."""
-    if connection.vendor != "postgresql":
-        DeliveryAttempt.objects.bulk_create(attempts)
-        return
-    if not attempts:
-        return
-    fields = [f for f in DeliveryAttempt._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
-    # Django's error wrapper: a refused row raises IntegrityError/DataError, a database that
-    # went away OperationalError, as from bulk_create.
-    sql = f"COPY {table} ({columns}) FROM STDIN"
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,
-        cursor.cursor.copy(sql) as copy,
-    ):
-        for attempt in attempts:
-            copy.write_row(
-                [f.get_db_prep_save(getattr(attempt, f.attname), connection) for f in fields]
-            )
-
-
-def _stripped(result: Result) -> Result:
-    """The result with nothing a receiver said in it: what is left can always be written."""
-    note = "not recorded: the database refused this attempt's reply or error (see the log)"
-    attempts = [
-        dataclasses.replace(
-            a,
-            duration_ms=min(max(a.duration_ms, 0), 2**31 - 1),
-            reply=b"",
-            error=note if a.error else "",
-            status=lib.text_safe(a.status, 20),
-            reason="",
-        )
-        for a in result.attempts
-    ]
-    return dataclasses.replace(result, attempts=attempts, skipped=result.skipped and note)
-
-
-def _describe(attempt: Attempt) -> str:
-    return f"{attempt.role or 'no path'}: {attempt.error}"
-
-
-def _short_error(attempt: Attempt) -> str:
-    if attempt.outcome == Outcome.FAILOVER:
-        return f"receiver asked for the alternate path: {attempt.reason}".strip(": ")
-    return attempt.error
-
-
-class _Writer:
-    """The pipeline's second stage: writes batches in order, one at a time, on its own thread.
-
-    At most one batch waits while another is written, so the sender never runs far ahead. A
-    batch the database cannot take (it went away) waits, with the one queued behind it, until
-    it can: however long that takes (``Dispatcher.record``), since it holds what receivers
-    said. Meanwhile the sender claims nothing.
-    """
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self._queue: queue.Queue[tuple[list[Result], list[Signal]] | None] = queue.Queue(1)
-        self._current: tuple[list[Result], list[Signal]] | None = None
-        self._thread = threading.Thread(
-            target=self._run, name=f"dispatcher-writer-{dispatcher.name}", daemon=True
-        )
-        self._thread.start()
-
-    @property
-    def busy(self) -> bool:
-        return self._queue.unfinished_tasks > 0
-
-    def submit(self, results: list[Result], release: list[Signal]) -> None:
-        self._queue.put((results, release))
-
-    def drain(self) -> None:
-        self._queue.join()
-
-    def waiting(self) -> list[tuple[list[Result], list[Signal]]]:
-        """The batch being written and those queued behind it (for the log)."""
-        with self._queue.mutex:
-            queued = [item for item in self._queue.queue if item is not None]
-        current = self._current
-        return ([current] if current is not None else []) + queued
-
-    def close(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            while True:
-                item = self._queue.get()
-                try:
-                    if item is None:
-                        return
-                    self._current = item
-                    self._write(*item)
-                finally:
-                    self._current = None
-                    self._queue.task_done()
-        finally:
-            with contextlib.suppress(Exception):
-                connection.close()  # this thread's own connection
-
-    def _write(self, results: list[Result], release: list[Signal]) -> None:
-        try:
-            self.dispatcher.record(results, release)
-        except Exception:
-            logger.exception("dispatcher %s: could not record a batch", self.dispatcher.name)
