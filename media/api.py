@@ -12,7 +12,6 @@ logged with its reason, and nothing a device sends answering 500.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -23,19 +22,18 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from customers.models import Bridge
-from dealers.lib import client_address
 from media import content, services
 from media.models import UPLOAD_ID_MAX, MediaItem, MediaRequest
-from signals import limits
 from signals.api import (
     DeviceInputError,
     authenticate_bridge,
-    bearer_token,
+    declared_length,
     error_response,
+    json_body,
+    limited,
     logs_refusals,
     parse_number,
     parse_time,
-    too_many,
 )
 from signals.models import AlarmEvent
 
@@ -52,58 +50,15 @@ def _method_not_allowed() -> JsonResponse:
     return response
 
 
-def _limited(request: HttpRequest) -> tuple[str | None, JsonResponse | None]:
-    """The bearer token, or the answer that refuses the request before anything is read."""
-    if (wait := limits.wait_for_address(client_address(request))) is not None:
-        return None, too_many(wait, "address")
-    token = bearer_token(request)
-    if token is None:
-        return None, error_response(
-            401, "Send the bridge's token as 'Authorization: Bearer <token>'."
-        )
-    if (wait := limits.wait_for_token(token)) is not None:
-        return None, too_many(wait, "bridge token")
-    return token, None
-
-
-def _declared_length(request: HttpRequest) -> int:
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise DeviceInputError("Content-Length is not a number.") from None
-    if declared < 0:
-        raise DeviceInputError("Content-Length is not a number.")
-    return declared
-
-
-def _json_body(request: HttpRequest) -> dict[str, Any] | JsonResponse:
-    try:
-        declared = _declared_length(request)
-    except DeviceInputError as exc:
-        return error_response(400, str(exc))
-    if declared > MAX_JSON_BYTES:
-        return error_response(413, f"The body is larger than {MAX_JSON_BYTES} bytes.")
-    body = request.read(MAX_JSON_BYTES + 1)
-    if len(body) > MAX_JSON_BYTES:
-        return error_response(413, f"The body is larger than {MAX_JSON_BYTES} bytes.")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return error_response(400, "The body is not valid JSON.")
-    if not isinstance(data, dict):
-        return error_response(400, "The body must be a JSON object.")
-    return data
-
-
 def _json_request(request: HttpRequest) -> tuple[Bridge, dict[str, Any]] | JsonResponse:
     """The authenticated bridge of a JSON request with the request's data, or the answer
     refusing it."""
     if request.method != "POST":
         return _method_not_allowed()
-    token, refusal = _limited(request)
+    token, refusal = limited(request)
     if refusal is not None:
         return refusal
-    data = _json_body(request)
+    data = json_body(request, MAX_JSON_BYTES)
     if isinstance(data, JsonResponse):
         return data
     try:
@@ -188,7 +143,7 @@ def _request_for(bridge: Bridge, params) -> MediaRequest | None:
 def device_media(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return _method_not_allowed()
-    token, refusal = _limited(request)
+    token, refusal = limited(request)
     if refusal is not None:
         return refusal
     params = request.GET
@@ -204,7 +159,7 @@ def device_media(request: HttpRequest) -> JsonResponse:
             if kind == MediaItem.Kind.SNAPSHOT
             else settings.MEDIA_CLIP_MAX_BYTES
         )
-        declared = _declared_length(request)
+        declared = declared_length(request)
         if declared > limit:
             return error_response(413, f"A {kind} may be at most {limit} bytes.")
         upload_id = _text(

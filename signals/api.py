@@ -190,6 +190,49 @@ def _logs_refusals(view):
     return wrapper
 
 
+def limited(request: HttpRequest) -> tuple[str | None, JsonResponse | None]:
+    """The bearer token, or the answer that refuses the request before anything is read."""
+    if (wait := limits.wait_for_address(client_address(request))) is not None:
+        return None, _too_many(wait, "address")
+    token = _bearer_token(request)
+    if token is None:
+        return None, _error(401, "Send the bridge's token as 'Authorization: Bearer <token>'.")
+    if (wait := limits.wait_for_token(token)) is not None:
+        return None, _too_many(wait, "bridge token")
+    return token, None
+
+
+def declared_length(request: HttpRequest) -> int:
+    """The body's declared length; a missing one is 0."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise DeviceInputError("Content-Length is not a number.") from None
+    if declared < 0:
+        raise DeviceInputError("Content-Length is not a number.")
+    return declared
+
+
+def json_body(request: HttpRequest, most: int) -> dict[str, Any] | JsonResponse:
+    """The request's JSON object, read no further than ``most`` bytes, or the answer refusing it."""
+    try:
+        declared = declared_length(request)
+    except DeviceInputError as exc:
+        return _error(400, str(exc))
+    if declared > most:
+        return _error(413, f"The body is larger than {most} bytes.")
+    body = request.read(most + 1)
+    if len(body) > most:
+        return _error(413, f"The body is larger than {most} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        return _error(400, "The body must be a JSON object.")
+    return data
+
+
 @csrf_exempt
 @never_cache
 @_logs_refusals
@@ -200,28 +243,12 @@ def device_events(request: HttpRequest) -> JsonResponse:
         return response
     # The limits are decided before anything is read or stored: a limited event is not kept,
     # and the bridge sends it again after Retry-After (signals/limits.py).
-    if (wait := limits.wait_for_address(client_address(request))) is not None:
-        return _too_many(wait, "address")
-    token = _bearer_token(request)
-    if token is None:
-        return _error(401, "Send the bridge's token as 'Authorization: Bearer <token>'.")
-    if (wait := limits.wait_for_token(token)) is not None:
-        return _too_many(wait, "bridge token")
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return _error(400, "Content-Length is not a number.")
-    if declared > MAX_BODY_BYTES:
-        return _error(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    body = request.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"The body is larger than {MAX_BODY_BYTES} bytes.")
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return _error(400, "The body is not valid JSON.")
-    if not isinstance(data, dict):
-        return _error(400, "The body must be a JSON object.")
+    token, refusal = limited(request)
+    if refusal is not None:
+        return refusal
+    data = json_body(request, MAX_BODY_BYTES)
+    if isinstance(data, JsonResponse):
+        return data
     try:
         bridge = _authenticate(data, token)
         if bridge is None:
@@ -248,11 +275,10 @@ def device_events(request: HttpRequest) -> JsonResponse:
 
 
 # The device API's shared parts, for the other device endpoints (media uploads, heartbeats and
-# commands in media/api.py): one way to authenticate, limit, refuse and log.
+# commands in media/api.py): one way to authenticate, limit, read, refuse and log (with
+# limited, declared_length and json_body above).
 authenticate_bridge = _authenticate
-bearer_token = _bearer_token
 error_response = _error
 logs_refusals = _logs_refusals
 parse_number = _number
 parse_time = _time
-too_many = _too_many
