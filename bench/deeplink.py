@@ -83,9 +83,9 @@ def seed(accounts: int) -> None:
         (
             """
             INSERT INTO customers_bridge (code, customer_id, serial, model, name, token_hash,
-                created_at)
+                relay_url, created_at)
             SELECT gen_random_uuid(), c.id, 'BR' || substr(c.site_id, 2) || '-' || b,
-                'bridge-4', '', '', now()
+                'bridge-4', '', '', '', now()
             FROM customers_customer c CROSS JOIN generate_series(0, 1) AS b
             WHERE substr(c.site_id, 2)::int %% %s = 0
             """,
