@@ -13,6 +13,7 @@ from signals.codecs.xml_v1 import decode_package, encode_frame, encode_reply, re
 from signals.dispatcher import Dispatcher
 from stations.models import Receiver, ReceiverPath
 from tests.factories import ReceiverPathFactory
+from tests.signals.loopback import LoopbackServer
 
 # What a scripted receiver does with a frame: reply with these bytes, close the connection
 # (CLOSE) or keep it open and never answer (HANG).
@@ -31,46 +32,16 @@ def accept_reply(payload: bytes) -> bytes:
     return encode_reply(decode_package(payload).reference, "accepted")
 
 
-class ScriptedReceiver:
+class ScriptedReceiver(LoopbackServer):
     """A framed-TCP loopback server that answers each frame with ``respond(payload, n)``.
 
     ``n`` counts frames from 0 across connections; every frame is kept in ``frames``.
     """
 
     def __init__(self, respond: Callable[[bytes, int], bytes], port: int = 0) -> None:
+        super().__init__(port)
         self.respond = respond
         self.frames: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", port))
-        self.port = self._listener.getsockname()[1]
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> ScriptedReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        with self._lock:
-            for conn in self._conns:
-                with contextlib.suppress(OSError):
-                    conn.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
@@ -132,42 +103,15 @@ def run_once_within(running: Dispatcher, seconds: float = 20.0) -> None:
         watchdog.cancel()
 
 
-class RawReceiver:
+class RawReceiver(LoopbackServer):
     """A loopback TCP server for line-framed protocols (DC-09: LF ... CR): each request, read up
     to its CR, is answered with ``respond(request)`` (None: silence, the connection kept open).
     Every request is kept in ``requests``."""
 
     def __init__(self, respond: Callable[[bytes], bytes | None]) -> None:
+        super().__init__()
         self.respond = respond
         self.requests: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._stopping = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> RawReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        for conn in list(self._conns):
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self._conns.append(conn)
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""

@@ -10,12 +10,13 @@ import contextlib
 import re
 import socket
 import ssl
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+from tests.signals.loopback import LoopbackServer
 
 HEADER = '<?xml version="1.0" encoding="ISO-8859-1"?>'
 # From the protocol's description: element -> (fewest, most characters, mandatory).
@@ -141,7 +142,7 @@ class Drip:
 
 
 @dataclass
-class IndependentReceiver:
+class IndependentReceiver(LoopbackServer):
     """A loopback SOS Access receiver (TLS with ``ssl_context``) that answers each request with
     ``respond(heard, n)`` (``n`` counts requests from 0) and then closes the connection, as the
     protocol has it. A request it cannot read is answered with the status the protocol names,
@@ -155,50 +156,24 @@ class IndependentReceiver:
     connections: int = 0  # accepted so far
 
     def __post_init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
+        LoopbackServer.__init__(self)
 
-    def __enter__(self) -> IndependentReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stopping.set()
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
+    def _accepted(self, conn: socket.socket) -> None:
+        # Kept once wrapped in TLS (``_serve``), so that exiting shuts the connection in use.
         with self._lock:
-            for conn in self._conns:
-                with contextlib.suppress(OSError):
-                    socket.socket.shutdown(conn, socket.SHUT_RDWR)
-        self._thread.join(5)
+            self.connections += 1
 
     @property
     def requests(self) -> list[Heard]:
         with self._lock:
             return list(self.heard)
 
-    def _accept(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError, ssl.SSLError):
             if self.ssl_context is not None:
                 conn.settimeout(5)
                 conn = self.ssl_context.wrap_socket(conn, server_side=True)
-            with self._lock:
-                self._conns.append(conn)
+            self._keep(conn)
             with conn:
                 conn.settimeout(10)
                 raw = self._read(conn)
