@@ -111,6 +111,19 @@ def probe() -> bool:
         return False
 
 
+def is_pool_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` is the connection pool failing to hand out a connection in time."""
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:
+        return False
+    while exc is not None:
+        if isinstance(exc, PoolTimeout):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def reset_pool() -> None:
     """Replace the connection pool (if any): its connections died with the server, and its
     own reconnection attempts back off for seconds. The next query opens a fresh pool;
@@ -164,23 +177,20 @@ class DatabaseWatch:
             # The connection is fine: the query lost a race (a deadlock, a lock timeout), or
             # the server refuses writes for a while (a full disk). Try again, a little later
             # each time, and say so now and then.
-            now = time.monotonic()
-            if now - self._error_at > OUTAGE_LOG_SECONDS:
-                self._pause = 0.0
-            self._pause = min(max(self._pause * 2, ERROR_PAUSE_SECONDS), ERROR_PAUSE_MAX_SECONDS)
-            if now - self._error_logged_at > OUTAGE_LOG_SECONDS:
-                self._error_logged_at = now
-                logger.warning(
-                    "dispatcher %s: database error while %s (%s); trying again; %s",
-                    self.name,
-                    doing,
-                    first_line(exc),
-                    self.waiting() or "nothing waits to be recorded",
-                )
-            self._error_at = now
-            time.sleep(self._pause)
+            self._try_again(exc, doing)
             return True
         close_connection()
+        if not self.down and probe():
+            # This thread's connection failed but the database answers: a connection that
+            # died with an earlier outage, or a pool that could not hand one out in time (one
+            # made while the server was away backs off its own reconnections; on a loaded
+            # machine a just-restarted server is slow to accept). Not an outage: a fresh
+            # connection, from a fresh pool if the pool was what failed.
+            if is_pool_timeout(exc):
+                with self._lock:
+                    reset_pool()
+            self._try_again(exc, doing)
+            return True
         with self._lock:
             generation = self._generation
             # Nothing uses the pool until the database is back; closed, it stops trying (and
@@ -211,6 +221,25 @@ class DatabaseWatch:
                 return False
             self._log_still_down()
             time.sleep(self.probe_seconds)
+
+    def _try_again(self, exc: BaseException, doing: str) -> None:
+        """Pause before trying a failed query again, a little longer each time; say so now
+        and then."""
+        now = time.monotonic()
+        if now - self._error_at > OUTAGE_LOG_SECONDS:
+            self._pause = 0.0
+        self._pause = min(max(self._pause * 2, ERROR_PAUSE_SECONDS), ERROR_PAUSE_MAX_SECONDS)
+        if now - self._error_logged_at > OUTAGE_LOG_SECONDS:
+            self._error_logged_at = now
+            logger.warning(
+                "dispatcher %s: database error while %s (%s); trying again; %s",
+                self.name,
+                doing,
+                first_line(exc),
+                self.waiting() or "nothing waits to be recorded",
+            )
+        self._error_at = now
+        time.sleep(self._pause)
 
     def _back(self, generation: int) -> None:
         with self._lock:

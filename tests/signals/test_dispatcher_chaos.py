@@ -314,8 +314,14 @@ def test_sigterm_with_several_lanes_finishes_every_signal_in_flight_and_releases
     delivered = [s.reference for s in signals if s.state == Signal.State.DELIVERED]
     # Several were on the wire at once; each of them finished and was recorded, and nothing
     # else was sent.
-    assert 2 <= len(delivered) <= 4, dispatchers.log("term-4")
-    assert sorted(accepted) == sorted(delivered)
+    log = dispatchers.log("term-4")
+    told = "\n".join(
+        f"{s.reference} {s.state} owner={s.lease_owner!r} attempts={s.attempts} "
+        f"ack={s.ack_status!r} error={s.last_error!r}"
+        for s in signals
+    )
+    assert 2 <= len(delivered) <= 4, f"{log}\n{told}"
+    assert sorted(accepted) == sorted(delivered), f"{log}\n{told}"
     assert took < 1.0 + 2.0  # one reply's delay, plus recording and exit
     # The rest are free again at once (not after 60 s).
     assert all(s.lease_owner == "" and s.lease_expires_at is None for s in signals)
