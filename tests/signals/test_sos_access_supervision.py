@@ -350,7 +350,7 @@ def test_a_slow_down_ends_when_the_receiver_answers_0_again(receiver, emulator):
 def test_a_receiver_whose_heartbeat_service_returns_is_pinged_as_configured_again(receiver):
     from stations.models import PathHealth
 
-    answers = iter([9, 9, 0])
+    answers = iter([9, 9, 0, 0])
     with independent_receiver(
         lambda heard, n: response(heard.kind, next(answers), heard.fields["reference"])
     ) as station:
@@ -376,6 +376,8 @@ def test_a_receiver_whose_heartbeat_service_returns_is_pinged_as_configured_agai
         other.supervisor._checked_at = other.supervisor._loaded_at = float("-inf")
         assert other.supervisor.run_due() == 1
         assert len(station.heard) == 4
+        health.refresh_from_db()
+        assert (health.last_heartbeat_answer, health.heartbeat_seconds) == ("0", None)
 
 
 def test_saving_the_receivers_settings_ends_a_slow_down(receiver):
