@@ -299,7 +299,9 @@ def test_sigterm_with_several_lanes_finishes_every_signal_in_flight_and_releases
         path_to(record.receiver, emulator.port, reply_timeout=5)
         for account in accounts:
             record_event(account, 0)
-        process = dispatchers.start("term-4", "--lease-seconds", "60", "--connections", "4")
+        process = dispatchers.start(
+            "term-4", "--lease-seconds", "60", "--connections", "4", "--verbosity", "2"
+        )
 
         assert wait_until(lambda: len(emulator.accepted) >= 1, timeout=20), dispatchers.log(
             "term-4"
@@ -322,7 +324,10 @@ def test_sigterm_with_several_lanes_finishes_every_signal_in_flight_and_releases
     )
     assert 2 <= len(delivered) <= 4, f"{log}\n{told}"
     assert sorted(accepted) == sorted(delivered), f"{log}\n{told}"
-    assert took < 1.0 + 2.0  # one reply's delay, plus recording and exit
+    # It ended within the deadline of the exchanges in flight (connect 1 s + reply 5 s),
+    # not after its 60 s leases; that nothing more was sent is the count above (a bound
+    # tighter than this only measures how loaded the machine is).
+    assert took < 1.0 + 5.0, f"stopped {took:.1f} s after SIGTERM"
     # The rest are free again at once (not after 60 s).
     assert all(s.lease_owner == "" and s.lease_expires_at is None for s in signals)
     assert f"{len(delivered)} delivered" in dispatchers.log("term-4")
