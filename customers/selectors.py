@@ -310,24 +310,23 @@ class OperatorDirections:
     contacts: list[Contact]
 
 
-def operator_directions(
-    customer: Customer, station: MonitoringStation, *, together_with: Iterable[QuerySet] = ()
-) -> OperatorDirections:
-    """Only a version approved by the operator's own station reaches them: a site monitored by
-    two stations shows each station's operators what that station approved.
-
-    Two statements, read in one round trip on PostgreSQL (``fetch_together``), along with the
-    caller's own querysets ``together_with`` (the operator's site page reads all it shows so).
-    """
+def operator_directions_reads(*, customer_id: int, station_id: int) -> list[QuerySet]:
+    """The two reads of ``operator_directions``: the site's directions with this station's
+    approval of them, and the call list. For a page that reads them with its own
+    (``operator_directions_of`` turns the results into what the operator sees)."""
     row_query = (
-        SiteDirections.objects.filter(customer=customer)
-        .annotate(mine=FilteredRelation("approvals", condition=Q(approvals__station=station)))
+        SiteDirections.objects.filter(customer_id=customer_id)
+        .annotate(mine=FilteredRelation("approvals", condition=Q(approvals__station=station_id)))
         .values("version", "mine__approved", "mine__approved_version", "mine__approved_at")
         .order_by("pk")[:1]
     )
-    contacts = customer.contacts.order_by("position", "name")
-    fetch_together(row_query, contacts, *together_with)
-    row = row_query[0] if row_query else None
+    contacts = Contact.objects.filter(customer_id=customer_id).order_by("position", "name")
+    return [row_query, contacts]
+
+
+def operator_directions_of(rows: list[dict], contacts: list[Contact]) -> OperatorDirections:
+    """``OperatorDirections`` from the results of ``operator_directions_reads``."""
+    row = rows[0] if rows else None
     has_approved = bool(row and row["mine__approved_version"] is not None)
     return OperatorDirections(
         approved=row["mine__approved"] if has_approved else {},
@@ -335,6 +334,16 @@ def operator_directions(
         pending=bool(row and row["mine__approved_version"] != row["version"]),
         contacts=list(contacts),
     )
+
+
+def operator_directions(customer: Customer, station: MonitoringStation) -> OperatorDirections:
+    """Only a version approved by the operator's own station reaches them: a site monitored by
+    two stations shows each station's operators what that station approved. Two statements,
+    in one round trip on PostgreSQL (``fetch_together``); the operator's site page reads them
+    with the rest of the page (``operator_directions_reads``)."""
+    row_query, contacts = operator_directions_reads(customer_id=customer.pk, station_id=station.pk)
+    fetch_together(row_query, contacts)
+    return operator_directions_of(list(row_query), list(contacts))
 
 
 def station_directions(directions: SiteDirections, station: MonitoringStation) -> StationDirections:

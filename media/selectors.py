@@ -23,15 +23,25 @@ RECENT_REQUESTS = 10
 def event_media(events: Iterable[AlarmEvent]) -> dict[int, list[MediaItem]]:
     """Each event's media (by event id), clips first then snapshots in the order they were
     taken; one query whatever the number of events."""
-    by_event: dict[int, list[MediaItem]] = defaultdict(list)
     ids = [event.pk for event in events]
     if not ids:
-        return by_event
-    items = (
-        MediaItem.objects.filter(event_id__in=ids)
+        return defaultdict(list)
+    return media_by_event(events_media(ids))
+
+
+def events_media(events: Iterable[int] | QuerySet) -> QuerySet[MediaItem]:
+    """The media of these events (ids, or a queryset of their ids for a page that reads them
+    in the same round trip as the events), in ``event_media``'s order."""
+    return (
+        MediaItem.objects.filter(event_id__in=events)
         .select_related("camera")
         .order_by("event_id", "kind", "captured_at", "id")
     )
+
+
+def media_by_event(items: Iterable[MediaItem]) -> dict[int, list[MediaItem]]:
+    """``events_media``'s rows by event id."""
+    by_event: dict[int, list[MediaItem]] = defaultdict(list)
     for item in items:
         by_event[item.event_id].append(item)
     return by_event

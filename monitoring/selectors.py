@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import reduce
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from customers.models import Camera, Customer, MonitoringAccount, Zone
-from customers.selectors import OperatorDirections, operator_directions
+from customers.selectors import (
+    OperatorDirections,
+    operator_directions_of,
+    operator_directions_reads,
+)
+from dealers.generic import PreparedReads
 from media.models import MediaItem, MediaRequest
-from media.selectors import event_media, latest_snapshot_code, request_media
+from media.selectors import (
+    event_media,
+    events_media,
+    latest_snapshot_code,
+    media_by_event,
+    request_media,
+)
 from media.signing import live_url, media_url, media_url_for
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening, Verdict
@@ -56,35 +67,64 @@ class Resolution:
     disagree: bool
 
 
-def resolve(link: DeepLink, user) -> Resolution:
-    """Find the site(s) inside the user's stations, in one query, whatever the data size.
+# Each identifier a link may give, and where it is looked up.
+IDENTIFIER_LOOKUPS = {
+    "account_number": "account_number",
+    "reference_id": "reference_id",
+    "site_id": "customer__site_id",
+}
 
-    Accounts at other stations are never looked at, so a number that exists elsewhere
-    answers exactly like a number that exists nowhere.
-    """
-    checks = {
-        "account number": ("account_number", link.account_number),
-        "reference ID": ("reference_id", link.reference_id),
-        "site ID": ("customer__site_id", link.site_id),
-    }
-    branches = [Q(**{lookup: value}) for lookup, value in checks.values() if value]
-    if link.reference_id:
-        # Repeat the partial unique index's own condition, so that every database (SQLite
-        # too) sees that the index covers the reference ID lookup.
-        branches.remove(Q(reference_id=link.reference_id))
-        branches.append(Q(reference_id=link.reference_id) & ~Q(reference_id=""))
-    wanted = reduce(operator.or_, branches)
-    accounts = list(
+
+def _accounts_matching(*, user_id: int, **identifiers: str) -> list[QuerySet]:
+    """The accounts at the user's active stations that any of the identifiers points at."""
+    branches = []
+    for name, value in identifiers.items():
+        branch = Q(**{IDENTIFIER_LOOKUPS[name]: value})
+        if name == "reference_id":
+            # Repeat the partial unique index's own condition, so that every database (SQLite
+            # too) sees that the index covers the reference ID lookup.
+            branch &= ~Q(reference_id="")
+        branches.append(branch)
+    return [
         MonitoringAccount.objects.filter(
-            wanted,
-            station__memberships__user=user,
+            reduce(operator.or_, branches),
+            station__memberships__user_id=user_id,
             station__is_active=True,
             customer__status=Customer.Status.ACTIVE,
         )
         # What the site page and the chooser show: the site and the station, nothing more.
         .select_related("customer", "station")
         .order_by("customer__name", "station__name")
-    )
+    ]
+
+
+# One prepared read per set of identifiers a link gives (at most seven), made when first used.
+_resolvers: dict[tuple[str, ...], PreparedReads] = {}
+
+
+def _resolver(names: tuple[str, ...]) -> PreparedReads:
+    reads = _resolvers.get(names)
+    if reads is None:
+        kinds = dict.fromkeys(names, str)
+        reads = PreparedReads(_accounts_matching, user_id=int, **kinds)
+        reads = _resolvers.setdefault(names, reads)
+    return reads
+
+
+def resolve(link: DeepLink, user) -> Resolution:
+    """Find the site(s) inside the user's stations, in one query, whatever the data size.
+
+    Accounts at other stations are never looked at, so a number that exists elsewhere
+    answers exactly like a number that exists nowhere. The query is compiled once per set of
+    identifiers (``PreparedReads``): an operator waits on this with an alarm open.
+    """
+    checks = {
+        "account number": ("account_number", link.account_number),
+        "reference ID": ("reference_id", link.reference_id),
+        "site ID": ("customer__site_id", link.site_id),
+    }
+    identifiers = {name: getattr(link, name) for name in IDENTIFIER_LOOKUPS if getattr(link, name)}
+    (accounts,) = _resolver(tuple(identifiers)).read(user_id=user.pk, **identifiers)
 
     def value_of(account: MonitoringAccount, lookup: str) -> str:
         return (
@@ -140,6 +180,9 @@ class SitePage:
     events: list[AlarmEvent]
     # Pinned on the page: the last directions the operator's station approved, the call list.
     directions: OperatorDirections
+    # The events' verdicts for the operator's station (newest first) and media, by event id.
+    verdicts: dict[int, list[Verdict]] = field(default_factory=dict)
+    media: dict[int, list[MediaItem]] = field(default_factory=dict)
 
 
 def _zone_rows(rows) -> list[ZoneRow]:
@@ -152,41 +195,83 @@ def _zone_rows(rows) -> list[ZoneRow]:
     return list(zones.values())
 
 
-def site_page(
-    customer: Customer, *, zone: int | None, user, station: MonitoringStation
-) -> SitePage:
-    """The cameras (the zone's first, each with its latest snapshot's code), zones, recent events
-    and openings of a site, and the directions ``station`` approved: six statements, read in one
-    round trip on PostgreSQL
-    (``fetch_together``), since an operator waits on this page with an alarm open."""
-    camera_query = (
-        Camera.objects.filter(bridge__customer=customer)
+def _site_page_reads(
+    *, customer_id: int, station_id: int, user_id: int, since: datetime
+) -> list[QuerySet]:
+    """Every statement of the operator's site page, for ``SITE_PAGE_READS``."""
+    cameras = (
+        Camera.objects.filter(bridge__customer_id=customer_id)
         .select_related("bridge")
         # The code of each camera's latest snapshot (media), read with the cameras.
         .annotate(latest_snapshot_code=latest_snapshot_code())
         .order_by("bridge__serial", "channel")
     )
-    zone_query = customer.zones.order_by("number").values_list(
-        "number", "name", "zone_type", "cameras"
+    zones = (
+        Zone.objects.filter(customer_id=customer_id)
+        .order_by("number")
+        .values_list("number", "name", "zone_type", "cameras")
     )
-    since = timezone.now() - ALSO_OPENED_WINDOW
     # Only openings made at the viewer's own stations: a site monitored by two stations must
     # not show one station's operators to the other.
     also_opened = (
         SiteOpening.objects.filter(
-            customer=customer, opened_at__gte=since, station__memberships__user=user
+            customer_id=customer_id, opened_at__gte=since, station__memberships__user_id=user_id
         )
-        .exclude(user=user)
+        .exclude(user_id=user_id)
         .select_related("user")
         .order_by("-opened_at")[:10]
     )
-    events = events_recent(customer, limit=RECENT_EVENTS)
-    directions = operator_directions(
-        customer, station, together_with=[camera_query, zone_query, also_opened, events]
+    events = events_recent(customer_id, limit=RECENT_EVENTS)
+    # The events' verdicts (for the operator's station only) and media, read with the events
+    # rather than after them: the ids come from the same statement as a subquery.
+    event_ids = events.values("pk")
+    verdicts = (
+        Verdict.objects.filter(event_id__in=event_ids, station_id=station_id)
+        .select_related("user", "station")
+        .order_by("-recorded_at", "-id")
     )
+    return [
+        *operator_directions_reads(customer_id=customer_id, station_id=station_id),
+        cameras,
+        zones,
+        also_opened,
+        events,
+        verdicts,
+        events_media(event_ids),
+    ]
 
-    cameras = list(camera_query)
-    zones = _zone_rows(zone_query)
+
+# Compiled once per process (``PreparedReads``): compiling these eight statements cost more
+# than running them.
+SITE_PAGE_READS = PreparedReads(
+    _site_page_reads, customer_id=int, station_id=int, user_id=int, since=datetime
+)
+
+
+def site_page(
+    customer: Customer, *, zone: int | None, user, station: MonitoringStation
+) -> SitePage:
+    """The cameras (the zone's first, each with its latest snapshot's code), zones, recent
+    events with their verdicts and media, and openings of a site, and the directions
+    ``station`` approved: eight statements, read in one round trip on PostgreSQL and compiled
+    once per process (``SITE_PAGE_READS``), since an operator waits on this page with an alarm
+    open."""
+    (
+        directions_row,
+        contacts,
+        cameras,
+        zone_rows,
+        also_opened,
+        events,
+        verdicts,
+        media,
+    ) = SITE_PAGE_READS.read(
+        customer_id=customer.pk,
+        station_id=station.pk,
+        user_id=user.pk,
+        since=timezone.now() - ALSO_OPENED_WINDOW,
+    )
+    zones = _zone_rows(zone_rows)
     zone_numbers: dict[int, list[int]] = {camera.pk: [] for camera in cameras}
     for row in zones:
         for camera_id in row.camera_ids:
@@ -199,13 +284,18 @@ def site_page(
     ]
     # The zone's camera(s) first; sorted() keeps the rest in their order.
     views = sorted(views, key=lambda view: not view.for_zone)
+    verdicts_by_event: dict[int, list[Verdict]] = {event.pk: [] for event in events}
+    for verdict in verdicts:
+        verdicts_by_event[verdict.event_id].append(verdict)
     return SitePage(
         cameras=views,
         zones=zones,
         zone_found=asked is not None,
-        also_opened=list(also_opened),
-        events=list(events),
-        directions=directions,
+        also_opened=also_opened,
+        events=events,
+        directions=operator_directions_of(directions_row, contacts),
+        verdicts=verdicts_by_event,
+        media=media_by_event(media),
     )
 
 
@@ -286,9 +376,17 @@ class EventView:
         return self.clips[0] if self.clips else None
 
 
-def event_views(events: list[AlarmEvent], *, stations: list[MonitoringStation]) -> list[EventView]:
-    verdicts = verdicts_by_event(events, stations=stations)
-    return [EventView(event, verdicts[event.pk]) for event in events]
+def event_views(
+    events: list[AlarmEvent],
+    *,
+    stations: list[MonitoringStation],
+    verdicts: dict[int, list[Verdict]] | None = None,
+) -> list[EventView]:
+    """The events with their verdicts for ``stations`` (read here, one query, unless the
+    caller read them already: ``verdicts``, by event id)."""
+    if verdicts is None:
+        verdicts = verdicts_by_event(events, stations=stations)
+    return [EventView(event, verdicts.get(event.pk, [])) for event in events]
 
 
 def verdicts_by_event(
@@ -336,9 +434,13 @@ def has_live_view(camera: Camera) -> bool:
     return bool(camera.stream_url and camera.bridge.relay_url)
 
 
-def attach_media(events: list[EventView], *, user) -> None:
-    """Give each event its clips and snapshots with signed URLs for ``user``: one query."""
-    media = event_media([view.event for view in events])
+def attach_media(
+    events: list[EventView], *, user, media: dict[int, list[MediaItem]] | None = None
+) -> None:
+    """Give each event its clips and snapshots with signed URLs for ``user`` (read here, one
+    query, unless the caller read them already: ``media``, by event id)."""
+    if media is None:
+        media = event_media([view.event for view in events])
     for view in events:
         for item in media.get(view.event.pk, []):
             (view.clips if item.is_clip else view.snapshots).append(_link(item, user))

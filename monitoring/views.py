@@ -141,13 +141,13 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
     page = selectors.site_page(
         match.customer, zone=link.zone, user=request.user, station=match.station
     )
-    events = selectors.event_views(page.events, stations=[match.station])
+    events = selectors.event_views(page.events, stations=[match.station], verdicts=page.verdicts)
     featured = selectors.featured_alarm(page.events, zone=link.zone)
     featured_view = next((view for view in events if view.event == featured), None)
     featured_zone = next(
         (row for row in page.zones if featured and row.number == featured.zone_number), None
     )
-    selectors.attach_media(events, user=request.user)
+    selectors.attach_media(events, user=request.user, media=page.media)
     tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view)
     return render(
         request,

@@ -92,9 +92,10 @@ def periodic_test_candidates() -> QuerySet[MonitoringAccount]:
     )
 
 
-def events_recent(customer: Customer, *, limit: int = 20) -> QuerySet[AlarmEvent]:
-    """A site's latest events, newest first (the deep-link site page); a sliced queryset, so
-    that the page can read it together with its other reads (``fetch_together``)."""
+def events_recent(customer: Customer | int, *, limit: int = 20) -> QuerySet[AlarmEvent]:
+    """A site's (or site id's) latest events, newest first (the deep-link site page); a sliced
+    queryset, so that the page can read it together with its other reads, and use its ids in
+    theirs (``dealers.generic.PreparedReads``)."""
     return AlarmEvent.objects.filter(customer=customer).order_by("-occurred_at", "-id")[:limit]
 
 

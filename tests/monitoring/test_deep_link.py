@@ -353,10 +353,10 @@ def test_query_count_is_fixed_whatever_the_size(
         )
     client.force_login(operator)
     # session, user, resolve; the site page's cameras (with their latest snapshot's code), zones
-    # with their cameras, also-opened, events, approved directions and call list (one round
-    # trip on PostgreSQL); the opening (on the request's connection inside a test). With
-    # events, their verdicts and media add one each (tests/monitoring/test_site_media.py).
-    page_reads = 1 if connection.vendor == "postgresql" else 6
+    # with their cameras, also-opened, events with their verdicts and media, approved
+    # directions and call list (one round trip on PostgreSQL); the opening (on the request's
+    # connection inside a test). Events add none (tests/monitoring/test_site_media.py).
+    page_reads = 1 if connection.vendor == "postgresql" else 8
     with django_assert_num_queries(3 + page_reads + 1):
         response = client.get(URL, {"act": "777", "zone": "3"})
     assert response.status_code == 200
