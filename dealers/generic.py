@@ -7,8 +7,8 @@
   and exports, paged by ``ListPaginator`` (the last page as cheap as the first).
 - ``code_url``: the address of each row's page in a long list, with one ``reverse()``.
 - ``fetch_together``: several querysets read in one round trip to PostgreSQL.
-- ``PreparedReads``: querysets compiled to SQL once, then read (in one round trip) with other
-  values: for the pages an operator waits on, where Django's SQL compiler is a third of the time.
+- ``PreparedReads``: querysets compiled to SQL once and prepared on the server, then read (in one
+  round trip) with other values: for the pages an operator waits on.
 - The row-action cell is the ``row_actions`` template tag (``dealers/templatetags/dealer_ui.py``).
 
 They live here, in the lowest app, so that every app above may use them.
@@ -17,8 +17,12 @@ They live here, in the lowest app, so that every app above may use them.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import itertools
+import re
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +33,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import QuerySet
 from django.db.models.sql.constants import MULTI
 from django.http import HttpResponse, QueryDict
@@ -255,6 +259,25 @@ class _Compiled:
     sql: str
     params: tuple
     slots: tuple[tuple[int, str], ...]  # (parameter index, name of the value)
+    # For PREPARE: the SQL with the values as $1, $2 ... (the names, in that order) and every
+    # other parameter written in as a literal, so that the planner still sees the constants
+    # (a partial index's condition, say) in the plan it keeps.
+    body: str
+    names: tuple[str, ...]
+
+
+@dataclass
+class _Session:
+    """The statements this process prepared in one PostgreSQL session. After a failed round
+    trip that prepared some, the next ones get new names (``generation``)."""
+
+    prepared: set[str] = dataclasses.field(default_factory=set)
+    generation: int = 0
+
+
+# By psycopg connection: a session lives as long as its connection, through the pool too.
+_sessions: weakref.WeakKeyDictionary[Any, _Session] = weakref.WeakKeyDictionary()
+_reads_numbers = itertools.count(1)
 
 
 class _Answered:
@@ -279,9 +302,10 @@ class _Answered:
 
 
 class PreparedReads:
-    """Querysets compiled to SQL once per process, then read with other values, in one round
-    trip (``fetch_together``'s) and through the querysets' own row handling (model instances,
-    ``select_related``, ``values_list``, converters).
+    """Querysets compiled to SQL once per process and planned once per database session, then
+    read with other values, in one round trip (``fetch_together``'s) and through the
+    querysets' own row handling (model instances, ``select_related``, ``values_list``,
+    converters).
 
     ``build`` takes keyword values and returns the querysets; ``kinds`` names each value's type
     (``int``, ``str`` or ``datetime``). The first ``read`` builds the querysets once with
@@ -289,14 +313,23 @@ class PreparedReads:
     where the stand-ins were. Compiling is most of the cost of a small query on Django's side
     (a third of the operator's deep link): a page read this way pays it once per process.
 
+    On the database side, planning a small statement costs several times running it. Each
+    statement is therefore a server-side prepared statement (``PREPARE``, in the same round
+    trip as the first read on a session; then only ``EXECUTE``), with the caller's values as
+    its parameters and every other parameter written into its text, so that the plan kept
+    still sees the constants (a partial index's condition, say). A session that lost its
+    statements (``DEALLOCATE``, a transaction-pooling proxy) has them prepared again on the
+    next read; outside a transaction that read is retried at once. A deployment through a
+    transaction-pooling proxy (PgBouncer before 1.21) would fail here: this project talks to
+    PostgreSQL through psycopg's own pool.
+
     ``build`` must only hand its values to lookups (``filter(customer_id=customer_id)``), never
     branch on them: the SQL is built from the stand-ins. A value that does not come out as a
     parameter, or shows up in the SQL text, is refused when compiling. Querysets with
     ``prefetch_related`` are refused too (their extra queries would not run).
 
-    On PostgreSQL only (Django's psycopg cursors bind on the client, so statements share one
-    ``execute``); elsewhere ``read`` builds the querysets with the real values and lists each,
-    which is what the prepared read must equal (tests compare both).
+    On PostgreSQL only; elsewhere ``read`` builds the querysets with the real values and lists
+    each, which is what the prepared read must equal (tests compare both).
     """
 
     # Stand-ins, each unique and of its type: ints inside any integer column's range (Django
@@ -312,6 +345,7 @@ class PreparedReads:
         self._kinds = kinds
         self._compiled: dict[str, list[_Compiled]] = {}
         self._lock = threading.Lock()
+        self._number = next(_reads_numbers)
 
     def read(self, *, using: str = "default", **values: Any) -> list[list[Any]]:
         """What listing each queryset gives, for these values: one round trip on PostgreSQL."""
@@ -321,19 +355,51 @@ class PreparedReads:
         if connection.vendor != "postgresql":
             return [list(qs.using(using)) for qs in self._build(**values)]
         compiled = self._compiled.get(using) or self._compile(using)
+        try:
+            return self._execute(compiled, values, connection)
+        except DatabaseError:
+            # A session that lost its prepared statements (DEALLOCATE, a pooler in between)
+            # prepares them again under new names; inside a transaction the error stands,
+            # since the transaction cannot go on.
+            if connection.in_atomic_block:
+                raise
+            return self._execute(compiled, values, connection)
+
+    def _execute(
+        self, compiled: list[_Compiled], values: dict[str, Any], connection: Any
+    ) -> list[list[Any]]:
+        """One round trip: ``PREPARE`` what this session has not prepared yet, ``EXECUTE``
+        each statement with the values."""
         results: list[list[Any]] = []
         with connection.cursor() as cursor:
+            session = _sessions.setdefault(connection.connection, _Session())
+            statements: list[str] = []
             params: list[Any] = []
-            for part in compiled:
-                mine = list(part.params)
-                for index, name in part.slots:
-                    mine[index] = values[name]
-                params.extend(mine)
-            cursor.execute(";\n".join(part.sql for part in compiled), params)
+            new: list[str] = []
             for number, part in enumerate(compiled):
+                name = f"prepared_{self._number}_{number}_{session.generation}"
+                if name not in session.prepared:
+                    statements.append(f"PREPARE {name} AS {part.body}")
+                    new.append(name)
+                marks = ", ".join(["%s"] * len(part.names))
+                statements.append(f"EXECUTE {name}({marks})" if marks else f"EXECUTE {name}")
+                params.extend(values[value] for value in part.names)
+            try:
+                cursor.execute(";\n".join(statements), params)
+            except DatabaseError:
+                # Some statements may exist now, unrecorded, or be gone though recorded: the
+                # next round trip prepares them all again, under new names.
+                session.generation += 1
+                session.prepared.clear()
+                raise
+            # The session keeps a statement prepared even when its transaction rolls back.
+            session.prepared.update(new)
+            parts = iter(compiled)
+            for number, statement in enumerate(statements):
                 if number:
                     cursor.nextset()
-                results.append(self._objects(part, cursor.fetchall(), connection))
+                if statement.startswith("EXECUTE"):
+                    results.append(self._objects(next(parts), cursor.fetchall(), connection))
         return results
 
     def _compile(self, using: str) -> list[_Compiled]:
@@ -363,7 +429,10 @@ class PreparedReads:
                 for name, value in stand_ins.items():
                     if str(value) in sql:
                         raise ValueError(f"PreparedReads: {name} is in the SQL, not a parameter")
-                compiled.append(_Compiled(queryset, compiler, sql, tuple(params), tuple(slots)))
+                body, names = _statement_body(sql, params, dict(slots), connections[using])
+                compiled.append(
+                    _Compiled(queryset, compiler, sql, tuple(params), tuple(slots), body, names)
+                )
             if missing := set(stand_ins) - seen:
                 raise ValueError(f"PreparedReads: {sorted(missing)} never reach the SQL")
             self._compiled[using] = compiled
@@ -379,3 +448,30 @@ class PreparedReads:
             rows = [row[: compiler.col_count] for row in rows]
         compiler.execute_sql = lambda *args, **kwargs: iter([rows])
         return list(part.queryset._iterable_class(_Answered(part.queryset, compiler)))
+
+
+def _statement_body(
+    sql: str, params: Sequence[Any], slots: dict[int, str], connection: Any
+) -> tuple[str, tuple[str, ...]]:
+    """``sql`` for ``PREPARE``: each named value's placeholder becomes ``$n`` (one per name),
+    every other parameter a literal. ``%%`` stays: the statement is sent with the values of
+    the ``EXECUTE`` statements, so the whole text goes through psycopg's formatting."""
+    import psycopg
+
+    connection.ensure_connection()
+    literal = psycopg.ClientCursor(connection.connection).mogrify
+    names: list[str] = []
+    index = itertools.count()
+
+    def replace(match: re.Match) -> str:
+        if match.group() == "%%":
+            return "%%"
+        number = next(index)
+        name = slots.get(number)
+        if name is None:
+            return literal("%s", [params[number]]).replace("%", "%%")
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return re.sub(r"%%|%s", replace, sql), tuple(names)

@@ -118,3 +118,42 @@ def test_prefetch_related_is_refused(sites):
 
     with pytest.raises(ValueError, match="prefetch"):
         PreparedReads(prefetches, customer_id=int).read(customer_id=1)
+
+
+@on_postgresql
+def test_each_statement_is_prepared_once_with_its_constants_written_in(sites):
+    reads = PreparedReads(_reads, customer_id=int, name=str, since=datetime)
+    values = {
+        "customer_id": sites[0].pk,
+        "name": sites[0].name,
+        "since": datetime(2000, 1, 1, tzinfo=UTC),
+    }
+    reads.read(**values)
+    reads.read(**values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, parameter_types::text[] FROM pg_prepared_statements WHERE name LIKE %s",
+            [f"prepared\\_{reads._number}\\_%"],
+        )
+        types = {name.split("_")[2]: parameters for name, parameters in cursor.fetchall()}
+    assert len(types) == len(_reads(**values))
+    # The customers' statement (the third): the name and the time are its parameters; the
+    # constant pattern (name__contains) stays in its text, where the planner sees it.
+    assert sorted(types["2"]) == ["text", "timestamp with time zone"]
+    assert types["0"] == ["bigint"]
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_session_that_lost_its_statements_prepares_them_again(sites):
+    reads = PreparedReads(_reads, customer_id=int, name=str, since=datetime)
+    values = {
+        "customer_id": sites[1].pk,
+        "name": sites[1].name,
+        "since": datetime(2000, 1, 1, tzinfo=UTC),
+    }
+    expected = _listed(_reads(**values))
+    assert [[_compare(row) for row in rows] for rows in reads.read(**values)] == expected
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert [[_compare(row) for row in rows] for rows in reads.read(**values)] == expected
