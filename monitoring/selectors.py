@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import operator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -169,6 +170,10 @@ class ZoneRow:
 
     def get_zone_type_display(self) -> str:
         return Zone.Type(self.zone_type).label
+
+    @property
+    def label(self) -> str:
+        return f"{self.number:03d}"
 
 
 @dataclass
@@ -418,6 +423,11 @@ class CameraTile:
     snapshot_url: str
     live_url: str
     can_request: bool
+    # What the tile says under the camera's name: bridge, channel and the zones it watches.
+    detail: str = ""
+    # The "last two minutes" request's values (htmx's hx-vals): the camera, and the link's
+    # zone on the zone's own camera.
+    request_values: str = ""
 
     @property
     def camera(self) -> Camera:
@@ -446,10 +456,13 @@ def attach_media(
             (view.clips if item.is_clip else view.snapshots).append(_link(item, user))
 
 
-def camera_tiles(page: SitePage, *, user, featured: EventView | None) -> list[CameraTile]:
+def camera_tiles(
+    page: SitePage, *, user, featured: EventView | None, zone: int | None = None
+) -> list[CameraTile]:
     """The site's cameras with their latest snapshots and live view (no query: the cameras came
     with their latest snapshot's code). The featured alarm's camera shows the alarm's own media
-    instead of a request button."""
+    instead of a request button. Each tile's text is put together here, once, rather than by
+    the template in a loop per camera."""
     featured_channel = featured.event.channel if featured else None
     tiles = []
     for view in page.cameras:
@@ -458,6 +471,10 @@ def camera_tiles(page: SitePage, *, user, featured: EventView | None) -> list[Ca
         shows_alarm = featured is not None and (
             view.for_zone or (featured_channel is not None and camera.channel == featured_channel)
         )
+        zones = ", ".join(f"{number:03d}" for number in view.zone_numbers) or "none"
+        request_values = {"camera": str(camera.code)}
+        if view.for_zone and zone is not None:
+            request_values["zone"] = str(zone)
         tiles.append(
             CameraTile(
                 view=view,
@@ -466,6 +483,8 @@ def camera_tiles(page: SitePage, *, user, featured: EventView | None) -> list[Ca
                 ),
                 live_url=live_url(camera, user=user) if has_live_view(camera) else "",
                 can_request=not shows_alarm,
+                detail=f"{camera.bridge} · channel {camera.channel} · zones {zones}",
+                request_values=json.dumps(request_values),
             )
         )
     return tiles

@@ -148,7 +148,7 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
         (row for row in page.zones if featured and row.number == featured.zone_number), None
     )
     selectors.attach_media(events, user=request.user, media=page.media)
-    tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view)
+    tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view, zone=link.zone)
     return render(
         request,
         "monitoring/site.html",
