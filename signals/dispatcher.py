@@ -285,7 +285,7 @@ class Dispatcher:
         total = len(claimed)
         lanes = self.lanes
         dry = False  # a top-up found nothing: not again this round
-        looked = time.monotonic()  # when this round last looked for new alarms
+        looked = time.monotonic()  # when this round last finished looking for new alarms
         urgent = False  # an alarm waits in ``results``
         try:
             while (waiting or lanes.in_flight) and not self._stop.is_set():
@@ -324,8 +324,11 @@ class Dispatcher:
                     and time.monotonic() - looked >= ALARM_LOOK_SECONDS
                     and not self._stop.is_set()
                 ):
-                    looked = time.monotonic()
                     alarms = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
+                    # From the claim's end: a claim slower than ALARM_LOOK_SECONDS (a loaded
+                    # database) must not follow itself back to back, or the lanes' results are
+                    # never collected and nothing claimed is sent (alarms waited 20 s so).
+                    looked = time.monotonic()
                     if alarms:
                         total += len(alarms)
                         waiting = deque(sorted([*waiting, *alarms], key=claiming.order_key))

@@ -1,0 +1,98 @@
+"""A dispatcher's round (``Dispatcher.run_batch``) as a schedule: when it claims, hands signals
+to the lanes and collects their results. The claims, the lanes and the recording step are
+stand-ins, so the test is about the loop alone (no database, no receiver)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections import deque
+from datetime import timedelta
+
+from django.utils import timezone
+
+from signals import dispatcher as dispatcher_module
+from signals.dispatcher import Dispatcher
+from signals.models import Signal
+from signals.sending import Result
+
+EXCHANGE_SECONDS = 0.005
+
+
+def signal(pk: int, priority: int) -> Signal:
+    return Signal(
+        pk=pk,
+        priority=priority,
+        receiver_id=1,
+        account_number=str(pk),
+        next_attempt_at=timezone.now() - timedelta(seconds=1),
+        reference=f"ref-{pk}",
+    )
+
+
+class Lanes:
+    """Four lanes whose exchanges each take EXCHANGE_SECONDS, finishing in the order sent."""
+
+    count = 4
+
+    def __init__(self, log: list[tuple[str, int]]) -> None:
+        self.log = log
+        self.sending: deque[Signal] = deque()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.sending)
+
+    @property
+    def free(self) -> int:
+        return self.count - self.in_flight
+
+    def submit(self, signal: Signal) -> None:
+        self.log.append(("sent", signal.pk))
+        self.sending.append(signal)
+
+    def result(self) -> Result:
+        time.sleep(EXCHANGE_SECONDS)
+        return Result(self.sending.popleft())
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_slow_alarm_claim_that_keeps_finding_alarms_does_not_hold_up_the_lanes(monkeypatch):
+    """An alarms-only claim that takes longer than ALARM_LOOK_SECONDS (a loaded database) and
+    finds a new alarm each time: every alarm it finds is sent before the next such claim
+    starts. (The loop once went from one such claim straight to the next while the lanes were
+    full, never collecting a result: in a 100,000-trouble storm, alarms waited 20 s.)"""
+    slow_claim = dispatcher_module.ALARM_LOOK_SECONDS * 2
+    log: list[tuple[str, int]] = []
+    troubles = [signal(pk, 5) for pk in range(1, 101)]
+    alarms = iter(range(1001, 1011))
+
+    def claim_more(*, most: int | None = None) -> list[Signal]:
+        if most is None:
+            return [] if log else troubles  # the round's batch, then no top-up
+        log.append(("claim", 0))
+        time.sleep(slow_claim)
+        alarm = next(alarms, None)
+        return [] if alarm is None else [signal(alarm, 3)]
+
+    flushed: list[Result] = []
+    dispatcher = Dispatcher(name="round-test", batch=100)
+    try:
+        dispatcher.lanes = Lanes(log)
+        monkeypatch.setattr(dispatcher, "_claim_more", claim_more)
+        monkeypatch.setattr(dispatcher, "_lease_allows", lambda signal: True)
+        monkeypatch.setattr(dispatcher, "flush", lambda results, **_: flushed.extend(results))
+
+        assert dispatcher.run_batch() == 110
+    finally:
+        dispatcher.close()
+
+    assert sorted(r.signal.pk for r in flushed) == [*range(1, 101), *range(1001, 1011)]
+    claims = [n for n, (what, _) in enumerate(log) if what == "claim"]
+    assert len(claims) > 10, log  # it kept looking while the troubles were sent
+    for alarm, (claim, next_claim) in enumerate(itertools.pairwise(claims), 1001):
+        if alarm > 1010:
+            break
+        assert ("sent", alarm) in log[claim:next_claim], (alarm, log)
