@@ -13,6 +13,9 @@ admin.site.site_header = "Dealer portal administration"
 admin.site.site_title = "Dealer portal admin"
 admin.site.login_form = AdminSignInForm
 
+# The database being away answers 503 with Retry-After, not 500 (portal/views.py).
+handler500 = portal_views.server_error
+
 urlpatterns = [
     path("", portal_views.home, name="home"),
     path(
