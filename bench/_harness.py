@@ -259,10 +259,14 @@ class DispatcherProcesses:
                 )
             )
         for process in self.processes:
-            # The banner: Django is up and the dispatcher is polling.
-            banner = process.stdout.readline()
-            if "delivering signals" not in banner:
-                raise SystemExit(f"dispatcher did not start: {banner}{process.stdout.read()}")
+            # The banner: Django is up and the dispatcher is polling. System check warnings
+            # may come first (a worktree without node_modules); output ending before it is
+            # a dispatcher that did not start.
+            said = []
+            while "delivering signals" not in (line := process.stdout.readline()):
+                said.append(line)
+                if not line:
+                    raise SystemExit(f"dispatcher did not start: {''.join(said)}")
 
     def rss_mb(self) -> list[float]:
         """Each running dispatcher's resident memory, in MB (Linux)."""
@@ -288,3 +292,76 @@ class DispatcherProcesses:
             summaries.append(output.strip().splitlines()[-1] if output.strip() else "")
         self.processes = []
         return summaries
+
+
+class EmulatorProcess:
+    """The receiver emulator in a process of its own, as a real receiver would be: in the
+    benchmark's process its threads (a thousand and more requests a second) would hold the
+    GIL while the benchmark records alarms and timestamps their acceptance, and the figures
+    would include that. XML v1 on loopback; ``with`` starts and stops it."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # nothing of this process's connections
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(target=_serve_emulator, args=(child,), daemon=True)
+
+    def __enter__(self) -> EmulatorProcess:
+        self._process.start()
+        self.port = self._call("port")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._call("stop")
+        self._process.join(10)
+
+    def _call(self, method: str, *args: object):
+        self._pipe.send((method, args))
+        return self._pipe.recv()
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def wait_for_accepted(self, count: int, timeout: float) -> bool:
+        return self._call("wait_for_accepted", count, timeout)
+
+    def received_count(self) -> int:
+        return self._call("received_count")
+
+    def received_at(self, index: int):
+        """When the ``index``-th accepted alarm arrived (a datetime)."""
+        return self._call("received_at", index)
+
+    def received(self) -> list[tuple[str, str, object]]:
+        """Every accepted alarm in arrival order: (account, reference, received_at)."""
+        return self._call("received")
+
+    def counts(self) -> dict[str, int]:
+        return self._call("counts")
+
+
+def _serve_emulator(pipe) -> None:
+    sys.path.insert(0, str(ROOT))
+    from signals.emulator import ReceiverEmulator
+
+    with ReceiverEmulator() as emulator:
+        while True:
+            method, args = pipe.recv()
+            if method == "stop":
+                pipe.send(None)
+                return
+            if method == "port":
+                pipe.send(emulator.port)
+            elif method == "reset":
+                pipe.send(emulator.reset())
+            elif method == "wait_for_accepted":
+                pipe.send(emulator.wait_for_accepted(*args))
+            elif method == "received_count":
+                pipe.send(len(emulator.received))
+            elif method == "received_at":
+                pipe.send(emulator.received[args[0]].received_at)
+            elif method == "received":
+                pipe.send([(r.account, r.reference, r.received_at) for r in emulator.received])
+            elif method == "counts":
+                pipe.send(dict(emulator.counts))

@@ -8,9 +8,10 @@ By default (issue 14): 100,000 trouble signals from 50,000 sites (two each: powe
 trouble) are queued at once in one bulk load, on top of a delivered history whose statistics
 the table keeps (no ANALYZE after the load, as autovacuum would not have run yet); the claim's
 query plan at that moment is printed. Then the dispatcher(s) start, real ``manage.py
-run_dispatcher`` processes sending XML v1 to the receiver emulator on loopback, and 1,000
-burglary and fire alarms (from 1,000 other sites, through ``signals.services.event_record`` as
-the device API records them) arrive over the first ``--alarm-seconds`` of the drain.
+run_dispatcher`` processes sending XML v1 to the receiver emulator on loopback (in a process
+of its own, as a receiver is), and 1,000 burglary and fire alarms (from 1,000 other sites,
+through ``signals.services.event_record`` as the device API records them) arrive over the
+first ``--alarm-seconds`` of the drain.
 
 It prints: each alarm's time from its event being recorded to the receiver's acknowledgement
 being recorded (and to the receiver accepting it), median and p99; the time to drain the
@@ -31,7 +32,7 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from _harness import DispatcherProcesses, test_database
+from _harness import DispatcherProcesses, EmulatorProcess, test_database
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -132,7 +133,7 @@ def idle_wake(emulator, alarm_sites, *, count: int, floor_latency: float) -> int
     samples: list[float] = []
     for n in range(count):
         time.sleep(rng.uniform(0.03, 0.12))  # idle again
-        before = len(emulator.received)
+        before = emulator.received_count()
         started = datetime.now(UTC)
         services.event_record(
             customer=alarm_sites[n % len(alarm_sites)],
@@ -144,7 +145,7 @@ def idle_wake(emulator, alarm_sites, *, count: int, floor_latency: float) -> int
         if not emulator.wait_for_accepted(before + 1, timeout=10):
             print(f"!! an idle-time alarm was not accepted within 10 s ({n} sent)")
             return n + 1
-        samples.append((emulator.received[before].received_at - started).total_seconds())
+        samples.append((emulator.received_at(before) - started).total_seconds())
     if samples:
         median, p99 = statistics.median(samples), percentile(samples, 0.99)
         print(
@@ -185,7 +186,6 @@ def main() -> None:
         from customers.models import Customer, MonitoringAccount, Zone
         from signals import codecs, services
         from signals.codecs.base import Message
-        from signals.emulator import ReceiverEmulator
         from signals.lib import Trigger, reference_new
         from signals.models import AlarmEvent, DeliveryAttempt, Signal
         from signals.sending import receiver_config
@@ -314,7 +314,9 @@ def main() -> None:
         print("\nthe claim's plan right after the bulk load, without ANALYZE:", flush=True)
         print("    " + claim_plan().replace("\n", "\n    ") + "\n", flush=True)
 
-        with ReceiverEmulator() as emulator:
+        # The receiver in a process of its own, as a real one is: in this one its threads
+        # would hold the GIL while this process records alarms and times their acceptance.
+        with EmulatorProcess() as emulator:
             ReceiverPathFactory(
                 receiver=record.receiver, port=emulator.port, connect_timeout=2, reply_timeout=5
             )
@@ -364,7 +366,7 @@ def main() -> None:
             )
             total = ARGS.troubles + ARGS.alarms
             if not emulator.wait_for_accepted(total, timeout=1800):
-                print(f"!! only {len(emulator.accepted)} of {total} accepted in 30 min")
+                print(f"!! only {emulator.received_count()} of {total} accepted in 30 min")
             deadline = time.monotonic() + 60
             while (
                 Signal.objects.filter(state=Signal.State.PENDING).exists()
@@ -380,8 +382,8 @@ def main() -> None:
             sampler.join()
             memory.append(running.rss_mb())
             summaries = running.stop()
-            received = emulator.received
-            counts = emulator.counts
+            received = emulator.received()
+            counts = emulator.counts()
 
         # --- figures ---------------------------------------------------------------------------
         storm = Signal.objects.filter(created_at__gt=now - timedelta(hours=1))
@@ -392,7 +394,7 @@ def main() -> None:
         )
         drained_at = storm.filter(priority=5).aggregate(t=Max("delivered_at"))["t"]
         drain = (drained_at - drain_started).total_seconds() if drained_at else float("nan")
-        accepted_at = {r.reference: r.received_at for r in received}
+        accepted_at = {reference: at for _, reference, at in received}
         recorded = [
             (a["delivered_at"] - a["created_at"]).total_seconds()
             for a in alarms
@@ -458,8 +460,8 @@ def main() -> None:
         for number, reference in storm.order_by("id").values_list("account_number", "reference"):
             expected[number].append(reference)
         arrived = defaultdict(list)
-        for item in received:
-            arrived[item.account].append(item.reference)
+        for account, reference, _ in received:
+            arrived[account].append(reference)
         out_of_order = sum(1 for number, refs in expected.items() if arrived[number] != refs)
         left = storm.exclude(state=Signal.State.DELIVERED).count()
         print(
