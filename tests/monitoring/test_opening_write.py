@@ -14,9 +14,19 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection, transaction
 
+from customers.models import MonitoringAccount
 from monitoring import services
 from monitoring.models import SiteOpening
-from tests.factories import BridgeFactory, CameraFactory, MonitoringAccountFactory, ZoneFactory
+from tests.factories import (
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    DealerStationFactory,
+    MonitoringAccountFactory,
+    ReceiverFactory,
+    StationMembershipFactory,
+    ZoneFactory,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -134,4 +144,85 @@ def test_a_page_whose_opening_was_not_recorded_is_not_served(
     assert response.status_code == 503
     assert "could not record that you opened this site" in response.text
     assert "Door" not in response.text
+    assert not SiteOpening.objects.exists()
+
+
+# --- which links record an opening ------------------------------------------------------------
+
+
+@pytest.fixture
+def second_station(dealer, operator):
+    """Another station the operator works at, with a record of the dealer's."""
+    record_two = DealerStationFactory(dealer=dealer, receiver=ReceiverFactory(station__name="Two"))
+    StationMembershipFactory(station=record_two.station, user=operator)
+    return record_two
+
+
+def test_a_link_to_one_site_at_two_of_the_operators_stations_records_it_at_the_first(
+    client, operator, site, second_station
+):
+    MonitoringAccountFactory(customer=site, station_record=second_station, account_number="3444")
+    client.force_login(operator)
+    response = client.get(URL, {"act": "3444"})
+    assert response.status_code == 200
+    (opening,) = SiteOpening.objects.all()
+    # The page's station: the first of the site's stations by name, as the page shows it.
+    assert opening.station == response.context["match"].station
+    assert (opening.customer, opening.user) == (site, operator)
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"act": "3444"}, 200),  # the chooser
+        ({"act": "NOSUCH"}, 404),
+        ({"act": "3444", "uid": "R9"}, 409),
+    ],
+    ids=["chooser", "unknown", "disagree"],
+)
+def test_a_link_that_shows_no_site_records_nothing(
+    client, operator, site, second_station, params, status
+):
+    # 3444 names a site at each of the operator's stations: the chooser.
+    MonitoringAccountFactory(
+        customer=CustomerFactory(dealer=site.dealer),
+        station_record=second_station,
+        account_number="3444",
+    )
+    MonitoringAccountFactory(
+        customer=CustomerFactory(dealer=site.dealer),
+        station_record=second_station,
+        account_number="9999",
+        reference_id="R9",
+    )
+    client.force_login(operator)
+    response = client.get(URL, params)
+    assert response.status_code == status
+    assert "site" not in response.context
+    assert not SiteOpening.objects.exists()
+
+
+def test_a_link_whose_number_also_names_another_site_is_still_recorded(
+    client, operator, site, second_station
+):
+    # 3444 also names another site at the operator's second station; the reference ID picks
+    # this one, and it is this one's opening that is recorded.
+    MonitoringAccount.objects.filter(customer=site).update(reference_id="R1")
+    MonitoringAccountFactory(
+        customer=CustomerFactory(dealer=site.dealer),
+        station_record=second_station,
+        account_number="3444",
+    )
+    client.force_login(operator)
+    response = client.get(URL, {"act": "3444", "uid": "R1", "zone": "17"})
+    assert response.status_code == 200
+    assert response.context["site"] == site
+    (opening,) = SiteOpening.objects.all()
+    assert (opening.customer, opening.user, opening.zone) == (site, operator, 17)
+
+
+def test_a_link_with_one_identifier_unmatched_records_nothing(client, operator, site):
+    client.force_login(operator)
+    response = client.get(URL, {"act": "3444", "uid": "NOPE"})
+    assert response.status_code == 404
     assert not SiteOpening.objects.exists()
