@@ -135,8 +135,11 @@ def open_size(accounts: int, args: argparse.Namespace) -> dict[str, Callable[[],
     cases, each a function making one request as the station's operator."""
     from django.test import Client
 
+    from monitoring.services import _writer
     from stations.models import StationMembership
 
+    # The opening's writer threads may hold a connection to the previous size's database.
+    _writer().release()
     if kept_database(f"deeplink_{accounts}", seed_version=SEED_VERSION, rebuild=args.rebuild):
         print(f"seeding {accounts:,} accounts (once; the database is kept)", flush=True)
         seed(accounts)
@@ -232,7 +235,14 @@ def main() -> None:
     args = parser.parse_args()
 
     django_setup()
+    from django.conf import settings
+
     from monitoring.models import SiteOpening
+    from portal import settings as production
+
+    # As in production: the opening's writer keeps its connection between deep links (the test
+    # settings give it back after every write, for the test database's sake).
+    settings.OPENING_WRITER_IDLE_SECONDS = production.OPENING_WRITER_IDLE_SECONDS
 
     for accounts in args.accounts:
         open_size(accounts, args)

@@ -7,19 +7,26 @@ once an operator has been shown a site its opening must be on disk. On PostgreSQ
 WAL flush at commit: on this project's reference machine about as long as the whole page. The
 deep link therefore starts the write on a connection of its own (``opening_record_started``),
 reads and renders the page meanwhile, and waits for the commit before the page is sent
-(``PendingOpening.wait``). The operator waits for the flush only where it outlasts the page;
+(``PendingOpening.wait``); the writer threads keep their connection between deep links
+(``_Writers``). The operator waits for the flush only where it outlasts the page;
 the guarantee is the plain one of a synchronous commit: a page that was served has its
 opening committed and flushed, whatever crashes afterwards. A write that fails fails the page.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import wait as wait_for_all
 from datetime import datetime
+from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -120,8 +127,7 @@ def _write_on_own_connection(fields: dict) -> SiteOpening:
 
     A plain INSERT rather than ``objects.create``: the writer shares the interpreter with the
     page it runs beside, so what it spends in Python (the ORM compiling an INSERT is most of
-    it) the page waits for. The thread's connection goes back to the pool (or is closed)
-    after each write, so an idle writer holds none, and one that failed is never reused.
+    it) the page waits for. The connection is the writer thread's (``_Writers``).
     """
     meta = SiteOpening._meta
     params = [
@@ -130,32 +136,100 @@ def _write_on_own_connection(fields: dict) -> SiteOpening:
         )
         for name in _WRITTEN
     ]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(_insert_sql(), params)
-            (pk,) = cursor.fetchone()
-    finally:
-        connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), params)
+        (pk,) = cursor.fetchone()
     opening = SiteOpening(pk=pk, **fields)
     opening._state.adding = False
     opening._state.db = connection.alias
     return opening
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_pid = 0
-_executor_lock = threading.Lock()
+class _Writers:
+    """The process's writer threads. A write goes to the first thread with the least work, so
+    one after another they all go to the first thread, and the others work only while deep
+    links overlap. Each thread keeps its connection while openings keep coming and gives it
+    back to the pool (or closes it) once idle for ``settings.OPENING_WRITER_IDLE_SECONDS``, or
+    at once after a write that failed, so a broken connection is never reused. Taking a
+    connection from the pool costs a round trip (its health check) and the interpreter's
+    attention while the page is being built: with the connection kept, a deep link's write is
+    its INSERT alone."""
+
+    def __init__(self, threads: int) -> None:
+        self._lock = threading.Lock()
+        self._queues = [queue.SimpleQueue() for _ in range(threads)]
+        self._pending = [0] * threads
+        for number in range(threads):
+            threading.Thread(
+                target=self._run, args=(number,), name=f"opening-writer-{number}", daemon=True
+            ).start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        with self._lock:
+            number = min(range(len(self._pending)), key=self._pending.__getitem__)
+            self._pending[number] += 1
+        self._queues[number].put((future, fn, args))
+        return future
+
+    def release(self, timeout: float | None = None) -> None:
+        """Every thread gives its connection back once its writes are done; returns when they
+        have (before the database a connection was taken for goes away, and at exit)."""
+        released = [Future() for _ in self._queues]
+        for mine, future in zip(self._queues, released, strict=True):
+            mine.put((future, None, ()))
+        wait_for_all(released, timeout=timeout)
+
+    def _run(self, number: int) -> None:
+        mine = self._queues[number]
+        holding = False
+        while True:
+            idle = settings.OPENING_WRITER_IDLE_SECONDS
+            try:
+                item = mine.get(timeout=idle) if holding else mine.get()
+            except queue.Empty:
+                item = None
+            if item is None or item[1] is None:
+                connection.close()
+                holding = False
+                if item is not None:
+                    item[0].set_result(None)
+                continue
+            future, fn, args = item
+            try:
+                if future.set_running_or_notify_cancel():
+                    try:
+                        result = fn(*args)
+                    except BaseException as exc:
+                        connection.close()
+                        holding = False
+                        future.set_exception(exc)
+                    else:
+                        holding = idle > 0
+                        if not holding:
+                            connection.close()
+                        future.set_result(result)
+            finally:
+                with self._lock:
+                    self._pending[number] -= 1
 
 
-def _writer() -> ThreadPoolExecutor:
+_writers: _Writers | None = None
+_writers_pid = 0
+_writers_lock = threading.Lock()
+
+
+def _writer() -> _Writers:
     """The process's writer threads, started on first use (threads do not survive a fork, so
     a worker forked from a process that had them starts its own)."""
-    global _executor, _executor_pid
-    with _executor_lock:
-        if _executor is None or _executor_pid != os.getpid():
-            _executor = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="opening-writer")
-            _executor_pid = os.getpid()
-        return _executor
+    global _writers, _writers_pid
+    with _writers_lock:
+        if _writers is None or _writers_pid != os.getpid():
+            _writers = _Writers(WRITER_THREADS)
+            _writers_pid = os.getpid()
+            # Daemon threads stop with the process: hand their connections back first.
+            atexit.register(_writers.release, timeout=2)
+        return _writers
 
 
 def verdict_record(

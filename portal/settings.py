@@ -352,6 +352,12 @@ SIGNAL_PATH_RETRY_SECONDS = env.float("SIGNAL_PATH_RETRY_SECONDS", default=30.0)
 # Extra CA certificates (PEM) trusted for receivers' TLS, e.g. a station's private CA.
 SIGNAL_TLS_CA_FILE = env.str("SIGNAL_TLS_CA_FILE", default="")
 
+# --- Operators (monitoring app) --------------------------------------------------------------
+# A deep link's opening is written on a writer thread of its own (monitoring.services); the
+# thread keeps its database connection this long after its last write, so that a busy station's
+# deep links skip the pool's checkout; 0 gives it back after every write.
+OPENING_WRITER_IDLE_SECONDS = env.float("OPENING_WRITER_IDLE_SECONDS", default=2.0)
+
 # --- Media from bridges (media app) ---------------------------------------------------------
 # Snapshots and clips are stored through Django's storage named "media": a folder under var/
 # by default, or any S3-compatible object store (AWS S3, MinIO, Ceph, R2 ...) when

@@ -19,3 +19,6 @@ if STORAGES["media"]["BACKEND"].endswith("FileSystemStorage"):  # noqa: F405
     import tempfile
 
     STORAGES["media"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="portal-test-media-")  # noqa: F405
+# The opening's writer threads give their connection back after every write: a test database
+# is dropped at the end of the run, which a connection still held would prevent.
+OPENING_WRITER_IDLE_SECONDS = 0

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from customers.models import MonitoringAccount
 from monitoring import services
@@ -226,3 +226,43 @@ def test_a_link_with_one_identifier_unmatched_records_nothing(client, operator, 
     response = client.get(URL, {"act": "3444", "uid": "NOPE"})
     assert response.status_code == 404
     assert not SiteOpening.objects.exists()
+
+
+# --- the writer threads' connections ----------------------------------------------------------
+
+
+def _holds_a_connection() -> bool:
+    """Run on a writer thread: whether it came to this write with a connection in hand."""
+    held = connection.connection is not None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return held
+
+
+def _fails() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT no_such_column FROM monitoring_siteopening")
+
+
+def test_a_writer_keeps_its_connection_between_writes_and_drops_it_after_a_failure(settings):
+    writers = services._writer()
+    settings.OPENING_WRITER_IDLE_SECONDS = 30
+    try:
+        writers.release()
+        # One write after another goes to the same thread, which kept its connection.
+        assert writers.submit(_holds_a_connection).result(10) is False
+        assert writers.submit(_holds_a_connection).result(10) is True
+        with pytest.raises(DatabaseError):
+            writers.submit(_fails).result(10)
+        # A connection that failed is never used again.
+        assert writers.submit(_holds_a_connection).result(10) is False
+        assert writers.submit(_holds_a_connection).result(10) is True
+        writers.release()
+        assert writers.submit(_holds_a_connection).result(10) is False
+        # Without an idle time (the test settings), it gives it back after every write.
+        settings.OPENING_WRITER_IDLE_SECONDS = 0
+        writers.release()
+        assert writers.submit(_holds_a_connection).result(10) is False
+        assert writers.submit(_holds_a_connection).result(10) is False
+    finally:
+        writers.release()
