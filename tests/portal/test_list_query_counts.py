@@ -5,8 +5,8 @@ pinned number of queries both times: a query per row (a template reaching throug
 that was not selected) fails here. Pages pinned elsewhere: the customer list
 (tests/customers/test_sites.py), the signal lists (tests/signals/test_views.py), the dashboard
 (tests/dealers/test_dashboard.py), the code library (tests/signals/test_code_library.py), the
-console's accounts (tests/monitoring/test_console.py) and the deep link
-(tests/monitoring/test_deep_link.py).
+console's accounts (tests/monitoring/test_console.py) and the deep link's sizes
+(tests/monitoring/test_deep_link.py, tests/monitoring/test_site_media.py).
 """
 
 from __future__ import annotations
@@ -15,14 +15,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from customers import services as customer_services
-from customers.models import MonitoringAccount
+from customers.models import Contact, Customer, MonitoringAccount
 from dealers.models import Membership
+from monitoring.models import SiteOpening, Verdict
 from tests.factories import (
+    AlarmEventFactory,
+    BridgeFactory,
+    CameraFactory,
     CustomerFactory,
     DealerStationFactory,
+    MediaItemFactory,
     MembershipFactory,
     MonitoringAccountFactory,
     MonitoringStationFactory,
@@ -30,6 +36,7 @@ from tests.factories import (
     ReceiverFactory,
     ReceiverPathFactory,
     StationMembershipFactory,
+    ZoneFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +131,39 @@ def _same_number_elsewhere(w: World, n: int) -> None:
         MonitoringAccountFactory(
             customer=CustomerFactory(dealer=w.dealer), station_record=record, account_number="3444"
         )
+
+
+def _site(w: World) -> Customer:
+    """The site with account 3444 at the operator's station (made on first use)."""
+    account = MonitoringAccount.objects.filter(station_record=w.record).first()
+    if account is None:
+        account = MonitoringAccountFactory(
+            customer=CustomerFactory(dealer=w.dealer),
+            station_record=w.record,
+            account_number="3444",
+        )
+    return account.customer
+
+
+def _site_contents(w: World, n: int) -> None:
+    """``n`` more of everything the operator's site page shows: a bridge with a camera on a
+    zone, an alarm in that zone with a clip, a snapshot and a verdict, a snapshot of the
+    camera, a contact, and an opening by a colleague."""
+    site = _site(w)
+    colleague = StationMembershipFactory(station=w.station).user
+    for _ in range(n):
+        camera = CameraFactory(bridge=BridgeFactory(customer=site), channel=1)
+        number = site.zones.count() + 1
+        ZoneFactory(customer=site, number=number).cameras.add(camera)
+        alarm = AlarmEventFactory(customer=site, kind="alarm", zone_number=number, channel=1)
+        MediaItemFactory(camera=camera, event=alarm)
+        MediaItemFactory(camera=camera, event=alarm, kind="clip", content_type="video/mp4")
+        MediaItemFactory(camera=camera)
+        Verdict.objects.create(
+            event=alarm, customer=site, station=w.station, user=w.operator, outcome="real"
+        )
+        Contact.objects.create(customer=site, name="Key holder", phone="555 0100")
+        SiteOpening.objects.create(user=colleague, customer=site, station=w.station)
 
 
 def _choices(w: World, n: int) -> None:
@@ -230,6 +270,23 @@ PAGES = {
         _stations,
         4,
         "session, user, stations, consoles",
+    ),
+    "deep link to a site": Page(
+        "operator",
+        lambda w: reverse("monitoring:deep-link") + "?act=3444",
+        _site_contents,
+        # One round trip for the page on PostgreSQL (its eight statements, one by one elsewhere).
+        5 if connection.vendor == "postgresql" else 12,
+        "session, user, the accounts found, the page (directions, call list, cameras with "
+        "their latest snapshot, zones, also opened by, events, their verdicts and media), "
+        "the opening (on the request's connection inside a test)",
+    ),
+    "operator's site page": Page(
+        "operator",
+        lambda w: reverse("monitoring:site", args=[_site(w).code]),
+        _site_contents,
+        4 if connection.vendor == "postgresql" else 11,
+        "session, user, the site's accounts, the page (as the deep link's)",
     ),
     "deep link choosing between sites": Page(
         "operator",
