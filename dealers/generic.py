@@ -264,6 +264,7 @@ class _Compiled:
     # (a partial index's condition, say) in the plan it keeps.
     body: str
     names: tuple[str, ...]
+    converters: dict  # the compiler's get_converters() for its columns
 
 
 @dataclass
@@ -430,8 +431,19 @@ class PreparedReads:
                     if str(value) in sql:
                         raise ValueError(f"PreparedReads: {name} is in the SQL, not a parameter")
                 body, names = _statement_body(sql, params, dict(slots), connections[using])
+                columns = [column[0] for column in compiler.select[: compiler.col_count]]
+                converters = compiler.get_converters(columns)
                 compiled.append(
-                    _Compiled(queryset, compiler, sql, tuple(params), tuple(slots), body, names)
+                    _Compiled(
+                        queryset,
+                        compiler,
+                        sql,
+                        tuple(params),
+                        tuple(slots),
+                        body,
+                        names,
+                        converters,
+                    )
                 )
             if missing := set(stand_ins) - seen:
                 raise ValueError(f"PreparedReads: {sorted(missing)} never reach the SQL")
@@ -441,12 +453,17 @@ class PreparedReads:
     @staticmethod
     def _objects(part: _Compiled, rows: list[tuple], connection: Any) -> list[Any]:
         """The rows as the queryset would list them, through its own iterable and a copy of
-        its compiler (which holds per-read state: the connection, the rows)."""
+        its compiler (which holds per-read state: the connection, the rows). No rows list as
+        nothing, without setting the iterable up (most of the cost of a small result)."""
+        if not rows:
+            return []
         compiler = copy.copy(part.compiler)
         compiler.connection = connection
         if compiler.has_extra_select:
             rows = [row[: compiler.col_count] for row in rows]
         compiler.execute_sql = lambda *args, **kwargs: iter([rows])
+        # The converters depend on the columns and the backend only: found once.
+        compiler.get_converters = lambda expressions: part.converters
         return list(part.queryset._iterable_class(_Answered(part.queryset, compiler)))
 
 

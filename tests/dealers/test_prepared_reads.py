@@ -11,7 +11,14 @@ from django.db.models import Count
 
 from customers.models import Camera, Customer, Zone
 from dealers.generic import PreparedReads
-from tests.factories import BridgeFactory, CameraFactory, CustomerFactory, ZoneFactory
+from monitoring.models import SiteOpening
+from tests.factories import (
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    MonitoringStationFactory,
+    ZoneFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,6 +35,9 @@ def _site(dealer, name: str, channels: int) -> Customer:
             CameraFactory(bridge=bridge, channel=channel)
         )
     ZoneFactory(customer=site, number=9)
+    SiteOpening.objects.create(
+        customer=site, station=MonitoringStationFactory(), parameters={"act": name, "zone": "9"}
+    )
     return site
 
 
@@ -50,10 +60,15 @@ def _reads(*, customer_id: int, name: str, since: datetime) -> list:
         .order_by("pk")[:5],
         Customer.objects.filter(pk=customer_id).values_list("name", flat=True),
         Zone.objects.filter(customer_id=customer_id, number=9).values("number", "customer_id"),
+        # A column with a converter (JSON), and a model with one.
+        SiteOpening.objects.filter(customer_id=customer_id).values_list("parameters", flat=True),
+        SiteOpening.objects.filter(customer_id=customer_id, opened_at__gte=since),
     ]
 
 
 def _compare(result):
+    if isinstance(result, SiteOpening):
+        return (result.pk, result.parameters, result.opened_at)
     if isinstance(result, Camera):
         return (result.pk, result.channel, result.bridge.serial, result.bridge.customer.name)
     if isinstance(result, Customer):
@@ -72,7 +87,7 @@ def test_each_read_gives_what_listing_its_queryset_gives(sites, django_assert_nu
     for site in (*sites, sites[0]):
         values = {"customer_id": site.pk, "name": site.name, "since": long_ago}
         expected = _listed(_reads(**values))
-        with django_assert_num_queries(1 if connection.vendor == "postgresql" else 5):
+        with django_assert_num_queries(1 if connection.vendor == "postgresql" else 7):
             got = reads.read(**values)
         with django_assert_num_queries(0):
             # select_related reached through without a query
@@ -80,6 +95,8 @@ def test_each_read_gives_what_listing_its_queryset_gives(sites, django_assert_nu
             assert [[_compare(row) for row in rows] for rows in got] == expected
         assert got[3] == [site.name]
         assert got[4] == [{"number": 9, "customer_id": site.pk}]
+        assert got[5] == [{"act": site.name, "zone": "9"}]
+        assert got[6][0].parameters == {"act": site.name, "zone": "9"}
     bakery = reads.read(customer_id=sites[0].pk, name="100% Bakery", since=long_ago)
     assert [c.channel for c in bakery[0]] == [3, 2, 1]  # in the queryset's own order
     assert bakery[2] == [sites[0]] and bakery[2][0].zones_count == 4
