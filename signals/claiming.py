@@ -61,6 +61,7 @@ CLAIMED_FIELDS = (
     "lease_owner",
     "lease_expires_at",
 )
+PENDING = Signal.State.PENDING
 # The claim's order; the partial index signals_signal_due holds exactly this.
 CLAIM_ORDER = ("priority", "next_attempt_at", "id")
 # Planner settings for the claim's transaction only (see the module's docstring).
@@ -165,9 +166,19 @@ def renew(
         return []
     expires = now + timedelta(seconds=lease_seconds)
     ids = [signal.pk for signal in signals]
-    mine = Signal.objects.filter(pk__in=ids, lease_owner=owner, state=Signal.State.PENDING)
-    if mine.update(lease_expires_at=expires) != len(ids):
-        kept = set(mine.values_list("pk", flat=True))
+    with transaction.atomic():
+        # Locked and read by primary key alone, then written by it: "pending" in the UPDATE
+        # would let stale statistics walk every pending row (as ``lease_query`` says).
+        rows = (
+            Signal.objects.filter(pk__in=ids)
+            .order_by("pk")
+            .select_for_update(no_key=True)
+            .values_list("pk", "state", "lease_owner")
+        )
+        kept = {pk for pk, state, lease_owner in rows if (state, lease_owner) == (PENDING, owner)}
+        if kept:
+            Signal.objects.filter(pk__in=kept).update(lease_expires_at=expires)
+    if len(kept) != len(ids):
         signals = [signal for signal in signals if signal.pk in kept]
     for signal in signals:
         signal.lease_expires_at = expires

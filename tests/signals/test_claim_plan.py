@@ -13,10 +13,13 @@ import re
 import pytest
 from django.db import connection, transaction
 from django.db.models.sql.subqueries import UpdateQuery
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from signals import claiming
-from signals.models import Signal
+from signals.dispatcher import Dispatcher
+from signals.models import DeliveryAttempt, Signal
+from signals.sending import Attempt, Result
 from tests.factories import SignalFactory
 from tests.signals.processes import needs_postgresql
 
@@ -101,7 +104,7 @@ def check_plan(plan: str, *, rows: int) -> None:
     assert int(buffers[1]) + int(buffers[2] or 0) < 20 * BATCH, plan
 
 
-def test_the_claim_walks_its_index_right_after_a_bulk_load_without_analyze():
+def storm_without_analyze() -> None:
     template = SignalFactory(state=Signal.State.DELIVERED, delivered_at=timezone.now())
     with connection.cursor() as cursor:
         # Statistics as they were before the storm: a delivered history, nothing pending. (The
@@ -111,6 +114,10 @@ def test_the_claim_walks_its_index_right_after_a_bulk_load_without_analyze():
         # The storm: troubles (two per account), and a few fires among them, never analysed.
         bulk_copy(template, BACKLOG, state="pending", first=2_000_000, priority="5")
         bulk_copy(template, 50, state="pending", first=3_000_000, priority="1")
+
+
+def test_the_claim_walks_its_index_right_after_a_bulk_load_without_analyze():
+    storm_without_analyze()
     fires = Signal.objects.filter(state=Signal.State.PENDING, priority=1)
     heads = fires.values("account_number").distinct().count()
 
@@ -141,3 +148,61 @@ def test_the_claim_walks_its_index_right_after_a_bulk_load_without_analyze():
     assert priorities == [1] * heads + [5] * (BATCH - heads)
     accounts = [s.account_number for s in claimed]
     assert len(set(accounts)) == len(accounts)
+
+
+def answered(outcome: str) -> Attempt:
+    if outcome == DeliveryAttempt.Outcome.DELIVERED:
+        return Attempt(None, timezone.now(), 5, outcome, status="accepted")
+    return Attempt(None, timezone.now(), 5, outcome, error="no reply in time")
+
+
+def test_the_recording_step_finds_its_rows_by_primary_key_right_after_a_bulk_load():
+    """A batch's outcomes (delivered, to retry, leases handed back) and renewed leases are
+    written by primary key: a condition such as "pending" once let each retry's UPDATE walk
+    every pending row."""
+    storm_without_analyze()
+    recording = Dispatcher(name="plan-test", lease_seconds=60, listen=False)
+    try:
+        claimed = claiming.claim(
+            owner=recording.lease_owner, limit=BATCH, lease_seconds=60, now=timezone.now()
+        )
+        Signal.objects.filter(pk__in=[s.pk for s in claimed]).update(
+            deadline_at=timezone.now() + timezone.timedelta(hours=1)
+        )
+        for signal in claimed:
+            signal.refresh_from_db(fields=["deadline_at"])
+        sent, held = claimed[:-10], claimed[-10:]
+        outcomes = [
+            DeliveryAttempt.Outcome.DELIVERED if n % 2 else DeliveryAttempt.Outcome.TIMEOUT
+            for n in range(len(sent))
+        ]
+        results = [
+            Result(signal, attempts=[answered(outcome)])
+            for signal, outcome in zip(sent, outcomes, strict=True)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            renewed = claiming.renew(
+                claimed, owner=recording.lease_owner, lease_seconds=60, now=timezone.now()
+            )
+            recording._write(results, held)
+    finally:
+        recording.wakeup.close()
+
+    assert renewed == claimed
+    statements = [q["sql"] for q in queries if q["sql"].startswith(("SELECT", "UPDATE"))]
+    assert len(statements) >= 5, statements
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(f"EXPLAIN {sql}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "signals_signal_pkey" in plan, plan
+            assert "pending_account" not in plan and "signals_signal_due" not in plan, plan
+    # What was written is what the outcomes say.
+    states = dict(Signal.objects.filter(pk__in=[s.pk for s in claimed]).values_list("pk", "state"))
+    for signal, outcome in zip(sent, outcomes, strict=True):
+        expected = "delivered" if outcome == DeliveryAttempt.Outcome.DELIVERED else "pending"
+        assert states[signal.pk] == expected
+    leased = Signal.objects.filter(
+        pk__in=[s.pk for s in claimed], lease_owner=recording.lease_owner
+    )
+    assert not leased.exists()
