@@ -111,14 +111,15 @@ def probe() -> bool:
         return False
 
 
-def is_pool_timeout(exc: BaseException) -> bool:
-    """Whether ``exc`` is the connection pool failing to hand out a connection in time."""
+def is_pool_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the connection pool's own failure (it could not hand out a
+    connection in time, or it was closed under this thread): a fresh pool cures it."""
     try:
-        from psycopg_pool import PoolTimeout
+        from psycopg_pool import PoolClosed, PoolTimeout
     except ImportError:
         return False
     while exc is not None:
-        if isinstance(exc, PoolTimeout):
+        if isinstance(exc, PoolTimeout | PoolClosed):
             return True
         exc = exc.__cause__
     return False
@@ -184,9 +185,10 @@ class DatabaseWatch:
             # This thread's connection failed but the database answers: a connection that
             # died with an earlier outage, or a pool that could not hand one out in time (one
             # made while the server was away backs off its own reconnections; on a loaded
-            # machine a just-restarted server is slow to accept). Not an outage: a fresh
-            # connection, from a fresh pool if the pool was what failed.
-            if is_pool_timeout(exc):
+            # machine a just-restarted server is slow to accept) or was closed under it by
+            # another thread. Not an outage: a fresh connection, from a fresh pool if the
+            # pool was what failed (so that a pool error cannot repeat forever).
+            if is_pool_error(exc):
                 with self._lock:
                     reset_pool()
             self._try_again(exc, doing)

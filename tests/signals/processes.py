@@ -54,6 +54,9 @@ class Dispatchers:
             "SIGNAL_PATH_RETRY_SECONDS": "1",
             "SIGNAL_DISPATCH_POLL_SECONDS": "0.1",
             "PYTHONUNBUFFERED": "1",
+            # A dispatcher that does not stop in time is sent SIGABRT: every thread's stack
+            # goes to its log, to say where it hung.
+            "PYTHONFAULTHANDLER": "1",
             **env,
         }
 
@@ -89,8 +92,12 @@ class Dispatchers:
             try:
                 codes[name] = process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
-                codes[name] = process.wait()
+                process.send_signal(os_signal.SIGABRT)
+                try:
+                    codes[name] = process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    codes[name] = process.wait()
         return codes
 
     def log(self, name: str) -> str:

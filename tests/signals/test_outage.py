@@ -172,7 +172,7 @@ def test_delivery_rides_through_a_database_outage(own_database, dispatchers, out
 
     logs = {name: dispatchers.log(name) for name in dispatchers.processes}
     assert everything is not None, Signal.objects.exclude(state=Signal.State.DELIVERED).count()
-    assert codes == {"outage-1": 0, "outage-2": 0}, codes
+    assert codes == {"outage-1": 0, "outage-2": 0}, (codes, logs)
     signals = list(Signal.objects.order_by("id"))
     # Nothing lost, nothing sent twice: not even a duplicate answer.
     assert sorted(p.reference for p in accepted) == sorted(s.reference for s in signals)
