@@ -383,3 +383,38 @@ def test_comments_and_processing_instructions_are_ignored_in_a_reply() -> None:
     ).replace(b"<reply", b"<!-- before --><reply")
 
     assert decode_reply(data) == Ack("a", Status.ACCEPTED)
+
+
+def test_threads_validate_at_once_each_with_its_own_schema() -> None:
+    """A dispatcher's lanes and the emulator's connections validate at the same time: each
+    thread uses schemas it built itself (never one shared across threads), and every thread's
+    answers stay right, valid and invalid alike."""
+    import threading
+
+    good = encode_reply("sig-0001", Status.ACCEPTED, received_at=None)
+    bad = good.replace(b"accepted", b"maybe")
+    seen: dict[int, object] = {}
+    failures: list[str] = []
+    start = threading.Barrier(6)
+
+    def work() -> None:
+        start.wait()
+        seen[threading.get_ident()] = xml_v1._reply_schema()
+        for _ in range(300):
+            if decode_reply(good, expected_reference="sig-0001").status != Status.ACCEPTED:
+                failures.append("a valid reply was misread")
+            try:
+                decode_reply(bad, expected_reference="sig-0001")
+                failures.append("an invalid reply was accepted")
+            except ProtocolError as exc:
+                if "schema" not in exc.reason:
+                    failures.append(exc.reason)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert failures == []
+    assert len({id(schema) for schema in seen.values()}) == len(threads)
