@@ -23,6 +23,7 @@ Helpers for templates and views: ``media_url(item, user=...)`` for a snapshot or
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,8 @@ def sign(
     """The token for one thing at one site, for one user, good for ``expires_in`` seconds
     (the kind's setting by default)."""
     lifetime = _max_age(kind) if expires_in is None else expires_in
-    expires = int(time.time() + lifetime)
+    # Rounded up: a URL is good for at least its lifetime, never less.
+    expires = math.ceil(time.time() + lifetime)
     payload = {"k": kind, "c": str(code), "s": customer_id, "u": user.pk, "e": expires}
     if path:
         payload["p"] = path
