@@ -90,9 +90,13 @@ class Lanes:
         try:
             while (signal := self._inbox.get()) is not None:
                 self._outbox.put(self._deliver(signal, lane))
+                if connection.connection is not None:
+                    # A lane touches the database only to reserve a block of sequence numbers
+                    # or store a rotated secret, now and then: it gives the connection back
+                    # at once. Held by every lane, connections would run out with more lanes
+                    # than the pool holds, and a lane without one could not send DC-09.
+                    connection.close()
         finally:
-            # A lane touches the database only to reserve sequence numbers or store a rotated
-            # secret; that connection is this thread's own.
             connection.close()
 
     def _deliver(self, signal: Signal, lane: int) -> Result:

@@ -366,3 +366,43 @@ def test_a_health_row_held_by_a_frozen_dispatcher_does_not_stop_the_others():
     assert Signal.objects.get().state == Signal.State.DELIVERED
     assert 1.5 < took < 10
     assert PathHealth.objects.get(path=path).state == "unknown"  # that batch's health skipped
+
+
+def test_more_lanes_than_the_pool_holds_all_keep_sending_dc09(tmp_path):
+    """DC-09 lanes reserve blocks of sequence numbers in the database now and then. Each lane
+    gives its connection back at once, so a dispatcher with more lanes than its connection
+    pool holds still sends every signal (a lane that kept its connection left the others none:
+    they failed each send after the pool's timeout, and delivery stalled)."""
+    running = Dispatchers(tmp_path, DATABASE_POOL_MAX="3")
+    try:
+        # 250 signals: three blocks of 100 sequence numbers, each likely reserved by another lane.
+        record, accounts = sites(25)
+        setup = PROTOCOLS["sia_dc09"]
+        receiver = record.receiver
+        receiver.protocol = "sia_dc09"
+        receiver.protocol_settings = setup["settings"]
+        receiver.wire_credential = setup["secret"]
+        receiver.save()
+        config = ReceiverConfig(
+            receiver_id=receiver.pk,
+            protocol="sia_dc09",
+            settings=setup["settings"],
+            secret=setup["secret"],
+        )
+        with ReceiverEmulator(protocol="sia_dc09", config=config) as emulator:
+            path_to(receiver, emulator.port, connect_timeout=1, reply_timeout=1)
+            for n in range(10):
+                for account in accounts:
+                    record_event(account, n)
+            total = Signal.objects.count()
+            running.start("lanes", "--connections", "8")
+            delivered = wait_until(
+                lambda: Signal.objects.filter(state=Signal.State.DELIVERED).count() == total,
+                timeout=60,
+            )
+            assert delivered, running.log("lanes")
+            assert len(emulator.accepted) == total
+    finally:
+        codes = running.stop_all()
+    assert codes == {"lanes": 0}, running.log("lanes")
+    assert not DeliveryAttempt.objects.exclude(outcome=DeliveryAttempt.Outcome.DELIVERED).exists()
