@@ -158,6 +158,27 @@ def claim(
     return signals
 
 
+def locked_rows(ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Lock these signals' rows and read each one's state and lease owner, which stay so until
+    the transaction ends; the caller then writes them by primary key.
+
+    By primary key alone, in id order (so that two writers never wait for each other
+    crosswise): a condition such as "pending" would let the planner, with statistics from
+    before a storm's bulk load, walk a whole partial index of pending signals for each
+    statement (~25 ms at 100,000 pending). The lock is the one an UPDATE takes anyway (FOR NO
+    KEY UPDATE): it does not wait for another dispatcher inserting an attempt of the same
+    signal (whose foreign key holds a key-share lock on the row)."""
+    if not ids:
+        return {}
+    rows = (
+        Signal.objects.filter(pk__in=ids)
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", "state", "lease_owner")
+    )
+    return {pk: (state, owner) for pk, state, owner in rows}
+
+
 def renew(
     signals: list[Signal], *, owner: str, lease_seconds: float, now: datetime
 ) -> list[Signal]:
@@ -167,15 +188,8 @@ def renew(
     expires = now + timedelta(seconds=lease_seconds)
     ids = [signal.pk for signal in signals]
     with transaction.atomic():
-        # Locked and read by primary key alone, then written by it: "pending" in the UPDATE
-        # would let stale statistics walk every pending row (as ``lease_query`` says).
-        rows = (
-            Signal.objects.filter(pk__in=ids)
-            .order_by("pk")
-            .select_for_update(no_key=True)
-            .values_list("pk", "state", "lease_owner")
-        )
-        kept = {pk for pk, state, lease_owner in rows if (state, lease_owner) == (PENDING, owner)}
+        rows = locked_rows(ids)
+        kept = {pk for pk, row in rows.items() if row == (PENDING, owner)}
         if kept:
             Signal.objects.filter(pk__in=kept).update(lease_expires_at=expires)
     if len(kept) != len(ids):

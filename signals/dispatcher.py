@@ -564,12 +564,9 @@ class Dispatcher:
 
         with transaction.atomic():
             insert_attempts(attempts)
-            # Every row this batch changes, locked and read by primary key alone (in id order,
-            # so that two writers never wait for each other crosswise); each write below then
-            # finds its rows by primary key too. A condition such as "pending" would let the
-            # planner, with statistics from before a storm's bulk load, walk a whole partial
-            # index of pending signals for each statement (~25 ms at 100,000 pending).
-            rows = self._lock_rows(
+            # Every row this batch changes, locked and read by primary key; each write below
+            # finds its rows by primary key too (``claiming.locked_rows`` says why).
+            rows = claiming.locked_rows(
                 [pk for _, ids in delivered.values() for pk in ids]
                 + [pk for pk, _ in retried]
                 + skipped
@@ -611,22 +608,6 @@ class Dispatcher:
                 signal.account_number,
                 fields.get("ack_reason") or fields["last_error"],
             )
-
-    @staticmethod
-    def _lock_rows(ids: list[int]) -> dict[int, tuple[str, str]]:
-        """Lock these signals' rows (by primary key, in id order): each one's state and lease
-        owner, which stay so until the transaction ends. The lock is the one the UPDATE takes
-        anyway (FOR NO KEY UPDATE): it does not wait for another dispatcher inserting an attempt
-        of the same signal (whose foreign key holds a key-share lock on the row)."""
-        if not ids:
-            return {}
-        locked = (
-            Signal.objects.filter(pk__in=ids)
-            .order_by("pk")
-            .select_for_update(no_key=True)
-            .values_list("pk", "state", "lease_owner")
-        )
-        return {pk: (state, owner) for pk, state, owner in locked}
 
     def record_health(self, observations: list[station_lib.PathObservation]) -> None:
         """Path health, last in the batch's transaction and in a savepoint of its own.

@@ -117,6 +117,21 @@ PROTOCOLS = {
 }
 
 
+def speaks(receiver, protocol: str) -> ReceiverConfig:
+    """Make the receiver speak ``protocol`` with the test's settings; its emulator's config."""
+    setup = PROTOCOLS[protocol]
+    receiver.protocol = protocol
+    receiver.protocol_settings = setup["settings"]
+    receiver.wire_credential = setup["secret"]
+    receiver.save()
+    return ReceiverConfig(
+        receiver_id=receiver.pk,
+        protocol=protocol,
+        settings=setup["settings"],
+        secret=setup["secret"],
+    )
+
+
 def heard_as(protocol: str, signal: Signal) -> str:
     """What the receiver's emulator keeps of an accepted signal, to compare."""
     if protocol == "sia_dc09":
@@ -134,12 +149,7 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
     dispatchers, protocol
 ):
     record, accounts = sites(ACCOUNTS)
-    setup = PROTOCOLS[protocol]
-    receiver = record.receiver
-    receiver.protocol = protocol
-    receiver.protocol_settings = setup["settings"]
-    receiver.wire_credential = setup["secret"]
-    receiver.save()
+    config = speaks(record.receiver, protocol)
     faults = Faults(
         reject_rate=0.08,
         failover_rate=0.03,
@@ -147,12 +157,6 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
         delay_seconds=0.2,
         drop_rate=0.04,
         close_rate=0.02,
-    )
-    config = ReceiverConfig(
-        receiver_id=receiver.pk,
-        protocol=protocol,
-        settings=setup["settings"],
-        secret=setup["secret"],
     )
     with ReceiverEmulator(
         protocol=protocol, config=config, faults=faults, seed=20250601
@@ -377,20 +381,9 @@ def test_more_lanes_than_the_pool_holds_all_keep_sending_dc09(tmp_path):
     try:
         # 250 signals: three blocks of 100 sequence numbers, each likely reserved by another lane.
         record, accounts = sites(25)
-        setup = PROTOCOLS["sia_dc09"]
-        receiver = record.receiver
-        receiver.protocol = "sia_dc09"
-        receiver.protocol_settings = setup["settings"]
-        receiver.wire_credential = setup["secret"]
-        receiver.save()
-        config = ReceiverConfig(
-            receiver_id=receiver.pk,
-            protocol="sia_dc09",
-            settings=setup["settings"],
-            secret=setup["secret"],
-        )
+        config = speaks(record.receiver, "sia_dc09")
         with ReceiverEmulator(protocol="sia_dc09", config=config) as emulator:
-            path_to(receiver, emulator.port, connect_timeout=1, reply_timeout=1)
+            path_to(record.receiver, emulator.port, connect_timeout=1, reply_timeout=1)
             for n in range(10):
                 for account in accounts:
                     record_event(account, n)
