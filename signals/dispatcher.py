@@ -71,7 +71,14 @@ from signals import claiming, lib, recovery, services
 from signals.claiming import CLAIMED_FIELDS, claimable  # noqa: F401  (this module's API)
 from signals.lanes import Lanes
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
-from signals.recording import Writer, describe, insert_attempts, short_error, stripped
+from signals.recording import (
+    Writer,
+    attempt_row,
+    describe,
+    insert_attempts,
+    short_error,
+    stripped,
+)
 from signals.sending import Attempt, Result, Sender
 from signals.supervision import Supervisor
 from signals.wakeup import Wakeup
@@ -520,8 +527,9 @@ class Dispatcher:
         release_ids = [signal.pk for signal in release]
         now = timezone.now()
         released = {"lease_owner": "", "lease_expires_at": None}
-        attempts: list[DeliveryAttempt] = []
+        attempts: list[tuple] = []
         observations: list[station_lib.PathObservation] = []
+        # Signals delivered alike: (attempts, status, reason, protocol) -> (fields, ids).
         delivered: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
         retried: list[tuple[int, dict[str, Any]]] = []
         failed: list[tuple[Signal, dict[str, Any]]] = []
@@ -555,7 +563,13 @@ class Dispatcher:
                 continue
             state, fields = self._conclude(result, now)
             if state == Signal.State.DELIVERED:
-                key = (len(result.attempts), fields["ack_status"], fields["ack_reason"])
+                del fields["attempts"]  # added by the UPDATE: len(result.attempts), in the key
+                key = (
+                    len(result.attempts),
+                    fields["ack_status"],
+                    fields["ack_reason"],
+                    fields.get("protocol"),
+                )
                 delivered.setdefault(key, (fields, []))[1].append(signal.pk)
             elif state == Signal.State.FAILED:
                 failed.append((signal, fields))
@@ -575,11 +589,11 @@ class Dispatcher:
             )
             ours = (Signal.State.PENDING, self.lease_owner)
             mine = {pk for pk, row in rows.items() if row == ours}
-            for fields, ids in delivered.values():
+            for (tried, *_), (fields, ids) in delivered.items():
                 # Delivered is true whoever holds the lease now, and after a deadline passed.
                 ids = [pk for pk in ids if rows.get(pk, ("",))[0] in DELIVERABLE]
                 if ids:
-                    Signal.objects.filter(pk__in=ids).update(**fields)
+                    claiming.write_by_pk(ids, fields, add={"attempts": tried})
             for pk, fields in retried:
                 if pk in mine:
                     Signal.objects.filter(pk=pk).update(**fields)
@@ -707,19 +721,19 @@ class Dispatcher:
         )
         return Signal.State.PENDING, fields
 
-    def _attempt_row(self, signal: Signal, attempt: Attempt) -> DeliveryAttempt:
-        # bulk_create skips DeliveryAttempt.save(): cut the texts here.
-        return DeliveryAttempt(
+    def _attempt_row(self, signal: Signal, attempt: Attempt) -> tuple:
+        # Cut to their columns here: rows are copied in as they are.
+        return attempt_row(
             signal_id=signal.pk,
             started_at=attempt.started_at,
             duration_ms=attempt.duration_ms,
-            path=attempt.path,
-            path_role=attempt.role,
+            path_id=attempt.path.pk if attempt.path is not None else None,
+            path_role=str(attempt.role),
             dispatcher_id=self.name,
-            outcome=attempt.outcome,
-            protocol=attempt.protocol,
-            sent=attempt.sent,
-            sent_decrypted=attempt.sent_decrypted,
-            reply=attempt.reply[:REPLY_MAX],
+            outcome=str(attempt.outcome),
+            protocol=str(attempt.protocol),
+            sent=bytes(attempt.sent),
+            sent_decrypted=bytes(attempt.sent_decrypted),
+            reply=bytes(attempt.reply[:REPLY_MAX]),
             error=lib.text_safe(attempt.error, ERROR_MAX),
         )

@@ -160,9 +160,16 @@ class Signal(models.Model):
     # A signal is part of its event's history.
     event = models.ForeignKey(AlarmEvent, on_delete=models.CASCADE, related_name="signals")
     # Tenancy. Dealers with customers cannot be deleted (customers.Customer.dealer PROTECTs).
-    dealer = models.ForeignKey(Dealer, on_delete=models.PROTECT, related_name="signals")
-    # The site's history; sites are archived, not deleted.
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="signals")
+    # No index of its own: signals_signal_dealer_recent starts with it (every index is one
+    # more entry for the dispatcher to write per delivered signal).
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.PROTECT, related_name="signals", db_index=False
+    )
+    # The site's history; sites are archived, not deleted. Indexed by
+    # signals_signal_customer_recent, which starts with it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="signals", db_index=False
+    )
     # Removing an account keeps its signals: the number they carried is copied below.
     account = models.ForeignKey(
         MonitoringAccount,
@@ -184,8 +191,11 @@ class Signal(models.Model):
         blank=True,
         related_name="signals",
     )
-    # Account numbers are unique per station: the station is half of the ordering key.
-    station = models.ForeignKey(MonitoringStation, on_delete=models.PROTECT, related_name="signals")
+    # Account numbers are unique per station: the station is half of the ordering key, and
+    # signals_signal_account_order, which starts with it, is its index.
+    station = models.ForeignKey(
+        MonitoringStation, on_delete=models.PROTECT, related_name="signals", db_index=False
+    )
     # A receiver that still has signals to deliver (or a history of them) cannot disappear.
     receiver = models.ForeignKey(Receiver, on_delete=models.PROTECT, related_name="signals")
     protocol = models.CharField(
@@ -348,8 +358,11 @@ class DeliveryAttempt(models.Model):
         TIMEOUT = "timeout", "No reply in time"
         ERROR = "error", "Error"
 
-    # Attempts are part of their signal's record.
-    signal = models.ForeignKey(Signal, on_delete=models.CASCADE, related_name="delivery_attempts")
+    # Attempts are part of their signal's record; signals_attempt_signal_time, which starts
+    # with the signal, is its index.
+    signal = models.ForeignKey(
+        Signal, on_delete=models.CASCADE, related_name="delivery_attempts", db_index=False
+    )
     started_at = models.DateTimeField(default=timezone.now)
     duration_ms = models.PositiveIntegerField(default=0)
     # The path may be reconfigured later; the role it had is copied.
