@@ -109,6 +109,9 @@ ALARM_LOOK_SECONDS = 0.02
 # step is idle is recorded at once, with whatever else is done by then, rather than when a
 # batch's worth is done (when the recording step is busy, batches grow as usual).
 RECORD_AT_ONCE_PRIORITY = 4
+# The type of the number of attempts a round adds (one instance: building a field per signal
+# was a noticeable part of recording a batch).
+ATTEMPTS_ADDED = PositiveIntegerField()
 
 
 def default_name() -> str:
@@ -669,7 +672,7 @@ class Dispatcher:
         tried = len(result.attempts)
         fields: dict[str, Any] = {
             # The database adds this round's attempts to whatever it holds by then.
-            "attempts": F("attempts") + Value(tried, output_field=PositiveIntegerField()),
+            "attempts": F("attempts") + Value(tried, output_field=ATTEMPTS_ADDED),
             "lease_owner": "",
             "lease_expires_at": None,
         }
