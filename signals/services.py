@@ -135,8 +135,12 @@ def _event_record(
         description=description[:200],
         actor=actor,
     )
-    # The foreign keys are rows the caller holds; the unique rule is the database's to judge.
-    event.full_clean(exclude=["customer", "bridge", "actor"], validate_constraints=False)
+    # The foreign keys are rows the caller holds; the unique rules are the database's to judge
+    # (a fresh code, and the bridge's event id, already looked up above: a query each to ask
+    # again would only lengthen the alarm's path).
+    event.full_clean(
+        exclude=["customer", "bridge", "actor"], validate_unique=False, validate_constraints=False
+    )
 
     trigger = lib.trigger_for(kind, zone_row.zone_type if zone_row is not None else None)
     rules = selectors.code_rules(customer, trigger, zone_row)
