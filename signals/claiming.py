@@ -270,15 +270,20 @@ _LOCKED_ROWS = (
 )
 
 
-def write_by_pk(ids: list[int], fields: dict[str, Any], *, add: dict[str, int]) -> None:
-    """Write ``fields`` to these signals and add ``add``'s numbers to theirs, finding the rows
-    by primary key alone (as ``locked_rows`` says why): the recording step's one UPDATE for a
-    batch delivered alike, written without compiling a query per batch on PostgreSQL."""
+# The type of a number added to a column (one instance, not one per signal written).
+_ADDED = PositiveIntegerField()
+
+
+def write_by_pk(
+    ids: list[int], fields: dict[str, Any], *, add: dict[str, int] | None = None
+) -> None:
+    """Write ``fields`` to these signals and add ``add``'s numbers to theirs (the database adds
+    them to whatever the row holds by then), finding the rows by primary key alone (as
+    ``locked_rows`` says why): every write of the recording step and of a renewal, without
+    compiling a query per batch on PostgreSQL."""
+    add = add or {}
     if connection.vendor != "postgresql":
-        added = {
-            name: F(name) + Value(number, output_field=PositiveIntegerField())
-            for name, number in add.items()
-        }
+        added = {name: F(name) + Value(number, output_field=_ADDED) for name, number in add.items()}
         Signal.objects.filter(pk__in=ids).update(**fields, **added)
         return
     quote = connection.ops.quote_name
@@ -310,7 +315,7 @@ def renew(
         rows = locked_rows(ids)
         kept = {pk for pk, row in rows.items() if row == (PENDING, owner)}
         if kept:
-            Signal.objects.filter(pk__in=kept).update(lease_expires_at=expires)
+            write_by_pk(sorted(kept), {"lease_expires_at": expires})
     if len(kept) != len(ids):
         signals = [signal for signal in signals if signal.pk in kept]
     for signal in signals:

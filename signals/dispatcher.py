@@ -64,7 +64,6 @@ from django.db import (
     connection,
     transaction,
 )
-from django.db.models import F, PositiveIntegerField, Value
 from django.utils import timezone
 
 from signals import claiming, lib, recovery, services
@@ -109,9 +108,6 @@ ALARM_LOOK_SECONDS = 0.02
 # step is idle is recorded at once, with whatever else is done by then, rather than when a
 # batch's worth is done (when the recording step is busy, batches grow as usual).
 RECORD_AT_ONCE_PRIORITY = 4
-# The type of the number of attempts a round adds (one instance: building a field per signal
-# was a noticeable part of recording a batch).
-ATTEMPTS_ADDED = PositiveIntegerField()
 
 
 def default_name() -> str:
@@ -534,8 +530,9 @@ class Dispatcher:
         observations: list[station_lib.PathObservation] = []
         # Signals delivered alike: (attempts, status, reason, protocol) -> (fields, ids).
         delivered: dict[tuple, tuple[dict[str, Any], list[int]]] = {}
-        retried: list[tuple[int, dict[str, Any]]] = []
-        failed: list[tuple[Signal, dict[str, Any]]] = []
+        # Each with the number of attempts this round adds to the signal's count.
+        retried: list[tuple[int, dict[str, Any], int]] = []
+        failed: list[tuple[Signal, dict[str, Any], int]] = []
         skipped: list[int] = []
         for result in results:
             signal = result.signal
@@ -562,32 +559,28 @@ class Dispatcher:
                     "last_error": lib.text_safe(result.skipped, ERROR_MAX),
                     **released,
                 }
-                failed.append((signal, fields))
+                failed.append((signal, fields, 0))
                 continue
             state, fields = self._conclude(result, now)
+            tried = len(result.attempts)
             if state == Signal.State.DELIVERED:
-                del fields["attempts"]  # added by the UPDATE: len(result.attempts), in the key
-                key = (
-                    len(result.attempts),
-                    fields["ack_status"],
-                    fields["ack_reason"],
-                    fields.get("protocol"),
-                )
+                key = (tried, fields["ack_status"], fields["ack_reason"], fields.get("protocol"))
                 delivered.setdefault(key, (fields, []))[1].append(signal.pk)
             elif state == Signal.State.FAILED:
-                failed.append((signal, fields))
+                failed.append((signal, fields, tried))
             else:
-                retried.append((signal.pk, fields))
+                retried.append((signal.pk, fields, tried))
 
         with transaction.atomic():
             insert_attempts(attempts)
             # Every row this batch changes, locked and read by primary key; each write below
-            # finds its rows by primary key too (``claiming.locked_rows`` says why).
+            # finds its rows by primary key too (``claiming.locked_rows`` says why), and adds
+            # the round's attempts to what the row holds by then.
             rows = claiming.locked_rows(
                 [pk for _, ids in delivered.values() for pk in ids]
-                + [pk for pk, _ in retried]
+                + [pk for pk, _, _ in retried]
                 + skipped
-                + [signal.pk for signal, _ in failed]
+                + [signal.pk for signal, _, _ in failed]
                 + release_ids
             )
             ours = (Signal.State.PENDING, self.lease_owner)
@@ -597,20 +590,18 @@ class Dispatcher:
                 ids = [pk for pk in ids if rows.get(pk, ("",))[0] in DELIVERABLE]
                 if ids:
                     claiming.write_by_pk(ids, fields, add={"attempts": tried})
-            for pk, fields in retried:
+            for pk, fields, tried in retried:
                 if pk in mine:
-                    Signal.objects.filter(pk=pk).update(**fields)
+                    claiming.write_by_pk([pk], fields, add={"attempts": tried})
             if skipped := [pk for pk in skipped if pk in mine]:
-                Signal.objects.filter(pk__in=skipped).update(
-                    next_attempt_at=now + timedelta(seconds=settings.SIGNAL_BACKOFF_BASE_SECONDS),
-                    **released,
-                )
-            failed_ids = [signal.pk for signal, _ in failed if signal.pk in mine]
-            for signal, fields in failed:
+                backoff = timedelta(seconds=settings.SIGNAL_BACKOFF_BASE_SECONDS)
+                claiming.write_by_pk(skipped, {"next_attempt_at": now + backoff, **released})
+            failed_ids = [signal.pk for signal, _, _ in failed if signal.pk in mine]
+            for signal, fields, tried in failed:
                 if signal.pk in mine:
-                    Signal.objects.filter(pk=signal.pk).update(**fields)
+                    claiming.write_by_pk([signal.pk], fields, add={"attempts": tried})
             if release_ids := [pk for pk in release_ids if pk in mine]:
-                Signal.objects.filter(pk__in=release_ids).update(**released)
+                claiming.write_by_pk(release_ids, released)
             self.record_health(observations)
             if failed_ids:
                 transaction.on_commit(lambda: services.signal_failure_notify(signal_ids=failed_ids))
@@ -618,7 +609,7 @@ class Dispatcher:
         self.stats.delivered += sum(len(ids) for _, ids in delivered.values())
         self.stats.retried += len(retried)
         self.stats.failed += len(failed_ids)
-        for signal, fields in failed:
+        for signal, fields, _ in failed:
             logger.warning(
                 "signal %s (account %s) failed: %s",
                 signal.reference,
@@ -670,12 +661,7 @@ class Dispatcher:
         """The signal's new state after its round, and the fields that say so."""
         signal = result.signal
         tried = len(result.attempts)
-        fields: dict[str, Any] = {
-            # The database adds this round's attempts to whatever it holds by then.
-            "attempts": F("attempts") + Value(tried, output_field=ATTEMPTS_ADDED),
-            "lease_owner": "",
-            "lease_expires_at": None,
-        }
+        fields: dict[str, Any] = {"lease_owner": "", "lease_expires_at": None}
         answered = [a for a in result.attempts if a.status]
         if answered:
             fields["ack_status"] = lib.text_safe(answered[-1].status, 20)

@@ -18,6 +18,7 @@ from signals.codecs.xml_v1 import decode_reply
 from signals.dispatcher import Dispatcher, claimable
 from signals.emulator import Faults, Outcome, ReceiverEmulator
 from signals.models import DeliveryAttempt, Signal
+from signals.sending import Attempt, Result
 from signals.transports import TcpTransport
 from stations.models import ReceiverPath
 from tests.factories import (
@@ -476,6 +477,36 @@ def test_delivered_is_recorded_even_if_the_lease_was_taken_meanwhile(account, re
     delivered.refresh_from_db()
     assert delivered.state == Signal.State.DELIVERED
     assert delivered.lease_owner == ""
+
+
+def test_signals_delivered_alike_in_other_protocols_each_keep_their_own(dealer, record, account):
+    """Signals answered the same way are written by one UPDATE; one per protocol, so a batch
+    spanning two receivers' protocols records each signal's own (and the attempts it took)."""
+    other = MonitoringAccountFactory(customer__dealer=dealer, station_record=record)
+    first, second = SignalFactory(account=account), SignalFactory(account=other)
+    running = dispatcher()
+    claimed = running.claim()
+    assert {s.pk for s in claimed} == {first.pk, second.pk}
+    protocols = {first.pk: "xml_v1", second.pk: "sia_dc09"}
+    results = [
+        Result(
+            signal,
+            attempts=[
+                Attempt(None, timezone.now(), 3, DeliveryAttempt.Outcome.DELIVERED, status="ok")
+            ],
+            protocol=protocols[signal.pk],
+        )
+        for signal in claimed
+    ]
+
+    running.flush(results)
+
+    for signal in (first, second):
+        signal.refresh_from_db()
+        assert signal.state == Signal.State.DELIVERED
+        assert signal.protocol == protocols[signal.pk]
+        assert signal.attempts == 1
+        assert signal.lease_owner == ""
 
 
 def test_a_rejection_does_not_overwrite_another_dispatchers_lease(account, receiver, emulator):
