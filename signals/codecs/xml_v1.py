@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
-from lxml.builder import ElementMaker
 
 from signals.codecs import xmlsafe
 from signals.codecs.base import (
@@ -70,9 +69,11 @@ CODE_RE = re.compile(r"[0-9]{3}")
 # Characters XML 1.0 cannot carry at all (not even as character references).
 _ILLEGAL_XML_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 REPLACEMENT_CHAR = "\ufffd"
+# Whatever str.isspace() calls whitespace (re's \s is the same test).
+_WHITESPACE = re.compile(r"\s")
 
 _NS = {"s": NAMESPACE}
-_E = ElementMaker(namespace=NAMESPACE, nsmap={None: NAMESPACE})
+_NSMAP = {None: NAMESPACE}
 
 
 class Status(enum.StrEnum):
@@ -171,41 +172,32 @@ def format_datetime(value: datetime) -> str:
 
 def build_package(package: Package, *, sent_at: datetime | None = None) -> etree._Element:
     """The ``<signal>`` element for ``package`` (use ``encode`` for bytes)."""
-    root = _E.signal(
-        _E.reference(package.reference),
-        _E.account(package.account),
-        version=VERSION,
-    )
+    root = etree.Element(_tag("signal"), nsmap=_NSMAP, version=VERSION)
+    _child(root, "reference", package.reference)
+    _child(root, "account", package.account)
     if package.receiver_number or package.receiver_line:
         receiver = etree.SubElement(root, _tag("receiver"))
         if package.receiver_number:
             receiver.set("number", package.receiver_number)
         if package.receiver_line:
             receiver.set("line", package.receiver_line)
-    root.append(
-        _E.event(
-            _E.qualifier(package.qualifier.value),
-            _E.code(package.code),
-            _E.partition(f"{package.partition:02d}"),
-            _E.zone(f"{package.zone:03d}"),
-            _E.priority(str(package.priority)),
-            _E.eventTime(format_datetime(package.event_time)),
-        )
-    )
+    event = etree.SubElement(root, _tag("event"))
+    _child(event, "qualifier", package.qualifier.value)
+    _child(event, "code", package.code)
+    _child(event, "partition", f"{package.partition:02d}")
+    _child(event, "zone", f"{package.zone:03d}")
+    _child(event, "priority", str(package.priority))
+    _child(event, "eventTime", format_datetime(package.event_time))
     site = etree.SubElement(root, _tag("site"))
-    etree.SubElement(site, _tag("name")).text = xml_safe(package.site_name, SITE_NAME_MAX)
+    _child(site, "name", xml_safe(package.site_name, SITE_NAME_MAX))
     if package.zone_description:
-        etree.SubElement(site, _tag("zoneDescription")).text = xml_safe(
-            package.zone_description, DESCRIPTION_MAX
-        )
+        _child(site, "zoneDescription", xml_safe(package.zone_description, DESCRIPTION_MAX))
     if package.camera_description:
-        etree.SubElement(site, _tag("cameraDescription")).text = xml_safe(
-            package.camera_description, DESCRIPTION_MAX
-        )
+        _child(site, "cameraDescription", xml_safe(package.camera_description, DESCRIPTION_MAX))
     if package.video_url:
-        etree.SubElement(site, _tag("videoUrl")).text = package.video_url
+        _child(site, "videoUrl", package.video_url)
     if sent_at is not None:
-        etree.SubElement(root, _tag("sentAt")).text = format_datetime(sent_at)
+        _child(root, "sentAt", format_datetime(sent_at))
     return root
 
 
@@ -223,11 +215,13 @@ def encode(package: Package, *, sent_at: datetime | None = None) -> bytes:
 def build_reply(
     reference: str, status: Status | str, reason: str | None = None, *, received_at: datetime | None
 ) -> etree._Element:
-    root = _E.reply(_E.reference(reference), _E.status(Status(status).value), version=VERSION)
+    root = etree.Element(_tag("reply"), nsmap=_NSMAP, version=VERSION)
+    _child(root, "reference", reference)
+    _child(root, "status", Status(status).value)
     if reason:
-        etree.SubElement(root, _tag("reason")).text = xml_safe(reason, REASON_MAX)
+        _child(root, "reason", xml_safe(reason, REASON_MAX))
     if received_at is not None:
-        etree.SubElement(root, _tag("receivedAt")).text = format_datetime(received_at)
+        _child(root, "receivedAt", format_datetime(received_at))
     return root
 
 
@@ -264,16 +258,17 @@ def decode_reply(data: bytes, *, expected_reference: str | None = None) -> Ack:
     root = parse_untrusted(data, max_bytes=MAX_REPLY_BYTES, what="reply")
     _check_root(root, "reply")
     _assert_valid(_reply_schema(), root, "reply", error=ProtocolError)
-    reference = _text(root, "s:reference").strip()
+    fields = _texts(root)
+    reference = fields.get(_REFERENCE, "").strip()
     if expected_reference is not None and reference != expected_reference:
         raise ProtocolError(
             f"reply is for reference {reference!r}, expected {expected_reference!r}"
         )
-    received_at_text = _text(root, "s:receivedAt")
+    received_at_text = fields.get(_RECEIVED_AT, "")
     return Ack(
         reference=reference,
-        status=Status(_text(root, "s:status")),
-        reason=_text(root, "s:reason"),
+        status=Status(fields.get(_STATUS, "")),
+        reason=fields.get(_REASON, ""),
         received_at=_parse_datetime(received_at_text, "receivedAt") if received_at_text else None,
     )
 
@@ -290,23 +285,26 @@ def decode_package(data: bytes) -> Package:
     root = parse_untrusted(data, max_bytes=MAX_PACKAGE_BYTES, what="package")
     _check_root(root, "signal")
     _assert_valid(_signal_schema(), root, "package", error=ProtocolError)
-    receiver = root.find("s:receiver", _NS)
+    children = {child.tag: child for child in root}
+    receiver = children.get(_tag("receiver"))
+    event = _texts(children[_tag("event")])
+    site = _texts(children[_tag("site")])
     try:
         return Package(
-            reference=_text(root, "s:reference").strip(),
-            account=_text(root, "s:account").strip(),
+            reference=(children[_REFERENCE].text or "").strip(),
+            account=(children[_tag("account")].text or "").strip(),
             receiver_number=receiver.get("number", "") if receiver is not None else "",
             receiver_line=receiver.get("line", "") if receiver is not None else "",
-            qualifier=Qualifier(_text(root, "s:event/s:qualifier")),
-            code=_text(root, "s:event/s:code"),
-            partition=int(_text(root, "s:event/s:partition")),
-            zone=int(_text(root, "s:event/s:zone")),
-            priority=int(_text(root, "s:event/s:priority")),
-            event_time=_parse_datetime(_text(root, "s:event/s:eventTime"), "eventTime"),
-            site_name=_text(root, "s:site/s:name"),
-            zone_description=_text(root, "s:site/s:zoneDescription"),
-            camera_description=_text(root, "s:site/s:cameraDescription"),
-            video_url=_text(root, "s:site/s:videoUrl").strip(),
+            qualifier=Qualifier(event.get(_tag("qualifier"), "")),
+            code=event.get(_tag("code"), ""),
+            partition=int(event.get(_tag("partition"), "")),
+            zone=int(event.get(_tag("zone"), "")),
+            priority=int(event.get(_tag("priority"), "")),
+            event_time=_parse_datetime(event.get(_tag("eventTime"), ""), "eventTime"),
+            site_name=site.get(_tag("name"), ""),
+            zone_description=site.get(_tag("zoneDescription"), ""),
+            camera_description=site.get(_tag("cameraDescription"), ""),
+            video_url=site.get(_tag("videoUrl"), "").strip(),
         )
     except ValueError as exc:  # schema-valid yet not representable, e.g. year 10000
         raise ProtocolError(f"package cannot be read: {exc}") from None
@@ -397,8 +395,23 @@ def _tag(name: str) -> str:
     return f"{{{NAMESPACE}}}{name}"
 
 
-def _text(root: etree._Element, path: str) -> str:
-    return root.findtext(path, default="", namespaces=_NS)
+def _child(parent: etree._Element, name: str, text: str) -> None:
+    """Append ``<name>text</name>`` (built with lxml's own calls: its ElementMaker costs more
+    than the rest of a reply)."""
+    etree.SubElement(parent, _tag(name)).text = text
+
+
+def _texts(element: etree._Element) -> dict[str, str]:
+    """The text of each child element by its (namespaced) tag. Only for elements valid against
+    the schema, which allows each child once and nothing but elements (the parser drops
+    comments and processing instructions): a dictionary, not a path search per field."""
+    return {child.tag: child.text or "" for child in element}
+
+
+_REFERENCE = _tag("reference")
+_STATUS = _tag("status")
+_REASON = _tag("reason")
+_RECEIVED_AT = _tag("receivedAt")
 
 
 def _parse_datetime(text: str, what: str) -> datetime:
@@ -421,7 +434,7 @@ def _is_int_in(value: object, low: int, high: int) -> bool:
 
 
 def _is_http_url(value: str) -> bool:
-    if len(value) > URL_MAX or _ILLEGAL_XML_CHARS.search(value) or any(c.isspace() for c in value):
+    if len(value) > URL_MAX or _ILLEGAL_XML_CHARS.search(value) or _WHITESPACE.search(value):
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import threading
 from collections.abc import Iterable
 
 from lxml import etree
@@ -19,6 +20,8 @@ from signals.codecs.base import ProtocolError
 _DECLARED_ENCODING = re.compile(
     rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']"
 )
+# Matched on the bytes as they are, read as ASCII (see parse_untrusted).
+_DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
 
 
 def codec_name(name: str | bytes) -> str | None:
@@ -55,7 +58,8 @@ def parse_untrusted(
     """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"{what} is not bytes")
-    data = bytes(data)
+    if type(data) is not bytes:
+        data = bytes(data)
     if len(data) > max_bytes:
         raise ProtocolError(f"{what} too large: {len(data)} bytes (limit {max_bytes})")
     if not data.strip():
@@ -71,22 +75,9 @@ def parse_untrusted(
     # The parser reads the bytes in an ASCII-compatible encoding whatever else they claim, so
     # this byte search cannot be dodged with another encoding, and the DOCTYPE is refused
     # before libxml2 sees it.
-    if b"<!doctype" in data.lower():
+    if _DOCTYPE.search(data):
         raise ProtocolError(f"{what} contains a DOCTYPE (refused: no DTDs or entities)")
-    parser = etree.XMLParser(
-        encoding=reading,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        attribute_defaults=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-        strip_cdata=True,
-        collect_ids=False,
-        recover=False,
-    )
+    parser = _parser(reading)
     try:
         tree = etree.fromstring(data, parser).getroottree()
     except etree.XMLSyntaxError as exc:
@@ -100,6 +91,33 @@ def parse_untrusted(
     if any(True for _ in root.iter(etree.Entity)):
         raise ProtocolError(f"{what} contains entity references (refused)")
     return root
+
+
+# A parser is set up once per thread and encoding: building one costs more than parsing a
+# reply with it. lxml parsers must not be shared between threads (each has its own state and
+# error log), and a parse leaves nothing behind in its parser for the next one.
+_per_thread = threading.local()
+
+
+def _parser(encoding: str) -> etree.XMLParser:
+    parsers: dict[str, etree.XMLParser] = _per_thread.__dict__.setdefault("parsers", {})
+    parser = parsers.get(encoding)
+    if parser is None:
+        parser = parsers[encoding] = etree.XMLParser(
+            encoding=encoding,
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            attribute_defaults=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            strip_cdata=True,
+            collect_ids=False,
+            recover=False,
+        )
+    return parser
 
 
 def first_line(message: str) -> str:

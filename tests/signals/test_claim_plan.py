@@ -9,6 +9,7 @@ and not scan every pending row once per candidate (seconds per claim at 100,000 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -157,7 +158,7 @@ def test_the_recording_step_finds_its_rows_by_primary_key_right_after_a_bulk_loa
             owner=recording.lease_owner, limit=BATCH, lease_seconds=60, now=timezone.now()
         )
         Signal.objects.filter(pk__in=[s.pk for s in claimed]).update(
-            deadline_at=timezone.now() + timezone.timedelta(hours=1)
+            deadline_at=timezone.now() + timedelta(hours=1)
         )
         for signal in claimed:
             signal.refresh_from_db(fields=["deadline_at"])
@@ -212,3 +213,19 @@ def test_the_outbox_leaves_room_on_its_pages_for_the_lease():
             "SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'signals_signal'"
         )
         assert cursor.fetchone()[0] >= BATCH * 0.9
+
+
+def test_a_claimed_signal_carries_the_times_its_row_holds_in_utc():
+    """The claim reads its time columns with psycopg's own loader (in C) instead of Django's:
+    the values must be the same aware UTC datetimes Django reads."""
+    now = timezone.now()
+    signal = SignalFactory(next_attempt_at=now - timedelta(seconds=5))
+
+    (claimed,) = claiming.claim(owner="times", limit=BATCH, lease_seconds=60, now=now)
+
+    stored = Signal.objects.get(pk=signal.pk)
+    for name in ("next_attempt_at", "event_time", "deadline_at", "lease_expires_at"):
+        value = getattr(claimed, name)
+        assert value == getattr(stored, name), name
+        assert value.utcoffset() == timedelta(0), name
+    assert claimed.lease_expires_at == now + timedelta(seconds=60)

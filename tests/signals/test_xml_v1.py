@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from signals.codecs import xml_v1
+from signals.codecs import xml_v1, xmlsafe
 from signals.codecs.base import Outcome, ReceiverConfig, SendContext
 from signals.codecs.xml_v1 import (
     MAX_REPLY_BYTES,
@@ -372,6 +372,18 @@ def test_hostile_replies_raise_protocol_error_quickly_and_harmlessly(data: bytes
     assert "root:" not in caught.value.reason  # nothing from /etc/passwd leaked into the error
 
 
+def test_a_refused_reply_leaves_nothing_behind_for_the_next_one() -> None:
+    """A thread reads every reply with the same parser: whatever a hostile reply did to it, the
+    good reply read next is read as if it came first."""
+    good = encode_reply("sig-0001", Status.ACCEPTED, received_at=None)
+    for name, data in HOSTILE_REPLIES.items():
+        with pytest.raises(ProtocolError):
+            decode_reply(data)
+        assert decode_reply(good, expected_reference="sig-0001") == Ack(
+            "sig-0001", Status.ACCEPTED
+        ), name
+
+
 def test_the_doctype_refusal_names_the_problem() -> None:
     with pytest.raises(ProtocolError, match="DOCTYPE"):
         decode_reply(HOSTILE_REPLIES["billion laughs"])
@@ -394,12 +406,14 @@ def test_threads_validate_at_once_each_with_its_own_schema() -> None:
     good = encode_reply("sig-0001", Status.ACCEPTED, received_at=None)
     bad = good.replace(b"accepted", b"maybe")
     seen: dict[int, object] = {}
+    parsers: dict[int, object] = {}
     failures: list[str] = []
     start = threading.Barrier(6)
 
     def work() -> None:
         start.wait()
         seen[threading.get_ident()] = xml_v1._reply_schema()
+        parsers[threading.get_ident()] = xmlsafe._parser("utf-8")
         for _ in range(300):
             if decode_reply(good, expected_reference="sig-0001").status != Status.ACCEPTED:
                 failures.append("a valid reply was misread")
@@ -418,3 +432,4 @@ def test_threads_validate_at_once_each_with_its_own_schema() -> None:
     assert not any(thread.is_alive() for thread in threads)
     assert failures == []
     assert len({id(schema) for schema in seen.values()}) == len(threads)
+    assert len({id(parser) for parser in parsers.values()}) == len(threads)
