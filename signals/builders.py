@@ -1,8 +1,10 @@
 """Turn rows into the message an event sends to one account, in no protocol yet (each
 receiver's codec makes its bytes). Pure: the rows come from selectors, nothing is queried here
-(a zone's cameras must be prefetched)."""
+(a zone's cameras come with it)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from customers.models import Camera, Customer, MonitoringAccount, Zone
 from signals.codecs.base import Message, Qualifier
@@ -27,13 +29,11 @@ def video_url(base_url: str, account_number: str, zone_number: int | None) -> st
     return url if len(url) <= URL_MAX else ""
 
 
-def camera_description(zone: Zone | None, camera: Camera | None) -> str:
+def camera_description(camera: Camera | None, zone_cameras: Iterable[Camera]) -> str:
     """The camera the event names, else the cameras that show the zone."""
     if camera is not None:
         return camera.name
-    if zone is not None:
-        return ", ".join(c.name for c in zone.cameras.all())
-    return ""
+    return ", ".join(c.name for c in zone_cameras)
 
 
 def message_build(
@@ -42,6 +42,7 @@ def message_build(
     customer: Customer,
     account: MonitoringAccount,
     zone: Zone | None,
+    zone_cameras: Iterable[Camera],
     camera: Camera | None,
     qualifier: Qualifier,
     code: str,
@@ -63,6 +64,6 @@ def message_build(
         event_time=event.occurred_at,
         site_name=customer.name or customer.site_id,
         zone_description=zone.name if zone is not None else "",
-        camera_description=camera_description(zone, camera),
+        camera_description=camera_description(camera, zone_cameras),
         video_url=video_url(base_url, account.account_number, event.zone_number),
     )

@@ -12,6 +12,7 @@ from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from dealers.generic import PreparedReads, SmallInt
 from dealers.models import Dealer, NotificationRecipient
 from signals.lib import (
     DEFAULT_CODES,
@@ -23,44 +24,98 @@ from signals.lib import (
 from signals.models import AlarmEvent, DeliveryAttempt, EventCode, Signal
 
 
+def _transmitting_accounts(customer_id: int) -> QuerySet[MonitoringAccount]:
+    return (
+        MonitoringAccount.objects.filter(
+            customer_id=customer_id, station_record__receiver__isnull=False
+        )
+        .select_related("station_record__receiver", "station")
+        .order_by("pk")
+    )
+
+
 def transmitting_accounts(customer: Customer, *, lock: bool = False) -> list[MonitoringAccount]:
     """The site's accounts whose station record has a receiver (video-only ones send nothing).
 
     With ``lock``, the account rows are locked (``FOR UPDATE``) until the transaction ends:
     events of one site are then recorded one after another, so the ids of each account's
-    signals follow the order the events happened in the portal.
+    signals follow the order the events happened in the portal. That is the alarm's path
+    (``services.event_record``): compiled once per process (``_LOCKED_ACCOUNTS``).
     """
-    accounts = (
-        MonitoringAccount.objects.filter(customer=customer, station_record__receiver__isnull=False)
-        .select_related("station_record__receiver", "station")
-        .order_by("pk")
-    )
     if lock:
-        accounts = accounts.select_for_update(of=("self",))
-    return list(accounts)
+        (accounts,) = _LOCKED_ACCOUNTS.read(customer_id=customer.pk)
+        return accounts
+    return list(_transmitting_accounts(customer.pk))
+
+
+# Compiled on first use, which is inside the event's transaction (FOR UPDATE compiles only
+# there); the statement is the same for every site.
+_LOCKED_ACCOUNTS = PreparedReads(
+    lambda customer_id: [
+        _transmitting_accounts(customer_id).select_for_update(of=("self",)),
+    ],
+    customer_id=int,
+)
+
+
+def _code_rules_reads(dealer_id: int, trigger: str, customer_id: int, zone_id: int):
+    # No order: at most one entry per level and trigger (the library's unique rules), and
+    # lib.code_resolve picks by level. The model's ordering would join three tables for it.
+    scope = (
+        Q(customer__isnull=True, zone__isnull=True)
+        | Q(customer_id=customer_id, zone__isnull=True)
+        | Q(zone_id=zone_id)
+    )
+    return [EventCode.objects.filter(scope, dealer_id=dealer_id, trigger=trigger).order_by()]
+
+
+_CODE_RULES = PreparedReads(
+    _code_rules_reads, dealer_id=int, trigger=str, customer_id=int, zone_id=int
+)
 
 
 def code_rules(customer: Customer, trigger: str, zone: Zone | None) -> list[EventCode]:
-    """The library entries that could decide this trigger's code for this site and zone."""
-    scope = Q(customer__isnull=True, zone__isnull=True) | Q(customer=customer, zone__isnull=True)
-    if zone is not None:
-        scope |= Q(zone=zone)
-    return list(
-        EventCode.objects.filter(dealer_id=customer.dealer_id, trigger=trigger).filter(scope)
+    """The library entries that could decide this trigger's code for this site and zone.
+
+    On every event's path: compiled once per process (``PreparedReads``)."""
+    (rules,) = _CODE_RULES.read(
+        dealer_id=customer.dealer_id,
+        trigger=trigger,
+        customer_id=customer.pk,
+        # No zone: an id no row has, so that the zone's entries match nothing.
+        zone_id=zone.pk if zone is not None else 0,
     )
+    return rules
 
 
-def zone_for_event(customer: Customer, *, number: int | None, camera: Camera | None) -> Zone | None:
-    """The zone an event is about, with its cameras: by number, else the lowest-numbered zone
-    that shows the camera."""
-    zones = Zone.objects.filter(customer=customer).prefetch_related(
-        Prefetch("cameras", Camera.objects.order_by("bridge__serial", "channel"))
-    )
+def _zone_reads(customer_id: int, number: int):
+    return [
+        # At most one: a site's zone numbers are unique. By primary key, not by the model's
+        # ordering (which would join the customer for its name).
+        Zone.objects.filter(customer_id=customer_id, number=number).order_by("pk")[:1],
+        Camera.objects.filter(zones__customer_id=customer_id, zones__number=number).order_by(
+            "bridge__serial", "channel"
+        ),
+    ]
+
+
+_ZONE_BY_NUMBER = PreparedReads(_zone_reads, customer_id=int, number=SmallInt)
+
+
+def zone_for_event(
+    customer: Customer, *, number: int | None, camera: Camera | None
+) -> tuple[Zone | None, list[Camera]]:
+    """The zone an event is about and its cameras (by bridge serial, then channel): by number,
+    else the lowest-numbered zone that shows the camera. By number is every zone alarm's
+    path: the zone and its cameras in one round trip, compiled once per process."""
     if number is not None:
-        return zones.filter(number=number).first()
+        zones, cameras = _ZONE_BY_NUMBER.read(customer_id=customer.pk, number=number)
+        return (zones[0], cameras) if zones else (None, [])
     if camera is not None:
-        return zones.filter(cameras=camera).order_by("number").first()
-    return None
+        zone = Zone.objects.filter(customer=customer, cameras=camera).order_by("number").first()
+        if zone is not None:
+            return zone, list(zone.cameras.order_by("bridge__serial", "channel"))
+    return None, []
 
 
 def bridge_by_serial(serial: str) -> Bridge | None:

@@ -116,7 +116,7 @@ def _event_record(
     camera = selectors.camera_on_channel(bridge, channel) if channel is not None else None
     # Fetched again by number: with its cameras, and only if it is this site's.
     number = zone.number if isinstance(zone, Zone) else zone
-    zone_row = selectors.zone_for_event(customer, number=number, camera=camera)
+    zone_row, zone_cameras = selectors.zone_for_event(customer, number=number, camera=camera)
     zone_number = number if number is not None else (zone_row.number if zone_row else None)
     if channel is not None and kind in lib.CAMERA_KINDS and zone_number is None:
         # A camera trouble names the device: its channel is the Contact ID zone field.
@@ -177,6 +177,7 @@ def _event_record(
                     customer=customer,
                     accounts=accounts,
                     zone=zone_row,
+                    zone_cameras=zone_cameras,
                     camera=camera,
                     code=code,
                     now=now,
@@ -201,6 +202,7 @@ def _signals_create(
     customer: Customer,
     accounts: list[MonitoringAccount],
     zone: Zone | None,
+    zone_cameras: list[Camera],
     camera: Camera | None,
     code: str,
     now: datetime,
@@ -219,6 +221,7 @@ def _signals_create(
             customer=customer,
             account=account,
             zone=zone,
+            zone_cameras=zone_cameras,
             camera=camera,
             qualifier=qualifier,
             code=code,

@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import Count
 
 from customers.models import Camera, Customer, Zone
-from dealers.generic import PreparedReads
+from dealers.generic import PreparedReads, SmallInt
 from monitoring.models import SiteOpening
 from tests.factories import (
     BridgeFactory,
@@ -174,3 +174,18 @@ def test_a_session_that_lost_its_statements_prepares_them_again(sites):
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     assert [[_compare(row) for row in rows] for rows in reads.read(**values)] == expected
+
+
+def _zone_by_number(*, customer_id: int, number: int) -> list:
+    return [Zone.objects.filter(customer_id=customer_id, number=number).order_by("pk")]
+
+
+def test_a_small_integer_column_is_read_with_a_smallint_value(sites):
+    """A zone number is a small integer column: its stand-in must lie in the column's range
+    (an ``int`` one compiles to "no rows"), and every number then finds its own zone."""
+    reads = PreparedReads(_zone_by_number, customer_id=int, number=SmallInt)
+    for site in sites:
+        for number in (1, 2, 9, 40, 32_767):
+            expected = [list(qs) for qs in _zone_by_number(customer_id=site.pk, number=number)]
+            assert reads.read(customer_id=site.pk, number=number) == expected
+    assert reads.read(customer_id=sites[0].pk, number=9)[0][0].number == 9

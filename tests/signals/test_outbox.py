@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 from lxml import etree
 
-from customers.models import MonitoringAccount
-from signals import builders, services
+from customers.models import MonitoringAccount, Zone
+from signals import builders, lib, services
 from signals.codecs.xml_v1 import NAMESPACE, validate_package
 from signals.lib import EventKind
 from signals.models import AlarmEvent, Signal
@@ -18,10 +18,13 @@ from stations.models import Receiver
 from tests.factories import (
     BridgeFactory,
     CameraFactory,
+    CustomerFactory,
     DealerStationFactory,
+    EventCodeFactory,
     MonitoringAccountFactory,
     MonitoringStationFactory,
     ReceiverFactory,
+    ZoneFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -335,3 +338,65 @@ def test_only_station_limits_the_signals_to_that_stations_account(customer, deal
     event = _record(customer, kind=EventKind.VERDICT_REAL, zone=17, only_station=lonely)
     assert not event.signals.exists()
     assert event.unsent_reason == "The site has no account with a receiver at Video Only Station."
+
+
+def test_a_zone_with_several_cameras_names_them_in_bridge_and_channel_order(
+    customer, account, bridge, zone
+):
+    other_bridge = BridgeFactory(customer=customer, serial="AA-0001")
+    zone.cameras.add(
+        CameraFactory(bridge=bridge, channel=2, name="Hall"),
+        CameraFactory(bridge=other_bridge, channel=5, name="Gate"),
+    )
+    signal = _record(customer, zone=17).signals.get()
+    assert (
+        _text(_xml(signal), "/s:signal/s:site/s:cameraDescription")
+        == "Gate, Back door camera, Hall"
+    )
+
+
+def test_each_level_of_the_library_decides_for_its_own_sites_and_zones(
+    customer, dealer, account, zone
+):
+    """The entries are read with values put into a statement compiled once (per process): one
+    site's or zone's entry must never decide another's code."""
+    other_site = CustomerFactory(dealer=dealer)
+    MonitoringAccountFactory(
+        customer=other_site, station_record=account.station_record, account_number="5555"
+    )
+    other_zone = ZoneFactory(customer=other_site, number=17, zone_type=Zone.Type.ENTRY_EXIT)
+    trigger = lib.zone_trigger(Zone.Type.ENTRY_EXIT)
+    EventCodeFactory(dealer=dealer, trigger=trigger, event_code="137")
+    EventCodeFactory(dealer=dealer, customer=customer, zone=zone, trigger=trigger, event_code="138")
+    EventCodeFactory(
+        dealer=dealer, customer=other_site, zone=other_zone, trigger=trigger, enabled=False
+    )
+
+    assert _record(customer, zone=17).signals.get().event_code == "138"
+    assert not _record(other_site, zone=17).signals.exists()
+    assert _record(customer, zone=3).signals.get().event_code == "130"  # not this zone's: Instant
+    other_zone.delete()
+    assert _record(other_site, zone=17).signals.get().event_code == "130"
+
+
+@pytest.mark.parametrize("extra", [0, 2])
+def test_an_alarm_is_written_in_a_fixed_number_of_statements(
+    customer, dealer, account, bridge, zone, extra, django_assert_num_queries
+):
+    """The alarm's path: the zone and its cameras (one round trip on PostgreSQL), the library's
+    entries, the accounts (locked), the event, its signals, the notification; however many
+    cameras and accounts the site has."""
+    for n in range(extra):
+        zone.cameras.add(CameraFactory(bridge=bridge, channel=10 + n))
+        record = DealerStationFactory(dealer=dealer, name=f"Also {n}")
+        MonitoringAccountFactory(customer=customer, station_record=record, account_number=f"7{n}")
+    _record(customer, zone=17)  # the statements compiled, and prepared on this session
+    postgresql = connection.vendor == "postgresql"
+    # The zone with its cameras (one statement each elsewhere), the library's entries.
+    reads = 2 if postgresql else 3
+    # A savepoint (inside the test's transaction), the accounts, the event, the signals, the
+    # notification (PostgreSQL only), the savepoint's release.
+    transaction = 6 if postgresql else 5
+    with django_assert_num_queries(reads + transaction):
+        event = _record(customer, zone=17)
+    assert event.signals.count() == 1 + extra
