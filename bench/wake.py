@@ -133,9 +133,14 @@ class Dispatcher:
             text=True,
         )
         assert self.process.stdout is not None
-        banner = self.process.stdout.readline()
-        if "delivering signals" not in banner:
-            raise SystemExit(f"dispatcher did not start: {banner}{self.process.stdout.read()}")
+        # The banner: Django is up and the dispatcher is polling. System check warnings may
+        # come first (a worktree without node_modules); output ending before it is a
+        # dispatcher that did not start.
+        said = []
+        while "delivering signals" not in (line := self.process.stdout.readline()):
+            said.append(line)
+            if not line:
+                raise SystemExit(f"dispatcher did not start: {''.join(said)}")
         time.sleep(1.0)  # idle, and listening
 
     def stop(self) -> str:
