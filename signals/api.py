@@ -163,7 +163,10 @@ def _too_many(wait: int, what: str) -> JsonResponse:
 
 
 def _answer(event: AlarmEvent) -> JsonResponse:
-    body = {"event": str(event.code), "references": selectors.event_references(event)}
+    references = event.references
+    if references is None:  # a stored event: read them
+        references = selectors.event_references(event)
+    body = {"event": str(event.code), "references": references}
     return JsonResponse(body, status=201 if event.is_new else 200)
 
 
@@ -270,6 +273,7 @@ def device_events(request: HttpRequest) -> JsonResponse:
         source=AlarmEvent.Source.DEVICE,
         device_event_id=fields.event_id,
         description=fields.description,
+        device_event_checked=True,  # just above
     )
     return _answer(event)
 

@@ -87,6 +87,9 @@ class AlarmEvent(models.Model):
     # True only on the instance ``services.event_record`` has just created; an answer to a
     # repeated device event id is the stored event, with this False.
     is_new: bool = False
+    # On that new instance, its signals' references in id order (what the device API answers
+    # with); None on any other: read them (``selectors.event_references``).
+    references: list[str] | None = None
 
     class Meta:
         ordering = ["-occurred_at", "-id"]

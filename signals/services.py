@@ -47,6 +47,7 @@ def event_record(
     description: str = "",
     actor: AbstractBaseUser | None = None,
     only_station: MonitoringStation | None = None,
+    device_event_checked: bool = False,
 ) -> AlarmEvent:
     """Store an event and, in the same transaction, one Signal per transmitting account.
 
@@ -62,7 +63,9 @@ def event_record(
 
     Idempotent on (bridge, device_event_id): a repeated id returns the stored event (with
     ``is_new`` False) and creates nothing, also when two requests race (the database's unique
-    constraint decides).
+    constraint decides). ``device_event_checked``: the caller has just looked that id up and
+    found nothing (the device API does, to answer a repeat before reading the rest), so it is
+    not looked up again; a request racing this one is still settled by the constraint.
     """
     event = _event_record(
         customer=customer,
@@ -76,6 +79,7 @@ def event_record(
         description=description,
         actor=actor,
         only_station=only_station,
+        device_event_checked=device_event_checked,
     )
     assert event is not None  # only silent periodic tests return None
     return event
@@ -101,12 +105,13 @@ def _event_record(
     only_station: MonitoringStation | None = None,
     now: datetime | None = None,
     record_if_silent: bool = True,
+    device_event_checked: bool = False,
 ) -> AlarmEvent | None:
     kind = EventKind(kind)
     if occurred_at.utcoffset() is None:
         raise ValueError("occurred_at must be timezone-aware")
     now = now or timezone.now()
-    if bridge is not None and device_event_id:
+    if bridge is not None and device_event_id and not device_event_checked:
         existing = _existing_device_event(bridge, device_event_id)
         if existing is not None:
             return existing
@@ -171,6 +176,7 @@ def _event_record(
             elif not accounts:
                 event.unsent_reason = "The site has no monitoring account with a receiver."
             event.save()
+            event.references = []
             if code is not None and accounts:
                 refused = _signals_create(
                     event=event,
@@ -275,6 +281,8 @@ def _signals_create(
             )
         )
     Signal.objects.bulk_create(rows)
+    # In id order: one INSERT numbers its rows in the order given.
+    event.references = [row.reference for row in rows]
     if rows:
         # In this transaction: the dispatchers wake when it commits (signals.wakeup).
         wakeup.notify()

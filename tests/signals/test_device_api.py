@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from customers.models import Bridge
 from signals import api, services
 from signals.models import AlarmEvent, Signal
-from tests.factories import BridgeFactory
+from tests.factories import BridgeFactory, DealerStationFactory, MonitoringAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -66,6 +66,30 @@ def test_an_alarm_creates_the_event_and_its_signals(api_client, device_token, ac
     assert (event.device_event_id, event.bridge.serial) == ("ev-1", "BR-0001")
     assert event.occurred_at.isoformat() == "2025-03-04T05:06:07+00:00"
     assert (signal.qualifier, signal.event_code, signal.zone) == ("E", "134", 17)
+
+
+def test_an_alarm_to_two_stations_answers_both_references_in_a_fixed_number_of_statements(
+    api_client, device_token, account, zone, dealer, django_assert_num_queries
+):
+    """The answer's references are the signals just written, in id order, not read back; the
+    device's event id is looked up once. The bridge, the event id, the zone with its cameras
+    (two statements but on PostgreSQL), the library, then a savepoint (the test's own
+    transaction is outside) with the accounts, the event, the signals, the notification
+    (PostgreSQL only) and its release: ten either way."""
+    MonitoringAccountFactory(
+        customer=account.customer,
+        station_record=DealerStationFactory(dealer=dealer, name="Second station"),
+        account_number="B77",
+    )
+    _post(api_client, _event(event_id="warm-up"), device_token)  # compiled and prepared
+    with django_assert_num_queries(10):
+        response = _post(api_client, _event(), device_token)
+    assert response.status_code == 201
+    event = AlarmEvent.objects.get(device_event_id="ev-1")
+    expected = list(event.signals.order_by("id").values_list("reference", flat=True))
+    assert len(expected) == 2
+    assert response.json() == {"event": str(event.code), "references": expected}
+    assert _post(api_client, _event(), device_token).json()["references"] == expected
 
 
 def test_a_repeated_event_id_answers_the_same_and_creates_nothing(
