@@ -10,7 +10,7 @@ from django.utils import timezone
 from lxml import etree
 
 from customers.models import MonitoringAccount, Zone
-from signals import builders, lib, services
+from signals import builders, lib, selectors, services
 from signals.codecs.xml_v1 import NAMESPACE, validate_package
 from signals.lib import EventKind
 from signals.models import AlarmEvent, Signal
@@ -400,3 +400,13 @@ def test_an_alarm_is_written_in_a_fixed_number_of_statements(
     with django_assert_num_queries(reads + transaction):
         event = _record(customer, zone=17)
     assert event.signals.count() == 1 + extra
+
+
+@pytest.mark.parametrize("number", [-1, 32_768, 10**9])
+def test_a_zone_number_no_zone_can_have_finds_no_zone(customer, zone, number):
+    """Out of the column's range: no zone, as the ORM would say, not a database error."""
+    assert selectors.zone_for_event(customer, number=number, camera=None) == (None, [])
+    assert selectors.zone_for_event(customer, number=17, camera=None) == (
+        zone,
+        [zone.cameras.get()],
+    )
