@@ -34,6 +34,7 @@ from django.contrib import messages
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError, connections
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import QuerySet
 from django.db.models.sql.constants import MULTI
 from django.http import HttpResponse, QueryDict
@@ -306,7 +307,10 @@ class SmallInt(int):
     """A ``PreparedReads`` kind for a value compared with a small integer column (a zone
     number, a channel): Django finds the ``int`` stand-in, far below zero, out of such a
     column's range and compiles "no rows" without a parameter, so this kind's stand-ins lie
-    at the top of the column's range instead."""
+    at the top of the column's range instead. A value outside ``MIN``-``MAX`` cannot be such a
+    statement's parameter: the caller answers for it (no row can hold it)."""
+
+    MIN, MAX = BaseDatabaseOperations.integer_field_ranges["SmallIntegerField"]
 
 
 class PreparedReads:
@@ -347,7 +351,7 @@ class PreparedReads:
         int: lambda n: -2_000_000_000 - n,
         str: lambda n: f"\u2063prepared-{n}\u2063",
         datetime: lambda n: datetime(1901, 1, 1, 0, 0, n, tzinfo=UTC),
-        SmallInt: lambda n: 32_767 - n,
+        SmallInt: lambda n: SmallInt.MAX - n,
     }
 
     def __init__(self, build: Callable[..., Sequence[QuerySet]], **kinds: type) -> None:

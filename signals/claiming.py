@@ -42,6 +42,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, OuterRef, PositiveIntegerField, Subquery, Value
+from psycopg.types.datetime import TimestamptzLoader
 
 from signals.models import Signal
 
@@ -232,8 +233,6 @@ def _read_times_in_c(cursor) -> None:
     A claim reads four per signal: in Python that was a tenth of the dispatcher's time."""
     if connection.timezone is not UTC or connection.timezone_name != "UTC":
         return
-    from psycopg.types.datetime import TimestamptzLoader
-
     cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
 
 

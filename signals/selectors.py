@@ -100,8 +100,6 @@ def _zone_reads(customer_id: int, number: int):
 
 
 _ZONE_BY_NUMBER = PreparedReads(_zone_reads, customer_id=int, number=SmallInt)
-# A zone number's column (PositiveSmallIntegerField) holds no more.
-SMALLINT_MAX = 32_767
 
 
 def zone_for_event(
@@ -111,7 +109,7 @@ def zone_for_event(
     else the lowest-numbered zone that shows the camera. By number is every zone alarm's
     path: the zone and its cameras in one round trip, compiled once per process."""
     if number is not None:
-        if not 0 <= number <= SMALLINT_MAX:
+        if not SmallInt.MIN <= number <= SmallInt.MAX:
             return None, []  # no zone has it (and the statement's parameter could not hold it)
         zones, cameras = _ZONE_BY_NUMBER.read(customer_id=customer.pk, number=number)
         return (zones[0], cameras) if zones else (None, [])

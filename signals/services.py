@@ -176,9 +176,9 @@ def _event_record(
             elif not accounts:
                 event.unsent_reason = "The site has no monitoring account with a receiver."
             event.save()
-            event.references = []
+            created: list[Signal] = []
             if code is not None and accounts:
-                refused = _signals_create(
+                created, refused = _signals_create(
                     event=event,
                     customer=customer,
                     accounts=accounts,
@@ -191,6 +191,8 @@ def _event_record(
                 if refused:
                     event.unsent_reason = "; ".join(refused)[:UNSENT_REASON_MAX]
                     event.save(update_fields=["unsent_reason"])
+            # In id order: one INSERT numbers its rows in the order given.
+            event.references = [signal.reference for signal in created]
     except IntegrityError:
         if bridge is None or not device_event_id:
             raise
@@ -212,9 +214,10 @@ def _signals_create(
     camera: Camera | None,
     code: str,
     now: datetime,
-) -> list[str]:
-    """One outbox row per account, each prepared by its receiver's codec; returns why an account
-    got none (its receiver's protocol refused the message), one line each."""
+) -> tuple[list[Signal], list[str]]:
+    """One outbox row per account, each prepared by its receiver's codec; returns the rows
+    written and why an account got none (its receiver's protocol refused the message), one
+    line each."""
     qualifier = lib.qualifier_for(event.kind)
     priority = lib.priority_for(code, qualifier=qualifier, is_alarm=event.kind in lib.ZONE_KINDS)
     deadline = now + settings.SIGNAL_DELIVERY_DEADLINE
@@ -281,12 +284,10 @@ def _signals_create(
             )
         )
     Signal.objects.bulk_create(rows)
-    # In id order: one INSERT numbers its rows in the order given.
-    event.references = [row.reference for row in rows]
     if rows:
         # In this transaction: the dispatchers wake when it commits (signals.wakeup).
         wakeup.notify()
-    return refused
+    return rows, refused
 
 
 def test_signal_send(*, customer: Customer, actor: AbstractBaseUser) -> AlarmEvent:

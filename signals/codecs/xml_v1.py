@@ -259,16 +259,16 @@ def decode_reply(data: bytes, *, expected_reference: str | None = None) -> Ack:
     _check_root(root, "reply")
     _assert_valid(_reply_schema(), root, "reply", error=ProtocolError)
     fields = _texts(root)
-    reference = fields.get(_REFERENCE, "").strip()
+    reference = fields.get("reference", "").strip()
     if expected_reference is not None and reference != expected_reference:
         raise ProtocolError(
             f"reply is for reference {reference!r}, expected {expected_reference!r}"
         )
-    received_at_text = fields.get(_RECEIVED_AT, "")
+    received_at_text = fields.get("receivedAt", "")
     return Ack(
         reference=reference,
-        status=Status(fields.get(_STATUS, "")),
-        reason=fields.get(_REASON, ""),
+        status=Status(fields.get("status", "")),
+        reason=fields.get("reason", ""),
         received_at=_parse_datetime(received_at_text, "receivedAt") if received_at_text else None,
     )
 
@@ -285,26 +285,26 @@ def decode_package(data: bytes) -> Package:
     root = parse_untrusted(data, max_bytes=MAX_PACKAGE_BYTES, what="package")
     _check_root(root, "signal")
     _assert_valid(_signal_schema(), root, "package", error=ProtocolError)
-    children = {child.tag: child for child in root}
-    receiver = children.get(_tag("receiver"))
-    event = _texts(children[_tag("event")])
-    site = _texts(children[_tag("site")])
+    fields = _texts(root)
+    receiver = root.find(_tag("receiver"))
+    event = _texts(root.find(_tag("event")))
+    site = _texts(root.find(_tag("site")))
     try:
         return Package(
-            reference=(children[_REFERENCE].text or "").strip(),
-            account=(children[_tag("account")].text or "").strip(),
+            reference=fields.get("reference", "").strip(),
+            account=fields.get("account", "").strip(),
             receiver_number=receiver.get("number", "") if receiver is not None else "",
             receiver_line=receiver.get("line", "") if receiver is not None else "",
-            qualifier=Qualifier(event.get(_tag("qualifier"), "")),
-            code=event.get(_tag("code"), ""),
-            partition=int(event.get(_tag("partition"), "")),
-            zone=int(event.get(_tag("zone"), "")),
-            priority=int(event.get(_tag("priority"), "")),
-            event_time=_parse_datetime(event.get(_tag("eventTime"), ""), "eventTime"),
-            site_name=site.get(_tag("name"), ""),
-            zone_description=site.get(_tag("zoneDescription"), ""),
-            camera_description=site.get(_tag("cameraDescription"), ""),
-            video_url=site.get(_tag("videoUrl"), "").strip(),
+            qualifier=Qualifier(event.get("qualifier", "")),
+            code=event.get("code", ""),
+            partition=int(event.get("partition", "")),
+            zone=int(event.get("zone", "")),
+            priority=int(event.get("priority", "")),
+            event_time=_parse_datetime(event.get("eventTime", ""), "eventTime"),
+            site_name=site.get("name", ""),
+            zone_description=site.get("zoneDescription", ""),
+            camera_description=site.get("cameraDescription", ""),
+            video_url=site.get("videoUrl", "").strip(),
         )
     except ValueError as exc:  # schema-valid yet not representable, e.g. year 10000
         raise ProtocolError(f"package cannot be read: {exc}") from None
@@ -391,8 +391,11 @@ def _check_root(root: etree._Element, name: str) -> None:
         raise ProtocolError(f"expected root element {expected}, got {root.tag}")
 
 
+_PREFIX = f"{{{NAMESPACE}}}"
+
+
 def _tag(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
+    return f"{_PREFIX}{name}"
 
 
 def _child(parent: etree._Element, name: str, text: str) -> None:
@@ -402,16 +405,11 @@ def _child(parent: etree._Element, name: str, text: str) -> None:
 
 
 def _texts(element: etree._Element) -> dict[str, str]:
-    """The text of each child element by its (namespaced) tag. Only for elements valid against
-    the schema, which allows each child once and nothing but elements (the parser drops
-    comments and processing instructions): a dictionary, not a path search per field."""
-    return {child.tag: child.text or "" for child in element}
-
-
-_REFERENCE = _tag("reference")
-_STATUS = _tag("status")
-_REASON = _tag("reason")
-_RECEIVED_AT = _tag("receivedAt")
+    """The text of each child element by its name. Only for elements valid against the schema,
+    which puts every child in the portal's namespace, once at most, and nothing but elements
+    (the parser drops comments and processing instructions): a dictionary, not a path search
+    per field."""
+    return {child.tag.removeprefix(_PREFIX): child.text or "" for child in element}
 
 
 def _parse_datetime(text: str, what: str) -> datetime:
