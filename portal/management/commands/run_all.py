@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -178,6 +179,14 @@ class Command(BaseCommand):
         try:
             for child in children:
                 child.start(lock, base_url=f"http://{options['addr']}")
+                if child.name == "receiver":
+                    # The dispatcher's first heartbeats go out as it starts: they must find
+                    # the receivers listening, or the demo shows errors for nothing.
+                    _await_listening(
+                        [options["receiver_port"]]
+                        + [options["receiver_port"] + offset for offset in DEMO_LISTENERS.values()],
+                        stop,
+                    )
             with lock:
                 out.write(
                     f"Portal on http://{options['addr']}/ · receiver emulator on "
@@ -226,3 +235,15 @@ class Command(BaseCommand):
         for child in children:
             if child.copier is not None:
                 child.copier.join(timeout=2)
+
+
+def _await_listening(ports: list[int], stop: threading.Event, timeout: float = 30.0) -> None:
+    """Wait until each loopback port takes a connection (or ``timeout`` passes, or a stop)."""
+    deadline = time.monotonic() + timeout
+    for port in ports:
+        while time.monotonic() < deadline and not stop.is_set():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
