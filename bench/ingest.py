@@ -16,7 +16,7 @@ both share its cores.
   transaction: the whole of ingestion, up to the outbox row. Each must answer 201.
 
 The device API's rate limits (signals/limits.py) are configured so that they never refuse:
-first counted as in production (the database cache table, or Redis with --limits-redis) with
+first counted as in production (in the database, or in Redis with --limits-redis) with
 limits far above what the run sends, then switched off, to show what counting costs. Logging is
 at ERROR, so the floor's refusals (405) write no log line per request.
 
@@ -203,11 +203,11 @@ def statements_per_event(serial: str, token: str) -> None:
         )
     assert response.status_code == 201, response.content
     sql = [q["sql"] for q in queries.captured_queries]
-    limits = sum("portal_cache_limits" in q for q in sql)
+    limits = sum("signals_requestcount" in q for q in sql)
     commits = sum(q.startswith("COMMIT") for q in sql)
     print(
         f"one event: {len(sql)} statements to PostgreSQL ({limits} of them count the rate "
-        f"limits in the database cache table), {commits} commits"
+        f"limits in the database), {commits} commits"
     )
 
 
@@ -259,7 +259,7 @@ def main() -> None:
             "DEVICE_API_LIMIT_PER_TOKEN": str(NEVER),
             "DEVICE_API_LIMIT_PER_ADDRESS": str(NEVER),
         }
-        where = "the database cache table"
+        where = "the database"
         if args.limits_redis:
             counted["DJANGO_LIMITS_REDIS_URL"] = args.limits_redis
             where = "Redis"

@@ -167,23 +167,17 @@ PORTAL_PROXY_COUNT = env.int("DJANGO_PROXY_COUNT", default=env.int("AXES_PROXY_C
 AXES_CLIENT_IP_CALLABLE = "dealers.lib.client_address"
 
 # --- Caches ---------------------------------------------------------------------------------
-# "limits" counts the device API's requests for every process on every machine: a table in the
-# database by default (created by migrate; atomic increments, portal/cache.py), or Redis when
-# DJANGO_LIMITS_REDIS_URL is set (e.g. redis://127.0.0.1:6379/1; pip install '.[redis]').
+# The device API's limits are counted where every process on every machine sees the same
+# count: a table in the database by default (signals.limits), or Redis when
+# DJANGO_LIMITS_REDIS_URL is set (e.g. redis://127.0.0.1:6379/1; pip install '.[redis]'): the
+# "limits" cache, only then.
 _limits_redis = env.str("DJANGO_LIMITS_REDIS_URL", default="")
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "limits": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _limits_redis}
-        if _limits_redis
-        else {
-            "BACKEND": "portal.cache.DatabaseCache",
-            "LOCATION": "portal_cache_limits",
-            "TIMEOUT": 3600,
-            "OPTIONS": {"MAX_ENTRIES": 100_000},
-        }
-    ),
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if _limits_redis:
+    CACHES["limits"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _limits_redis,
+    }
 # The device API's limits: requests per window per bridge token and per client address
 # (dealers.lib.client_address; set DJANGO_PROXY_COUNT behind a proxy). 0 turns one off.
 DEVICE_API_LIMIT_PER_TOKEN = env.int("DEVICE_API_LIMIT_PER_TOKEN", default=120)

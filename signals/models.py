@@ -534,3 +534,21 @@ def text_encoding(protocol: str) -> str:
     """How a person reads a protocol's bytes (UTF-8 for a protocol the portal cannot speak)."""
     codec = codecs.codec_for(protocol)
     return codec.text_encoding if codec is not None else "utf-8"
+
+
+class RequestCount(models.Model):
+    """One of the device API's limits (``signals.limits``): the requests a bridge token or a
+    client address sent in the current fixed window.
+
+    One row per counter, not per window: a request in a later window starts the count again
+    in the same row, so the table holds as many rows as there are tokens and addresses that
+    sent something lately (``limits.purge`` deletes the rest)."""
+
+    key = models.CharField(max_length=120, primary_key=True)
+    # The end of the counted window, in whole seconds since the epoch (as the counters' clock,
+    # ``time.time()``, counts; an integer compares alike on every engine).
+    window_ends = models.BigIntegerField()
+    count = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -10,6 +10,7 @@ import logging
 from django.utils import timezone
 from django_q.models import Schedule
 
+from signals import limits
 from signals.services import periodic_tests_create
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,13 @@ SCHEDULES = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        # The device API's counters of tokens and addresses that went quiet (signals.limits).
+        "name": "signals.purge_request_counts",
+        "func": "signals.tasks.purge_request_counts",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 10,
+    },
 ]
 
 
@@ -32,3 +40,8 @@ def create_periodic_tests() -> int:
     if events:
         logger.info("%d periodic test(s) queued", len(events))
     return len(events)
+
+
+def purge_request_counts() -> int:
+    """Delete the device API's counters of windows long ended; returns how many."""
+    return limits.purge()

@@ -11,7 +11,7 @@ from django.db import connection, connections
 from django.test import Client
 
 from signals import limits
-from signals.models import AlarmEvent
+from signals.models import AlarmEvent, RequestCount
 from tests.factories import BridgeFactory
 
 URL = "/api/devices/events"
@@ -19,9 +19,7 @@ URL = "/api/devices/events"
 
 @pytest.fixture(autouse=True)
 def _fresh_counters(db):
-    caches["limits"].clear()
-    yield
-    caches["limits"].clear()
+    RequestCount.objects.all().delete()
 
 
 @pytest.fixture
@@ -123,7 +121,6 @@ def test_behind_a_proxy_the_address_limit_is_per_client(settings, device):
 def test_concurrent_requests_are_counted_exactly_across_connections(settings):
     """Sixteen processes' worth of requests at once: exactly the limit get through."""
     settings.DEVICE_API_LIMIT_PER_TOKEN = 5
-    caches["limits"].clear()
     barrier = threading.Barrier(16, timeout=20)
     results: list[int | None] = []
     lock = threading.Lock()
@@ -144,6 +141,77 @@ def test_concurrent_requests_are_counted_exactly_across_connections(settings):
         thread.join(timeout=60)
     assert len(results) == 16
     assert results.count(None) == 5
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The counters' clock, early in a 60-second window (settings' default)."""
+    now = [(int(limits._now()) // 60 + 1) * 60 + 1.0]
+    monkeypatch.setattr(limits, "_now", lambda: now[0])
+    return now
+
+
+@pytest.mark.django_db
+def test_a_later_window_counts_again_in_the_same_row(settings, clock):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 2
+    assert [limits.wait_for_token("t") for _ in range(3)] == [None, None, 59]
+    clock[0] += 60
+    assert [limits.wait_for_token("t") for _ in range(3)] == [None, None, 59]
+    (counter,) = RequestCount.objects.all()
+    assert (counter.count, counter.window_ends) == (3, int(clock[0]) + 59)
+
+
+@pytest.mark.django_db
+def test_a_request_stamped_a_window_behind_counts_in_the_current_one(settings, clock):
+    """A web server whose clock is behind the others' must not start the count afresh."""
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 2
+    assert limits.wait_for_token("t") is None
+    clock[0] -= 60
+    assert limits.wait_for_token("t") is None
+    clock[0] += 60
+    assert limits.wait_for_token("t") == 59
+    assert RequestCount.objects.get().count == 3
+
+
+@pytest.mark.django_db
+def test_each_limit_costs_one_statement(settings, django_assert_num_queries):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = settings.DEVICE_API_LIMIT_PER_ADDRESS = 10
+    limits.wait_for_token("t")  # the row exists: the usual case
+    with django_assert_num_queries(1):
+        assert limits.wait_for_token("t") is None
+    with django_assert_num_queries(1):
+        assert limits.wait_for_address("198.51.100.7") is None
+
+
+@pytest.mark.django_db
+def test_an_address_longer_than_the_key_is_counted_under_its_hash(settings):
+    settings.DEVICE_API_LIMIT_PER_ADDRESS = 1
+    long = "x" * 500
+    assert limits.wait_for_address(long) is None
+    assert limits.wait_for_address(long) is not None
+    assert limits.wait_for_address(long + "y") is None  # another address, another counter
+    assert all(
+        len(key) <= limits.KEY_MAX for key in RequestCount.objects.values_list("key", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_purge_deletes_only_counters_of_windows_long_ended(settings, clock):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 10
+    limits.wait_for_token("quiet")
+    clock[0] += limits.PURGE_AFTER_SECONDS + 60
+    limits.wait_for_token("busy")
+    assert limits.purge() == 1
+    assert list(RequestCount.objects.values_list("key", flat=True)) == [
+        f"device-api:token:60:{limits.token_key('busy')}"
+    ]
+
+
+def test_purging_the_counters_is_scheduled():
+    from signals.tasks import SCHEDULES
+
+    (schedule,) = [s for s in SCHEDULES if s["name"] == "signals.purge_request_counts"]
+    assert schedule["func"] == "signals.tasks.purge_request_counts"
 
 
 def test_only_a_hash_of_the_token_names_its_counter():
