@@ -207,11 +207,18 @@ def test_purge_deletes_only_counters_of_windows_long_ended(settings, clock):
     ]
 
 
-def test_purging_the_counters_is_scheduled():
+@pytest.mark.django_db
+def test_the_task_engine_purges_the_counters(settings, clock):
+    from django.utils.module_loading import import_string
+
     from signals.tasks import SCHEDULES
 
     (schedule,) = [s for s in SCHEDULES if s["name"] == "signals.purge_request_counts"]
-    assert schedule["func"] == "signals.tasks.purge_request_counts"
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 10
+    limits.wait_for_token("quiet")
+    clock[0] += limits.PURGE_AFTER_SECONDS + 60
+    assert import_string(schedule["func"])() == 1
+    assert not RequestCount.objects.exists()
 
 
 def test_only_a_hash_of_the_token_names_its_counter():
