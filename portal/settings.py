@@ -335,7 +335,7 @@ SIGNAL_BACKOFF_MAX_SECONDS = env.float("SIGNAL_BACKOFF_MAX_SECONDS", default=60.
 # long at most. Keep it above twice a path's connect + reply timeout.
 SIGNAL_LEASE_SECONDS = env.float("SIGNAL_LEASE_SECONDS", default=60.0)
 # Signals claimed per transaction, and the pause when nothing is due.
-SIGNAL_DISPATCH_BATCH = env.int("SIGNAL_DISPATCH_BATCH", default=50)
+SIGNAL_DISPATCH_BATCH = env.int("SIGNAL_DISPATCH_BATCH", default=100)
 SIGNAL_DISPATCH_POLL_SECONDS = env.float("SIGNAL_DISPATCH_POLL_SECONDS", default=0.5)
 # Signals a dispatcher sends at once (its lanes, each with connections of its own); PostgreSQL.
 SIGNAL_DISPATCH_CONNECTIONS = env.int("SIGNAL_DISPATCH_CONNECTIONS", default=4)
