@@ -40,7 +40,8 @@ def _wait(scope: str, ident: str, *, limit: int, window: int) -> int | None:
     window_ends = (int(now // window) + 1) * window
     key = f"device-api:{scope}:{window}:{ident}"
     if len(key) > KEY_MAX:
-        key = f"device-api:{scope}:{window}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"device-api:{scope}:{window}:sha256:{digest}"
     if "limits" in settings.CACHES:
         count = _count_in_cache(f"{key}:{window_ends}", window)
     else:
