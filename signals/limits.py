@@ -38,10 +38,10 @@ def _wait(scope: str, ident: str, *, limit: int, window: int) -> int | None:
         return None  # this limit is off
     now = _now()
     window_ends = (int(now // window) + 1) * window
-    key = f"device-api:{scope}:{window}:{ident}"
+    prefix = f"device-api:{scope}:{window}:"
+    key = prefix + ident
     if len(key) > KEY_MAX:
-        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        key = f"device-api:{scope}:{window}:sha256:{digest}"
+        key = prefix + "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
     if "limits" in settings.CACHES:
         count = _count_in_cache(f"{key}:{window_ends}", window)
     else:

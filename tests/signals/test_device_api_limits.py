@@ -30,6 +30,14 @@ def device(customer):
     return bridge, services.bridge_token_issue(bridge=bridge)
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """The counters' clock, early in a 60-second window (settings' default)."""
+    now = [(int(limits._now()) // 60 + 1) * 60 + 1.0]
+    monkeypatch.setattr(limits, "_now", lambda: now[0])
+    return now
+
+
 def _send(token: str, event_id: str, address: str = "198.51.100.10"):
     body = {
         "serial": "BR-0001",
@@ -62,12 +70,9 @@ def test_over_the_token_limit_answers_429_with_retry_after_and_stores_nothing(se
 
 
 @pytest.mark.django_db
-def test_the_resent_event_is_accepted_in_the_next_window(settings, device, monkeypatch):
+def test_the_resent_event_is_accepted_in_the_next_window(settings, device, clock):
     settings.DEVICE_API_LIMIT_PER_TOKEN = 1
     _, token = device
-    clock = [1_000_000.0]
-    clock[0] = (int(limits._now()) // 60 + 1) * 60 + 1.0  # early in a window
-    monkeypatch.setattr(limits, "_now", lambda: clock[0])
     assert _send(token, "ev-1").status_code == 201
     limited = _send(token, "ev-2")
     assert limited.status_code == 429
@@ -141,14 +146,6 @@ def test_concurrent_requests_are_counted_exactly_across_connections(settings):
         thread.join(timeout=60)
     assert len(results) == 16
     assert results.count(None) == 5
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The counters' clock, early in a 60-second window (settings' default)."""
-    now = [(int(limits._now()) // 60 + 1) * 60 + 1.0]
-    monkeypatch.setattr(limits, "_now", lambda: now[0])
-    return now
 
 
 @pytest.mark.django_db
