@@ -377,10 +377,11 @@ class Dispatcher:
 
     def _lease_allows(self, signal: Signal) -> bool:
         """Whether the signal's lease outlives the worst case of sending it."""
-        paths = self.sender.paths_for(signal.receiver_id)
         # A lease shorter than the paths' timeouts cannot be helped by renewing it: send
-        # anyway (at worst another dispatcher resends meanwhile, answered duplicate).
-        needed = min(self.sender.budget(paths) + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
+        # anyway (at worst another dispatcher resends meanwhile, answered duplicate). The
+        # claim read the signal's receiver (``_claim_more``).
+        budget = self.sender.budget_for(signal.receiver_id)
+        needed = min(budget + LEASE_MARGIN_SECONDS, self.lease_seconds * 0.9)
         return time.monotonic() + needed <= signal._lease_until
 
     # --- claiming -------------------------------------------------------------------------------

@@ -108,6 +108,8 @@ class Receiving:
 
     config: ReceiverConfig
     paths: list[ReceiverPath]
+    # The longest sending one signal to it can take (``Sender.budget`` of its paths).
+    budget: float
 
 
 def receiver_config(receiver: Receiver) -> ReceiverConfig:
@@ -181,7 +183,7 @@ class Sender:
         receivers = Receiver.objects.filter(pk__in=missing).prefetch_related("paths")
         for receiver in receivers:
             paths = sorted(receiver.paths.all(), key=lambda p: p.pk)
-            fresh[receiver.pk] = Receiving(receiver_config(receiver), paths)
+            fresh[receiver.pk] = Receiving(receiver_config(receiver), paths, self.budget(paths))
         self._receiving = fresh
 
     def forget_paths(self) -> None:
@@ -213,6 +215,12 @@ class Sender:
         return sorted(
             receiving.paths, key=lambda p: (failing(p), p.role != ReceiverPath.Role.PRIMARY)
         )
+
+    def budget_for(self, receiver_id: int) -> float:
+        """``budget`` of the receiver's paths as last read (0 for a receiver not read): the
+        dispatcher asks it for every signal it sends, and the paths' order does not change it."""
+        receiving = self._receiving.get(receiver_id)
+        return receiving.budget if receiving is not None else 0.0
 
     @staticmethod
     def budget(paths: Iterable[ReceiverPath]) -> float:
