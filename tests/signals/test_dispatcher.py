@@ -479,6 +479,25 @@ def test_delivered_is_recorded_even_if_the_lease_was_taken_meanwhile(account, re
     assert delivered.lease_owner == ""
 
 
+def test_a_late_delivery_leaves_one_already_recorded_as_it_was(account, receiver, emulator):
+    """A slow dispatcher's acknowledgement of a signal that the next lease holder has already
+    recorded delivered adds its attempt to the history and changes nothing else."""
+    path_to(receiver, emulator.port)
+    signal = SignalFactory(account=account)
+    running = dispatcher()
+    (claimed,) = running.claim()
+    earlier = timezone.now() - timedelta(minutes=1)
+    Signal.objects.filter(pk=signal.pk).update(
+        state=Signal.State.DELIVERED, delivered_at=earlier, attempts=1, lease_owner=""
+    )
+
+    running.flush([running.sender.deliver(claimed)])
+
+    signal.refresh_from_db()
+    assert (signal.state, signal.delivered_at, signal.attempts) == ("delivered", earlier, 1)
+    assert attempts_of(signal) == [("primary", "delivered")]
+
+
 def test_signals_delivered_alike_in_other_protocols_each_keep_their_own(dealer, record, account):
     """Signals answered the same way are written by one UPDATE; one per protocol, so a batch
     spanning two receivers' protocols records each signal's own (and the attempts it took)."""
