@@ -1,8 +1,11 @@
-"""Create the database cache table the device API's limits count in (settings.CACHES).
+"""Create the database cache tables in settings.CACHES (Django's `createcachetable`).
 
-Django makes cache tables with `createcachetable`; running it from a migration means
-`migrate` is the one command a deployment needs. It does nothing for caches that are not in
-the database (Redis) or whose table exists.
+Until signals 0009 the device API's limits counted in a database cache, and this made its
+table (`portal_cache_limits`) from `migrate`, the one command a deployment needs. They count in
+`signals.RequestCount` now, and no cache in the settings lives in the database: on a new
+database this creates nothing. Where the table exists it stays, unused, for the web workers of
+the previous release that still count in it while a deployment migrates; a later release can
+drop it.
 """
 
 from django.core.management import call_command
