@@ -219,6 +219,18 @@ def database_url() -> str:
     return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{quote(db['NAME'], safe='')}"
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a process of the benchmark's own against this process's (test)
+    database: test settings, warnings only in the log."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "portal.settings_test",
+        "DJANGO_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
 class DispatcherProcesses:
     """``manage.py run_dispatcher`` processes against this process's (test) database."""
 
@@ -226,15 +238,7 @@ class DispatcherProcesses:
         self.args = ["--batch", str(batch)]
         if connections:
             self.args += ["--connections", str(connections)]
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
-            "SIGNAL_DISPATCH_POLL_SECONDS": "0.02",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
+        self.env = child_env(SIGNAL_DISPATCH_POLL_SECONDS="0.02", PYTHONUNBUFFERED="1", **env)
         self.processes: list = []
 
     def start(self, count: int, *, prefix: str = "bench") -> None:

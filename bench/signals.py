@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import sys
 import threading
@@ -234,9 +233,7 @@ def insert_signals(
 def deliver(dispatchers: int, ids: list[int], emulator, accepted_before: int) -> float:
     """Run the dispatchers until every signal is delivered; signals per second from the first
     send to the last acknowledgement recorded."""
-    from django.db.models import Max, Min
-
-    from signals.models import DeliveryAttempt, Signal
+    from signals.models import Signal
 
     running = DispatcherProcesses(batch=ARGS.batch, connections=ARGS.connections)
     running.start(dispatchers)
@@ -250,6 +247,16 @@ def deliver(dispatchers: int, ids: list[int], emulator, accepted_before: int) ->
     finally:
         for summary in running.stop():
             print(f"    {summary}", flush=True)
+    return acknowledged_rate(ids)
+
+
+def acknowledged_rate(ids: list[int]) -> float:
+    """Signals per second from the first send of these signals to the last acknowledgement
+    recorded."""
+    from django.db.models import Max, Min
+
+    from signals.models import DeliveryAttempt, Signal
+
     first = DeliveryAttempt.objects.filter(signal_id__in=ids).aggregate(t=Min("started_at"))["t"]
     last = Signal.objects.filter(pk__in=ids).aggregate(t=Max("delivered_at"))["t"]
     return rate(len(ids), (last - first).total_seconds())
@@ -260,11 +267,10 @@ def essential(ids: list[int], receiver: QuickReceiver, path_id: int, gate: datet
     nothing else, in a process of its own): signals per second, measured as ``deliver``."""
     import subprocess
 
-    from _harness import database_url
+    from _harness import child_env
     from django.conf import settings
-    from django.db.models import Max, Min
 
-    from signals.models import DeliveryAttempt, Signal
+    from signals.models import Signal
 
     connections = ARGS.connections or settings.SIGNAL_DISPATCH_CONNECTIONS
     process = subprocess.Popen(
@@ -277,20 +283,18 @@ def essential(ids: list[int], receiver: QuickReceiver, path_id: int, gate: datet
             f"--gate={gate.timestamp()}",
         ],
         cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
-            "DJANGO_LOG_LEVEL": "WARNING",
-        },
+        env=child_env(),
     )
-    if process.wait(timeout=300) != 0:
+    try:
+        returncode = process.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise SystemExit("the essential-work floor did not finish within 300 s") from None
+    if returncode != 0:
         raise SystemExit("the essential-work floor failed")
     if Signal.objects.filter(pk__in=ids, state="pending").exists():
         raise SystemExit("the essential-work floor left signals pending")
-    first = DeliveryAttempt.objects.filter(signal_id__in=ids).aggregate(t=Min("started_at"))["t"]
-    last = Signal.objects.filter(pk__in=ids).aggregate(t=Max("delivered_at"))["t"]
-    return rate(len(ids), (last - first).total_seconds())
+    return acknowledged_rate(ids)
 
 
 ARGS: argparse.Namespace

@@ -19,7 +19,6 @@ are the poll's.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import signal as os_signal
 import statistics
@@ -28,7 +27,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from _harness import ROOT, database_url, test_database
+from _harness import ROOT, child_env, test_database
 
 
 def ms(seconds: float) -> str:
@@ -116,14 +115,7 @@ class Dispatcher:
     """One ``manage.py run_dispatcher`` process on the test database."""
 
     def __init__(self, *extra: str) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "DJANGO_SETTINGS_MODULE": "portal.settings_test",
-            "SIGNAL_DISPATCH_POLL_SECONDS": "0.5",
-            "DJANGO_LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = child_env(SIGNAL_DISPATCH_POLL_SECONDS="0.5", PYTHONUNBUFFERED="1")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "run_dispatcher", "--id", "bench-wake", *extra],
             cwd=ROOT,
