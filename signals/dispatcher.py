@@ -14,9 +14,10 @@ One round is three steps:
    reply that is not one, or ``failover``. ``delivered`` and ``duplicate`` deliver it;
    ``retry`` waits with capped, jittered exponential backoff; ``resync`` is resent at once on
    the receiver's clock; ``rejected`` (refused for good) fails it at once. ``connections``
-   lanes (``signals.lanes``) send that many signals at once, each on connections of its own;
-   while they send the last of a batch, the next batch is claimed (for up to
-   ``TOP_UP_SECONDS``), so the lanes do not wait for the claim.
+   lanes (``signals.lanes``) send that many signals at once, each on connections of its own,
+   all from this thread (one ``poll`` over their sockets); while they send the last of a
+   batch, the next batch is claimed (for up to ``TOP_UP_SECONDS``), so the lanes do not wait
+   for the claim.
 3. **Record**, in one transaction: every attempt as a ``DeliveryAttempt`` (one bulk insert),
    the signals' new states (one UPDATE for all delivered alike; one per retry, for its own
    jittered time), path health, and, after commit, the e-mails: signals that failed (refused
@@ -170,8 +171,8 @@ class Dispatcher:
         self.wakeup = Wakeup(listen=listen, name=self.name)
         self.sender = Sender(ssl_context=self.ssl_context, stop=self._stop)
         self.supervisor = Supervisor(self)
-        # Signals sent at once, each lane on connections of its own. One lane sends in this
-        # thread (tests inside one transaction rely on that).
+        # Signals sent at once, each lane on connections of its own, all in this thread (tests
+        # inside one transaction rely on that).
         self.lanes = Lanes(self.sender, connections, name=self.name)
         # Paths this dispatcher last recorded as up, and when (monotonic).
         self._recorded_up: dict[int, float] = {}

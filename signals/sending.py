@@ -3,11 +3,11 @@ transport moves them, the codec reads the reply into an ``Outcome``. The dispatc
 (``signals.dispatcher``) claims and records; this module sends, and names no protocol.
 
 A ``Sender`` belongs to one dispatcher: one open transport per receiver path and lane (reused
-while the protocol keeps connections; ``signals.lanes`` sends on several lanes at once), its
-memory of which path worked last, each path's clock offset (set by a receiver that answered
-with its own time) and the block of sequence numbers it has reserved for each path. What the
-lanes share is only ever replaced whole (a dict entry, the receivers' dict) or taken under a
-lock (sequence numbers), so lanes can read it while another writes.
+while the protocol keeps connections; ``signals.lanes`` keeps several lanes' exchanges going at
+once, in one thread), its memory of which path worked last, each path's clock offset (set by a
+receiver that answered with its own time) and the block of sequence numbers it has reserved for
+each path. Sending a signal is written as steps (``deliver_steps``, see
+``signals.transports``): the lanes run many at once, ``deliver`` runs one to its end.
 """
 
 from __future__ import annotations
@@ -29,10 +29,12 @@ from signals.codecs.base import SendContext as Context
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
 from signals.transports import (
     HttpsTransport,
+    Steps,
     TcpTransport,
     Transport,
     TransportError,
     UdpTransport,
+    run,
 )
 from stations import services as station_services
 from stations.models import Receiver, ReceiverPath
@@ -231,11 +233,15 @@ class Sender:
     # --- sending ----------------------------------------------------------------------------
 
     def deliver(self, signal: Signal, *, lane: int | None = None) -> Result:
+        """``deliver_steps`` run to its end in this thread."""
+        return run(self.deliver_steps(signal, lane=lane))
+
+    def deliver_steps(self, signal: Signal, *, lane: int | None = None) -> Steps[Result]:
         """Send one signal over its receiver's paths until one answers (or all have failed).
 
-        ``lane``: the lane's own connections, and no database: the dispatcher has read the
-        receivers of what it hands the lanes. Without, lane 0's, reading the receiver unless
-        read a moment ago.
+        ``lane``: the lane's own connections, and no reading of receivers: the dispatcher has
+        read the receivers of what it hands the lanes. Without, lane 0's, reading the receiver
+        unless read a moment ago.
         """
         result = Result(signal)
         if lane is None:
@@ -280,11 +286,13 @@ class Sender:
                 # A stop request ends the dispatcher within one exchange's deadline: the
                 # alternate path waits for the next dispatcher (the signal is not delivered).
                 break
-            attempt = self._exchange(codec, config, message, prepared, path, lane=lane)
+            attempt = yield from self._exchange(codec, config, message, prepared, path, lane=lane)
             result.attempts.append(attempt)
             if attempt.outcome == Kind.RESYNC and not self._stop.is_set():
                 # The receiver's clock differs from ours: take its time and resend at once, once.
-                attempt = self._exchange(codec, config, message, prepared, path, lane=lane)
+                attempt = yield from self._exchange(
+                    codec, config, message, prepared, path, lane=lane
+                )
                 result.attempts.append(attempt)
             if attempt.path_ok:
                 self._last_ok[path.pk] = time.monotonic()
@@ -326,7 +334,7 @@ class Sender:
         other: Callable[[Context], Outgoing | None] | None = None,
         *,
         lane: int = 0,
-    ) -> Attempt:
+    ) -> Steps[Attempt]:
         """One exchange over one path: a signal (``message``), or (None) a heartbeat or the
         ``other`` exchange the codec builds (a secret rotation)."""
         started_at = timezone.now()
@@ -357,7 +365,7 @@ class Sender:
         transport: Transport | None = None
         try:
             transport = self._transport(path, codec, lane)
-            reply = transport.exchange(
+            reply = yield from transport.steps(
                 outgoing.wire, lambda buffer, eof: codec.reply_size(buffer, eof=eof)
             )
         except TransportError as exc:
@@ -403,9 +411,9 @@ class Sender:
         codec = codecs.codec_for(receiving.config.protocol) if receiving else None
         if receiving is None or codec is None:
             return None
-        attempt = self._exchange(codec, receiving.config, None, b"", path)
+        attempt = run(self._exchange(codec, receiving.config, None, b"", path))
         if attempt.outcome == Kind.RESYNC:
-            attempt = self._exchange(codec, receiving.config, None, b"", path)
+            attempt = run(self._exchange(codec, receiving.config, None, b"", path))
         return attempt
 
     def rotate_secret(self, receiver_id: int) -> list[Attempt]:
@@ -420,8 +428,10 @@ class Sender:
         if receiving is None or codec is None:
             return attempts
         for path in paths:
-            attempt = self._exchange(
-                codec, receiving.config, None, b"", path, other=codec.build_secret_rotation
+            attempt = run(
+                self._exchange(
+                    codec, receiving.config, None, b"", path, other=codec.build_secret_rotation
+                )
             )
             attempts.append(attempt)
             if attempt.path_ok:

@@ -10,21 +10,33 @@ operation waits at most what is left of the deadline, never a fresh timeout of i
 name is resolved within the same deadline (``resolve``: the system resolver, on a thread of
 its own, since ``getaddrinfo`` has no timeout), and each of its addresses is tried with what is
 left of it.
+
+Each exchange is written once, as *steps*: a generator that does the socket work on
+non-blocking sockets and, whenever a socket would block, yields a ``Wait`` (this socket
+readable, or writable, or this name looked up, before this deadline). Whoever runs the steps
+waits for that, then resumes them, or throws ``TimeoutError`` into them once the deadline has
+passed. ``run`` does it in the calling thread, one exchange at a time (``exchange()``, the
+heartbeats, the media relay); ``signals.lanes`` keeps many exchanges going in one thread with
+one ``poll``. Either way an exchange's deadlines, errors and TLS are the same code.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
+import math
+import os
 import select
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from concurrent import futures
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 from urllib.parse import urlsplit
 
 import h11
@@ -50,14 +62,10 @@ class TransportError(Exception):
         self.reason = reason
 
 
-class Transport(Protocol):
-    def exchange(self, data: bytes, reply_size: ReplySize) -> bytes: ...
-
-    def close(self) -> None: ...
-
-
 class Deadline:
     """A point in ``time.monotonic()`` that a whole exchange must finish by."""
+
+    __slots__ = ("at",)
 
     def __init__(self, seconds: float) -> None:
         self.at = time.monotonic() + seconds
@@ -68,6 +76,66 @@ class Deadline:
         if left <= 0:
             raise TimeoutError("deadline passed")
         return left
+
+
+class Wait:
+    """What an exchange's steps wait for: ``sock`` readable (or, with ``write``, writable), or
+    ``future`` (a name's look-up) done, before ``deadline``."""
+
+    __slots__ = ("deadline", "future", "sock", "write")
+
+    def __init__(
+        self,
+        sock: socket.socket | None,
+        write: bool,
+        deadline: Deadline,
+        future: Future | None = None,
+    ) -> None:
+        self.sock = sock
+        self.write = write
+        self.deadline = deadline
+        self.future = future
+
+
+T = TypeVar("T")
+# An exchange (or a part of one) as steps: yields what it waits for, returns its result.
+Steps = Generator[Wait, None, T]
+
+
+class Transport(Protocol):
+    def exchange(self, data: bytes, reply_size: ReplySize) -> bytes: ...
+
+    def steps(self, data: bytes, reply_size: ReplySize) -> Steps[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+def run(steps: Steps[T]) -> T:
+    """Run ``steps`` to their end in this thread: wait for each thing they wait for, at most
+    until its deadline, and throw ``TimeoutError`` into them when that passes."""
+    poller: select.poll | None = None
+    try:
+        wait = next(steps)
+        while True:
+            left = wait.deadline.at - time.monotonic()
+            ready = False
+            if left > 0 and wait.future is not None:
+                done, _ = futures.wait([wait.future], timeout=left)
+                ready = bool(done)
+            elif left > 0:
+                assert wait.sock is not None
+                if poller is None:
+                    poller = select.poll()
+                poller.register(wait.sock, select.POLLOUT if wait.write else select.POLLIN)
+                try:
+                    ready = bool(poller.poll(math.ceil(left * 1000)))
+                finally:
+                    poller.unregister(wait.sock)
+            wait = steps.send(None) if ready else steps.throw(TimeoutError("deadline passed"))
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        steps.close()
 
 
 # --- names under a deadline ---------------------------------------------------------------------
@@ -81,6 +149,11 @@ _lookups_lock = threading.Lock()
 
 
 def resolve(host: str, port: int, *, kind: int, deadline: Deadline) -> list[AddrInfo]:
+    """``resolve_steps``, run in this thread."""
+    return run(resolve_steps(host, port, kind=kind, deadline=deadline))
+
+
+def resolve_steps(host: str, port: int, *, kind: int, deadline: Deadline) -> Steps[list[AddrInfo]]:
     """The addresses of ``host`` (``getaddrinfo``), known before ``deadline``.
 
     ``getaddrinfo`` has no timeout and may block for as long as the resolver retries, so a
@@ -94,6 +167,8 @@ def resolve(host: str, port: int, *, kind: int, deadline: Deadline) -> list[Addr
         pass
     else:
         return socket.getaddrinfo(host, port, type=kind, flags=socket.AI_NUMERICHOST)
+    if deadline.at <= time.monotonic():
+        raise TransportError(f"timeout resolving host {host}")
     key = (host, port, kind)
     with _lookups_lock:
         future = _lookups.get(key)
@@ -102,10 +177,13 @@ def resolve(host: str, port: int, *, kind: int, deadline: Deadline) -> list[Addr
             threading.Thread(
                 target=_look_up, args=(key, future), name=f"resolve-{host}", daemon=True
             ).start()
+    if not future.done():
+        try:
+            yield Wait(None, False, deadline, future)
+        except TimeoutError:
+            raise TransportError(f"timeout resolving host {host}") from None
     try:
-        infos = future.result(timeout=deadline.remaining())
-    except TimeoutError:
-        raise TransportError(f"timeout resolving host {host}") from None
+        infos = future.result()
     except OSError:  # socket.gaierror, and what else getaddrinfo raises
         raise TransportError(f"cannot resolve host {host}") from None
     if not infos:
@@ -137,22 +215,37 @@ def connect(
     deadline: Deadline,
     ssl_context: ssl.SSLContext | None = None,
 ) -> socket.socket:
+    """``connect_steps``, run in this thread (the socket it returns does not block: use
+    ``send_all`` and ``recv_some`` on it)."""
+    return run(connect_steps(host, port, deadline=deadline, ssl_context=ssl_context))
+
+
+def connect_steps(
+    host: str,
+    port: int,
+    *,
+    deadline: Deadline,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Steps[socket.socket]:
     """A TCP connection (with TLS when ``ssl_context`` is given), up before ``deadline``: the
-    name resolved and each of its addresses tried within it.
+    name resolved and each of its addresses tried within it. The socket does not block.
 
     Raises ``TransportError`` saying what failed.
     """
-    try:
-        infos = resolve(host, port, kind=socket.SOCK_STREAM, deadline=deadline)
-    except TimeoutError:  # the deadline had passed before the look-up began
-        raise TransportError(f"timeout resolving host {host}") from None
+    infos = yield from resolve_steps(host, port, kind=socket.SOCK_STREAM, deadline=deadline)
     raw: socket.socket | None = None
     error: TransportError | None = None
     for family, kind, proto, _, address in infos:
         sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
         try:
-            sock.settimeout(deadline.remaining())
-            sock.connect(address)
+            deadline.remaining()
+            code = sock.connect_ex(address)
+            if code in (errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+                yield Wait(sock, True, deadline)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code:
+                raise OSError(code, os.strerror(code))
         except ConnectionRefusedError:
             error = TransportError("connect refused")
         except TimeoutError:
@@ -160,6 +253,9 @@ def connect(
             raise TransportError("connect timeout") from None
         except OSError as exc:
             error = TransportError(f"connect failed: {exc.strerror or exc}")
+        except BaseException:  # given up on by whoever ran the steps
+            sock.close()
+            raise
         else:
             raw = sock
             break
@@ -172,10 +268,14 @@ def connect(
         return raw
     try:
         sock = ssl_context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
-        # The ssl module bounds one whole call (the handshake's every read and write) by the
-        # socket's timeout, so this is what is left of the deadline, not a timeout per read.
-        sock.settimeout(deadline.remaining())
-        sock.do_handshake()
+        while True:
+            try:
+                sock.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                yield Wait(sock, False, deadline)
+            except ssl.SSLWantWriteError:
+                yield Wait(sock, True, deadline)
     except ssl.SSLCertVerificationError as exc:
         raw.close()
         detail = exc.verify_message or exc.reason or "verify failed"
@@ -189,22 +289,54 @@ def connect(
     except OSError as exc:
         raw.close()
         raise TransportError(f"tls handshake failed: {exc.strerror or exc}") from None
+    except BaseException:
+        raw.close()
+        raise
     return sock
 
 
 def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
+    """``send_steps``, run in this thread."""
+    run(send_steps(sock, data, deadline))
+
+
+def send_steps(sock: socket.socket, data: bytes, deadline: Deadline) -> Steps[None]:
     """Send every byte before ``deadline`` (``TimeoutError`` if the peer stops reading)."""
     view = memoryview(data)
     while view:
-        sock.settimeout(deadline.remaining())
-        sent = sock.send(view)
+        try:
+            sent = sock.send(view)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+            yield Wait(sock, True, deadline)
+            continue
+        except ssl.SSLWantReadError:
+            yield Wait(sock, False, deadline)
+            continue
         view = view[sent:]
 
 
 def recv_some(sock: socket.socket, size: int, deadline: Deadline) -> bytes:
-    """Up to ``size`` bytes, waiting at most what is left of ``deadline``; b"" at EOF."""
-    sock.settimeout(deadline.remaining())
-    return sock.recv(size)
+    """``recv_steps``, run in this thread."""
+    return run(recv_steps(sock, size, deadline))
+
+
+def recv_steps(
+    sock: socket.socket, size: int, deadline: Deadline, *, wait_first: bool = False
+) -> Steps[bytes]:
+    """Up to ``size`` bytes, waiting at most what is left of ``deadline``; b"" at EOF.
+
+    ``wait_first``: nothing can have come yet (the request has just gone), so wait for the
+    socket before trying it; a TLS socket's bytes already decrypted are read at once.
+    """
+    if wait_first and not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+        yield Wait(sock, False, deadline)
+    while True:
+        try:
+            return sock.recv(size)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+            yield Wait(sock, False, deadline)
+        except ssl.SSLWantWriteError:
+            yield Wait(sock, True, deadline)
 
 
 def _socket_error(exc: OSError) -> TransportError:
@@ -227,6 +359,8 @@ class TcpTransport:
 
     Any failure closes the connection and raises ``TransportError``; the next exchange opens a
     fresh one. The transport never resends by itself: whether to retry is the dispatcher's call.
+    ``exchange()`` may be called from several threads (one exchange at a time); ``steps()``
+    belongs to one caller at a time (a dispatcher's lane).
     """
 
     def __init__(
@@ -276,36 +410,43 @@ class TcpTransport:
     def exchange(self, data: bytes, reply_size: ReplySize) -> bytes:
         """Send ``data`` and return the reply, all within the deadline."""
         with self._lock:
-            sock = self._connection()
-            try:
-                deadline = Deadline(self.reply_timeout)
-                send_all(sock, data, deadline)
-                reply, extra = _read_reply(sock, reply_size, deadline, self.max_reply_bytes)
-            except TransportError:
-                self._close_locked()
-                raise
-            except OSError as exc:
-                self._close_locked()
-                raise _socket_error(exc) from None
-            except Exception as exc:  # the codec said the bytes cannot become a reply
-                self._close_locked()
-                raise TransportError(_reason(exc)) from None
-            if extra or not self.persistent:
-                # Bytes nobody asked for: this conversation is out of step. Start afresh.
-                self._close_locked()
-            return reply
+            return run(self.steps(data, reply_size))
+
+    def steps(self, data: bytes, reply_size: ReplySize) -> Steps[bytes]:
+        """``exchange`` as steps."""
+        sock = yield from self._connection()
+        try:
+            deadline = Deadline(self.reply_timeout)
+            yield from send_steps(sock, data, deadline)
+            reply, extra = yield from _read_reply(sock, reply_size, deadline, self.max_reply_bytes)
+        except TransportError:
+            self._close_locked()
+            raise
+        except OSError as exc:
+            self._close_locked()
+            raise _socket_error(exc) from None
+        except Exception as exc:  # the codec said the bytes cannot become a reply
+            self._close_locked()
+            raise TransportError(_reason(exc)) from None
+        except BaseException:  # given up on mid-exchange: the conversation is out of step
+            self._close_locked()
+            raise
+        if extra or not self.persistent:
+            # Bytes nobody asked for: this conversation is out of step. Start afresh.
+            self._close_locked()
+        return reply
 
     def close(self) -> None:
         with self._lock:
             self._close_locked()
 
-    def _connection(self) -> socket.socket:
+    def _connection(self) -> Steps[socket.socket]:
         if self._sock is not None and _is_stale(self._sock):
             # Idle connections get closed by receivers (and middleboxes); noticing that before
             # sending avoids a failed attempt that never reached anybody.
             self._close_locked()
         if self._sock is None:
-            self._sock = connect(
+            self._sock = yield from connect_steps(
                 self.host,
                 self.port,
                 deadline=Deadline(self.connect_timeout),
@@ -323,7 +464,7 @@ class TcpTransport:
 
 def _read_reply(
     sock: socket.socket, reply_size: ReplySize, deadline: Deadline, limit: int
-) -> tuple[bytes, bytes]:
+) -> Steps[tuple[bytes, bytes]]:
     """The first complete reply read from ``sock``, and any bytes that came after it."""
     buffer = b""
     while True:
@@ -333,7 +474,7 @@ def _read_reply(
         if len(buffer) > limit:
             raise TransportError(f"reply too large: over {limit} bytes")
         try:
-            chunk = recv_some(sock, 65536, deadline)
+            chunk = yield from recv_steps(sock, 65536, deadline, wait_first=not buffer)
         except ssl.SSLEOFError:
             chunk = b""  # a peer that hangs up without a TLS goodbye
         if not chunk:
@@ -407,15 +548,18 @@ class HttpsTransport:
 
     def exchange(self, data: bytes, reply_size: ReplySize | None = None) -> bytes:
         """POST ``data``; the response body is the reply (HTTP says where it ends)."""
-        payload = data
-        sock = connect(
+        return run(self.steps(data, reply_size))
+
+    def steps(self, data: bytes, reply_size: ReplySize | None = None) -> Steps[bytes]:
+        """``exchange`` as steps."""
+        sock = yield from connect_steps(
             self.host,
             self.port,
             deadline=Deadline(self.connect_timeout),
             ssl_context=self.ssl_context,
         )
         try:
-            return self._exchange(sock, payload, Deadline(self.reply_timeout))
+            return (yield from self._exchange(sock, data, Deadline(self.reply_timeout)))
         except OSError as exc:
             raise _socket_error(exc) from None
         except h11.ProtocolError as exc:
@@ -424,7 +568,7 @@ class HttpsTransport:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    def _exchange(self, sock: socket.socket, payload: bytes, deadline: Deadline) -> bytes:
+    def _exchange(self, sock: socket.socket, payload: bytes, deadline: Deadline) -> Steps[bytes]:
         http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HTTP_HEADER_BYTES)
         request = http.send(
             h11.Request(
@@ -439,7 +583,7 @@ class HttpsTransport:
                 ],
             )
         )
-        send_all(sock, request + http.send(h11.Data(data=payload)), deadline)
+        yield from send_steps(sock, request + http.send(h11.Data(data=payload)), deadline)
         http.send(h11.EndOfMessage())
         response: h11.Response | None = None
         body = bytearray()
@@ -447,7 +591,7 @@ class HttpsTransport:
             event = http.next_event()
             if event is h11.NEED_DATA:
                 try:
-                    chunk = recv_some(sock, 65536, deadline)
+                    chunk = yield from recv_steps(sock, 65536, deadline, wait_first=not response)
                 except ssl.SSLEOFError:
                     chunk = b""  # a peer that hangs up without a TLS goodbye
                 http.receive_data(chunk)
@@ -489,23 +633,28 @@ class UdpTransport:
         return f"<UdpTransport udp://{self.host}:{self.port}>"
 
     def exchange(self, data: bytes, reply_size: ReplySize) -> bytes:
+        return run(self.steps(data, reply_size))
+
+    def steps(self, data: bytes, reply_size: ReplySize) -> Steps[bytes]:
+        """``exchange`` as steps."""
         if len(data) > MAX_DATAGRAM_BYTES:
             raise TransportError(f"datagram too large: {len(data)} bytes")
         deadline = Deadline(self.reply_timeout)
-        try:
-            infos = resolve(self.host, self.port, kind=socket.SOCK_DGRAM, deadline=deadline)
-        except TimeoutError:
-            raise TransportError(f"timeout resolving host {self.host}") from None
+        infos = yield from resolve_steps(
+            self.host, self.port, kind=socket.SOCK_DGRAM, deadline=deadline
+        )
         family, _, _, _, address = infos[0]
         with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
             try:
                 # Connected: the kernel drops datagrams from anyone but the receiver, and an
                 # ICMP "port unreachable" surfaces as a refused connection.
                 sock.connect(address)
-                sock.settimeout(deadline.remaining())
-                sock.send(data)
+                yield from send_steps(sock, data, deadline)
                 while True:
-                    datagram = recv_some(sock, MAX_DATAGRAM_BYTES, deadline)
+                    datagram = yield from recv_steps(
+                        sock, MAX_DATAGRAM_BYTES, deadline, wait_first=True
+                    )
                     try:
                         size = reply_size(datagram, True)
                     except Exception as exc:
