@@ -68,6 +68,7 @@ from django.db import (
 from django.utils import timezone
 
 from signals import claiming, lib, recovery, services
+from signals.claimer import Claimer
 from signals.claiming import CLAIMED_FIELDS, claimable  # noqa: F401  (this module's API)
 from signals.lanes import Lanes
 from signals.models import REPLY_MAX, DeliveryAttempt, Signal
@@ -179,6 +180,8 @@ class Dispatcher:
         # With a pipeline, a thread of its own (and its own database connection) records one
         # batch while the next is being sent. Tests inside one transaction flush inline.
         self._writer = Writer(self) if pipeline else None
+        # With a pipeline, mid-round claims are made on a thread of their own too.
+        self._claimer = Claimer(self) if pipeline and connections > 1 else None
         # Notices the database going away, says what waits meanwhile, sees it come back.
         self.database = recovery.DatabaseWatch(self.name, waiting=self._waiting)
 
@@ -250,6 +253,8 @@ class Dispatcher:
     def close(self) -> None:
         """Record what is still in the pipeline, then close the connections to receivers."""
         self.lanes.close()
+        if self._claimer is not None:
+            self._claimer.close()
         if self._writer is not None:
             if self.database.down and self._writer.busy:
                 logger.warning(
@@ -284,6 +289,11 @@ class Dispatcher:
         lanes are free, the next batch is claimed and merged in by priority (for up to
         ``TOP_UP_SECONDS``), so the lanes stay busy and a new alarm overtakes the troubles not
         yet sent. Results go to the recording step a batch at a time.
+
+        With the pipeline's claimer those claims are made on its thread while the lanes go on
+        (``signals.claimer``): a top-up starts while a third of a batch still waits, and
+        claims what makes the batch whole again, so the lanes do not run dry meanwhile and no
+        more than a batch ever waits to be sent.
         """
         claimed = self._claim_more()
         if not claimed:
@@ -294,11 +304,15 @@ class Dispatcher:
         unreachable: dict[int, str] = {}  # receiver id -> what its paths said
         total = len(claimed)
         lanes = self.lanes
+        claimer = self._claimer if lanes.count > 1 else None
+        claiming_alarms = False  # what the claimer's claim in progress is: alarms only?
         dry = False  # a top-up found nothing: not again this round
         looked = time.monotonic()  # when this round last finished looking for new alarms
         urgent = False  # an alarm waits in ``results``
         try:
-            while (waiting or lanes.in_flight) and not self._stop.is_set():
+            while (
+                waiting or lanes.in_flight or (claimer is not None and claimer.pending)
+            ) and not self._stop.is_set():
                 while waiting and lanes.free and not self._stop.is_set():
                     signal = waiting[0]
                     if not self._lease_allows(signal):
@@ -314,7 +328,37 @@ class Dispatcher:
                         results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
                         continue
                     lanes.submit(signal)
-                if (
+                if claimer is not None:
+                    if claimer.pending:
+                        # Nothing to do but wait for it, or go on and look now and then.
+                        idle = not waiting and not lanes.in_flight
+                        more = claimer.wait() if idle else claimer.take()
+                        if more is not None:
+                            if claiming_alarms:
+                                looked = time.monotonic()  # from the claim's end, as below
+                            else:
+                                dry = not more
+                            if more:
+                                total += len(more)
+                                waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
+                                continue
+                    elif self._stop.is_set():
+                        pass
+                    elif (
+                        len(waiting) <= max(lanes.count, self.batch // 3)
+                        and not dry
+                        and time.monotonic() - started < TOP_UP_SECONDS
+                    ):
+                        claimer.start(limit=self.batch - len(waiting))
+                        claiming_alarms = False
+                    elif (
+                        waiting
+                        and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
+                        and time.monotonic() - looked >= ALARM_LOOK_SECONDS
+                    ):
+                        claimer.start(most=RECORD_AT_ONCE_PRIORITY)
+                        claiming_alarms = True
+                elif (
                     len(waiting) < lanes.free
                     and lanes.count > 1
                     and not dry
@@ -345,7 +389,11 @@ class Dispatcher:
                         continue
                 if not lanes.in_flight:
                     continue
-                result = lanes.result()
+                result = lanes.result(
+                    wake=claimer.wake if claimer is not None and claimer.pending else None
+                )
+                if result is None:
+                    continue  # the claimer is done: its signals first
                 results.append(result)
                 urgent |= result.signal.priority <= RECORD_AT_ONCE_PRIORITY
                 if result.unreachable:
@@ -362,15 +410,31 @@ class Dispatcher:
             # The database went away mid-round (renewing leases, topping up, reading paths):
             # what is on the wire ends within its deadline, and everything the receivers said
             # waits to be recorded, with the leases of the signals not sent.
-            while lanes.in_flight:
-                results.append(lanes.result())
-            self.flush(results, release=waiting)
+            results += self._drain_lanes()
+            self.flush(results, release=[*waiting, *self._claimed_meanwhile(claimer)])
             raise
         # Stopping: what is on the wire ends within its deadline and is recorded.
-        while lanes.in_flight:
-            results.append(lanes.result())
-        self.flush(results, release=waiting)
+        results += self._drain_lanes()
+        self.flush(results, release=[*waiting, *self._claimed_meanwhile(claimer)])
         return total
+
+    def _drain_lanes(self) -> list[Result]:
+        """What is on the wire, once each has ended (within its deadline)."""
+        results = []
+        while self.lanes.in_flight:
+            result = self.lanes.result()
+            assert result is not None  # no wake: a result
+            results.append(result)
+        return results
+
+    def _claimed_meanwhile(self, claimer: Claimer | None) -> list[Signal]:
+        """What the claimer's claim in progress claims: the round ends, so it is released."""
+        if claimer is None or not claimer.pending:
+            return []
+        try:
+            return claimer.wait()
+        except DatabaseError:
+            return []  # claimed nothing we know of; any lease it took runs out
 
     def _recorder_idle(self) -> bool:
         """Whether the pipeline's writer would take a batch now without waiting."""
@@ -387,21 +451,22 @@ class Dispatcher:
 
     # --- claiming -------------------------------------------------------------------------------
 
-    def _claim_more(self, *, most: int | None = None) -> list[Signal]:
-        """Claim a batch and read the receivers it needs (the lanes never query)."""
-        claimed = self.claim(most=most)
+    def _claim_more(self, *, most: int | None = None, limit: int | None = None) -> list[Signal]:
+        """Claim a batch (or ``limit``) and read the receivers it needs (the lanes never
+        query)."""
+        claimed = self.claim(most=most, limit=limit)
         if claimed:
             self.stats.claimed += len(claimed)
             self.sender.load({signal.receiver_id for signal in claimed})
         return claimed
 
-    def claim(self, *, most: int | None = None) -> list[Signal]:
-        """Lease up to ``batch`` due signals to this dispatcher, in the order to send them;
-        with ``most``, only priorities up to that."""
+    def claim(self, *, most: int | None = None, limit: int | None = None) -> list[Signal]:
+        """Lease up to ``batch`` (or ``limit``) due signals to this dispatcher, in the order to
+        send them; with ``most``, only priorities up to that."""
         lease_until = time.monotonic() + self.lease_seconds
         signals = claiming.claim(
             owner=self.lease_owner,
-            limit=self.batch,
+            limit=limit or self.batch,
             lease_seconds=self.lease_seconds,
             now=timezone.now(),
             most=most,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import select
+import socket
 import time
 from collections import deque
 
@@ -91,10 +92,12 @@ class Lanes:
         lane = self._free.pop()
         self._step(_InFlight(signal, lane, self.sender.deliver_steps(signal, lane=lane)))
 
-    def result(self) -> Result:
-        """The next finished signal (waits for one; only while some are in flight)."""
+    def result(self, *, wake: socket.socket | None = None) -> Result | None:
+        """The next finished signal (waits for one; only while some are in flight), or None
+        as soon as ``wake`` is readable (the dispatcher's claim in the background is done)."""
         while not self._done:
-            self._poll()
+            if self._poll(wake):
+                return None
         self.in_flight -= 1
         return self._done.popleft()
 
@@ -135,15 +138,22 @@ class Lanes:
         self._free.append(flight.lane)
         self._done.append(result)
 
-    def _poll(self) -> None:
-        """Wait for the first socket ready, look-up done or deadline passed; move those on."""
+    def _poll(self, wake: socket.socket | None = None) -> bool:
+        """Wait for the first socket ready, look-up done or deadline passed, and move those
+        on; True if ``wake`` was readable."""
         waiting = [*self._on_socket.values(), *self._on_lookup]
         assert waiting, "result() with nothing in flight"
         soonest = min(flight.wait.deadline.at for flight in waiting)  # type: ignore[union-attr]
         timeout = soonest - time.monotonic()
         if self._on_lookup:
             timeout = min(timeout, LOOKUP_POLL_SECONDS)
-        ready = self._poller.poll(max(0, math.ceil(timeout * 1000)))
+        if wake is not None:
+            self._poller.register(wake, select.POLLIN)
+        try:
+            ready = self._poller.poll(max(0, math.ceil(timeout * 1000)))
+        finally:
+            if wake is not None:
+                self._poller.unregister(wake)
         # What is ready goes first: a reply that came in time is never taken for a timeout,
         # however late this thread gets to it.
         for fd, _ in ready:
@@ -168,6 +178,7 @@ class Lanes:
             if flight.wait.deadline.at <= now:  # type: ignore[union-attr]
                 self._on_lookup.remove(flight)
                 self._step(flight, TimeoutError("deadline passed"))
+        return wake is not None and any(fd == wake.fileno() for fd, _ in ready)
 
 
 def _internal_error(signal: Signal, exc: Exception) -> Result:

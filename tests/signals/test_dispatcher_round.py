@@ -51,7 +51,7 @@ class Lanes:
         self.log.append(("sent", signal.pk))
         self.sending.append(signal)
 
-    def result(self) -> Result:
+    def result(self, *, wake=None) -> Result:
         time.sleep(EXCHANGE_SECONDS)
         return Result(self.sending.popleft())
 
@@ -94,5 +94,61 @@ def test_a_slow_alarm_claim_that_keeps_finding_alarms_does_not_hold_up_the_lanes
     assert len(claims) > 10, log  # it kept looking while the troubles were sent
     for alarm, (claim, next_claim) in enumerate(itertools.pairwise(claims), 1001):
         if alarm > 1010:
+            break
+        assert ("sent", alarm) in log[claim:next_claim], (alarm, log)
+
+
+def test_with_the_claimer_the_lanes_go_on_while_a_slow_claim_runs(monkeypatch):
+    """With the pipeline's claimer, the same slow alarm claims run on its thread: troubles are
+    sent while each one runs, and every alarm it finds is still sent before the next one."""
+    slow_claim = dispatcher_module.ALARM_LOOK_SECONDS * 2
+    log: list[tuple[str, int]] = []
+    troubles = [signal(pk, 5) for pk in range(1, 101)]
+    alarms = iter(range(1001, 1011))
+    found: list[int] = []
+    first = True
+
+    def claim_more(*, most: int | None = None, limit: int | None = None) -> list[Signal]:
+        nonlocal first
+        if most is None:
+            batch, first = (troubles if first else []), False
+            return batch  # the round's batch, then no top-up
+        log.append(("claim", 0))
+        time.sleep(slow_claim)
+        alarm = next(alarms, None)
+        log.append(("claimed", 0))
+        if alarm is None:
+            return []
+        found.append(alarm)
+        return [signal(alarm, 3)]
+
+    flushed: list[Result] = []
+    dispatcher = Dispatcher(name="round-test", batch=100, pipeline=True, connections=4)
+    try:
+        dispatcher.lanes = Lanes(log)
+        monkeypatch.setattr(dispatcher, "_claim_more", claim_more)
+        monkeypatch.setattr(dispatcher, "_lease_allows", lambda signal: True)
+        monkeypatch.setattr(dispatcher, "flush", lambda results, **_: flushed.extend(results))
+
+        claimed = dispatcher.run_batch()
+    finally:
+        dispatcher.close()
+
+    # The troubles are sent quicker than the claims come: how many alarms were found before
+    # they ran out depends on timing; each one found was sent.
+    assert len(found) >= 5, log
+    assert claimed == 100 + len(found)
+    assert sorted(r.signal.pk for r in flushed) == [*range(1, 101), *found]
+    claims = [n for n, (what, _) in enumerate(log) if what == "claim"]
+    # Troubles went out while claims ran (the dispatcher's thread did not wait for them).
+    during = [
+        what
+        for start in claims
+        for what, _ in log[start : log.index(("claimed", 0), start)]
+        if what == "sent"
+    ]
+    assert len(during) > len(claims), log
+    for alarm, (claim, next_claim) in enumerate(itertools.pairwise(claims), 1001):
+        if alarm > found[-1]:
             break
         assert ("sent", alarm) in log[claim:next_claim], (alarm, log)

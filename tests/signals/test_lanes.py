@@ -1,0 +1,136 @@
+"""The lanes: several signals' exchanges kept going from one thread with one poll, against real
+loopback receivers. A stalled receiver holds up its own lane only, every exchange still ends
+within its deadline, and a wake socket ends the wait for a result at once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from signals.emulator import ReceiverEmulator
+from signals.lanes import Lanes
+from signals.models import DeliveryAttempt, Signal
+from signals.sending import Sender
+from tests.factories import MonitoringAccountFactory, SignalFactory
+from tests.signals.receivers import HANG, path_to, scripted
+
+pytestmark = pytest.mark.django_db
+
+Outcome = DeliveryAttempt.Outcome
+
+
+def sender_for(*signals: Signal) -> Sender:
+    sender = Sender(ssl_context=None, stop=threading.Event())
+    sender.load({signal.receiver_id for signal in signals})
+    return sender
+
+
+def test_a_stalled_receiver_holds_up_its_own_lane_only(account, receiver, dealer):
+    other = MonitoringAccountFactory(customer__dealer=dealer)  # at another receiver
+    stalled = SignalFactory(account=account)
+    others = [
+        SignalFactory(
+            account=MonitoringAccountFactory(
+                customer__dealer=dealer, station_record=other.station_record
+            )
+        )
+        for _ in range(6)
+    ]
+    with scripted(lambda payload, n: HANG) as black_hole, ReceiverEmulator() as station:
+        path_to(receiver, black_hole.port, reply_timeout=1.5)
+        path_to(other.station_record.receiver, station.port)
+        sender = sender_for(stalled, *others)
+        lanes = Lanes(sender, 2, name="test")
+        started = time.monotonic()
+        lanes.submit(stalled)
+        finished: list[tuple[str, float]] = []
+        queue = list(others)
+        try:
+            while lanes.in_flight or queue:
+                while queue and lanes.free:
+                    lanes.submit(queue.pop(0))
+                result = lanes.result()
+                finished.append((result.signal.reference, time.monotonic() - started))
+                last = result.attempts[-1]
+                if result.signal == stalled:
+                    assert (last.outcome, last.error) == (
+                        Outcome.TIMEOUT,
+                        "timeout waiting for reply",
+                    )
+                else:
+                    assert last.outcome == Outcome.DELIVERED
+        finally:
+            lanes.close()
+            sender.close()
+
+    # The six went through the other lane while the first waited for its reply...
+    assert [ref for ref, _ in finished[:6]] == [s.reference for s in others]
+    assert finished[5][1] < 1.0
+    assert [s.reference for s in station.accepted] == [s.reference for s in others]
+    # ...which ended at its deadline, not before and not much after.
+    assert finished[6][0] == stalled.reference
+    assert 1.5 <= finished[6][1] < 2.5
+
+
+def test_a_wake_socket_ends_the_wait_for_a_result(account, receiver):
+    signal = SignalFactory(account=account)
+    wake, waker = socket.socketpair()
+    with scripted(lambda payload, n: HANG) as black_hole, wake, waker:
+        path_to(receiver, black_hole.port, reply_timeout=3)
+        sender = sender_for(signal)
+        lanes = Lanes(sender, 2, name="test")
+        try:
+            lanes.submit(signal)
+            threading.Timer(0.2, waker.send, args=(b"\0",)).start()
+            started = time.monotonic()
+            assert lanes.result(wake=wake) is None
+            assert 0.15 < time.monotonic() - started < 1.0
+            assert lanes.in_flight == 1  # still on the wire: it comes back later
+            wake.recv(1)
+            result = lanes.result()
+            assert result is not None and result.signal == signal
+            assert result.attempts[-1].outcome == Outcome.TIMEOUT
+            assert lanes.in_flight == 0 and lanes.free == 2
+        finally:
+            lanes.close()
+            sender.close()
+
+
+def test_a_bug_in_a_lane_costs_one_attempt_and_the_lane_goes_on(
+    account, receiver, dealer, monkeypatch
+):
+    signals = [
+        SignalFactory(account=account),
+        SignalFactory(
+            account=MonitoringAccountFactory(
+                customer__dealer=dealer, station_record=account.station_record
+            )
+        ),
+    ]
+    with ReceiverEmulator() as station:
+        path_to(receiver, station.port)
+        sender = sender_for(*signals)
+        original = sender.deliver_steps
+
+        def deliver_steps(signal, *, lane=None):
+            if signal == signals[0]:
+                raise RuntimeError("a bug")
+            return (yield from original(signal, lane=lane))
+
+        monkeypatch.setattr(sender, "deliver_steps", deliver_steps)
+        lanes = Lanes(sender, 1, name="test")
+        try:
+            lanes.submit(signals[0])
+            broken = lanes.result()
+            lanes.submit(signals[1])
+            delivered = lanes.result()
+        finally:
+            lanes.close()
+            sender.close()
+    assert broken.attempts[-1].outcome == Outcome.ERROR
+    assert broken.attempts[-1].error == "internal: RuntimeError('a bug')"
+    assert delivered.attempts[-1].outcome == Outcome.DELIVERED
+    assert [s.reference for s in station.accepted] == [signals[1].reference]
