@@ -13,15 +13,18 @@ The emulator is a test tool: it binds to loopback unless explicitly allowed not 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
 import logging
 import random
 import selectors
 import socket
 import ssl
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -33,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 TLS_HANDSHAKE_TIMEOUT = 5.0
 MAX_REQUEST_BYTES = 512 * 1024
+RECV_BYTES = 65536
+# A client that leaves its replies unread: past the first mark the emulator stops reading its
+# requests (as a blocking send would have held it up), past the second it hangs up.
+OUTBOX_PAUSE_BYTES = 256 * 1024
+MAX_OUTBOX_BYTES = 4 * 1024 * 1024
+# Reads in a row from one TLS connection before the others get their turn.
+TLS_READS_PER_TURN = 16
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,13 @@ def is_loopback_host(host: str) -> bool:
 
 
 class ReceiverEmulator:
-    """A multi-client receiver on background threads; ``start()``/``stop()`` or ``with``.
+    """A multi-client receiver on one background thread; ``start()``/``stop()`` or ``with``.
 
     ``protocol`` is a ``Receiver.Protocol`` value; ``config`` the receiver's settings and secret
     (a DC-09 key ...); ``transport`` "tcp" (TLS with ``ssl_context``) or "udp". ``faults`` may be
-    replaced while it runs (a test can make it misbehave, then recover).
+    replaced while it runs (a test can make it misbehave, then recover). One thread serves
+    every connection (a selector loop, see "serving" below); the readers (``accepted``,
+    ``counts``, ``wait_for_*`` ...) may be called from any thread.
     """
 
     def __init__(
@@ -147,8 +159,13 @@ class ReceiverEmulator:
         self._listener: socket.socket | None = None
         self._wake_reader: socket.socket | None = None
         self._wake_writer: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
-        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._thread: threading.Thread | None = None
+        # The serving loop's own state, touched by its thread only.
+        self._selector: selectors.BaseSelector | None = None
+        self._connections: set[_Connection] = set()
+        self._ready: list[_Connection] = []  # TLS connections with more to read, no event due
+        self._timers: list[tuple[float, int, str, _Connection]] = []  # a heap, soonest first
+        self._timer_order = itertools.count()  # ties in due time go first come, first served
 
     def __repr__(self) -> str:
         return f"<ReceiverEmulator {self.protocol} {self.transport}://{self.host}:{self.port}>"
@@ -168,7 +185,7 @@ class ReceiverEmulator:
 
     def start(self) -> Self:
         """Bind and start serving; ``port`` holds the real port afterwards."""
-        if self._accept_thread is not None:
+        if self._thread is not None:
             raise RuntimeError("emulator already started")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         if self.transport == "udp":
@@ -181,10 +198,10 @@ class ReceiverEmulator:
         self.port = listener.getsockname()[1]
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._stopping.clear()
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"receiver-emulator-{self.port}", daemon=True
+        self._thread = threading.Thread(
+            target=self._serve, name=f"receiver-emulator-{self.port}", daemon=True
         )
-        self._accept_thread.start()
+        self._thread.start()
         logger.info(
             "receiver emulator (%s) listening on %s %s:%s",
             self.protocol,
@@ -195,28 +212,23 @@ class ReceiverEmulator:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop accepting, close every connection and wait for the threads to end."""
-        if self._accept_thread is None:
+        """Stop accepting, close every connection (a pending delayed reply is never sent) and
+        wait for the serving thread to end."""
+        if self._thread is None:
             return
         self._stopping.set()
         assert self._wake_writer is not None
         with contextlib.suppress(OSError):
             self._wake_writer.send(b"x")
-        self._accept_thread.join(timeout)
-        with self._lock:
-            connections = dict(self._connections)
-        for conn in connections:
-            # The base-class call: SSLSocket.shutdown() would drop its SSL object under the
-            # connection thread's feet; a plain TCP shutdown just wakes that thread's recv.
-            with contextlib.suppress(OSError):
-                socket.socket.shutdown(conn, socket.SHUT_RDWR)
-        for thread in connections.values():
-            thread.join(timeout)
+        # The serving thread closes the connections itself on its way out.
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("receiver emulator on %s:%s did not stop in time", self.host, self.port)
         for sock in (self._listener, self._wake_reader, self._wake_writer):
             if sock is not None:
                 sock.close()
         self._listener = self._wake_reader = self._wake_writer = None
-        self._accept_thread = None
+        self._thread = None
         logger.info("receiver emulator on %s:%s stopped", self.host, self.port)
 
     # --- what it received -----------------------------------------------------------------------
@@ -251,8 +263,8 @@ class ReceiverEmulator:
 
     def wait_for_count(self, outcome: str, count: int, timeout: float) -> bool:
         """Block until at least ``count`` requests had this outcome (see ``counts``); False on
-        timeout. A test that changes ``faults`` waits here first: the connection's thread
-        reads them when it gets to the request, which may be after the sender gave up."""
+        timeout. A test that changes ``faults`` waits here first: the serving thread reads
+        them when it gets to the request, which may be after the sender gave up."""
         with self._changed:
             return self._changed.wait_for(lambda: self._counts[outcome] >= count, timeout)
 
@@ -341,27 +353,314 @@ class ReceiverEmulator:
             self._changed.notify_all()
 
     # --- serving --------------------------------------------------------------------------------
+    # One thread serves every TCP connection: a selector loop over the listener, the wake-up
+    # socket and the (non-blocking) connections, with a heap of timers for what is due later (a
+    # delayed reply, a handshake or idle deadline). A thread per connection spent its CPU on
+    # thread wake-ups and GIL hand-overs, and capped the rate well below what one thread does.
 
-    def _accept_loop(self) -> None:
+    def _serve(self) -> None:
         assert self._listener is not None and self._wake_reader is not None
         with selectors.DefaultSelector() as selector:
+            self._selector = selector
             selector.register(self._listener, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_reader:
-                        return
-                    if self.transport == "udp":
-                        self._serve_datagram()
-                        continue
+            try:
+                self._loop(selector)
+            finally:
+                for conn in list(self._connections):
+                    self._close(conn)
+                self._timers.clear()
+                self._ready.clear()
+                self._selector = None
+
+    def _loop(self, selector: selectors.BaseSelector) -> None:
+        timers = self._timers
+        stopping = self._stopping
+        while not stopping.is_set():
+            if self._ready:
+                timeout: float | None = 0.0
+            elif timers:
+                timeout = max(0.0, timers[0][0] - time.monotonic())
+            else:
+                timeout = None
+            events = selector.select(timeout)
+            now = time.monotonic()
+            for key, mask in events:
+                conn = key.data
+                if conn is not None:
                     try:
-                        conn, address = self._listener.accept()
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:
-                        logger.exception("accept failed")
-                        continue
-                    self._spawn(conn, f"{address[0]}:{address[1]}")
+                        self._on_event(conn, mask, now)
+                    except Exception as exc:  # a receiver never dies of what it is sent
+                        self._fail(conn, exc)
+                elif key.fileobj is self._wake_reader:
+                    return
+                elif self.transport == "udp":
+                    try:
+                        self._serve_datagram()
+                    except Exception as exc:
+                        logger.info("a datagram was ignored: %r", exc, exc_info=True)
+                else:
+                    self._accept(now)
+            if self._ready:
+                ready, self._ready = self._ready, []
+                for conn in ready:
+                    if not conn.closed:
+                        try:
+                            self._advance(conn, now)
+                        except Exception as exc:
+                            self._fail(conn, exc)
+            while timers and timers[0][0] <= now:
+                _, _, kind, conn = heapq.heappop(timers)
+                if conn.closed:
+                    continue
+                try:
+                    self._on_timer(kind, conn, now)
+                except Exception as exc:
+                    self._fail(conn, exc)
+
+    def _accept(self, now: float) -> None:
+        assert self._listener is not None
+        while True:
+            try:
+                sock, address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                logger.exception("accept failed")
+                return
+            peer = f"{address[0]}:{address[1]}"
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:  # the client already gone
+                logger.info("connection from %s ended: %s", peer, exc)
+                sock.close()
+                continue
+            if self.ssl_context is not None:
+                try:
+                    sock = self.ssl_context.wrap_socket(
+                        sock, server_side=True, do_handshake_on_connect=False
+                    )
+                except (ssl.SSLError, OSError, ValueError) as exc:
+                    logger.info("TLS handshake with %s failed: %s", peer, exc)
+                    sock.close()
+                    continue
+            conn = _Connection(sock, peer, last_activity=now)
+            self._connections.add(conn)
+            try:
+                if self.ssl_context is None:
+                    self._opened(conn, now)
+                    self._set_events(conn, selectors.EVENT_READ)
+                else:
+                    # Given up on at the deadline, so a client that stalls it holds up no one.
+                    conn.tls = conn.handshaking = True
+                    self._after(now + TLS_HANDSHAKE_TIMEOUT, _HANDSHAKE_DEADLINE, conn)
+                    self._handshake(conn, now)
+            except Exception as exc:
+                self._fail(conn, exc)
+
+    def _opened(self, conn: _Connection, now: float) -> None:
+        """The connection carries requests from now on (a TLS one once its handshake is done)."""
+        conn.last_activity = now
+        if self.idle_timeout is not None:
+            self._after(now + self.idle_timeout, _IDLE_CHECK, conn)
+
+    def _after(self, due: float, kind: str, conn: _Connection) -> None:
+        heapq.heappush(self._timers, (due, next(self._timer_order), kind, conn))
+
+    def _on_event(self, conn: _Connection, mask: int, now: float) -> None:
+        if conn.handshaking:
+            self._handshake(conn, now)
+            return
+        if mask & selectors.EVENT_WRITE:
+            self._flush(conn, now)
+        if mask & selectors.EVENT_READ:
+            self._receive(conn, now)
+        self._advance(conn, now)
+
+    def _on_timer(self, kind: str, conn: _Connection, now: float) -> None:
+        if kind == _DELAYED_REPLY:
+            if conn.held_reply is not None:
+                conn.outbox += conn.held_reply
+            conn.held_until = conn.held_reply = None
+            conn.last_activity = now  # the wait was the emulator's, not an idle client's
+            self._advance(conn, now)
+        elif kind == _HANDSHAKE_DEADLINE:
+            if conn.handshaking:
+                logger.info(
+                    "TLS handshake with %s failed: not done after %gs",
+                    conn.peer,
+                    TLS_HANDSHAKE_TIMEOUT,
+                )
+                self._close(conn)
+        elif kind == _IDLE_CHECK:
+            assert self.idle_timeout is not None
+            if conn.held_until is not None:
+                self._after(conn.held_until + self.idle_timeout, _IDLE_CHECK, conn)
+            elif now - conn.last_activity >= self.idle_timeout:
+                logger.info("closing idle connection from %s", conn.peer)
+                self._close(conn)
+            else:
+                self._after(conn.last_activity + self.idle_timeout, _IDLE_CHECK, conn)
+
+    def _handshake(self, conn: _Connection, now: float) -> None:
+        sock = conn.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._set_events(conn, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._set_events(conn, selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            logger.info("TLS handshake with %s failed: %s", conn.peer, exc)
+            self._close(conn)
+            return
+        conn.handshaking = False
+        conn.unread = True  # the first request may have come with the handshake's last bytes
+        self._opened(conn, now)
+        self._advance(conn, now)
+
+    def _receive(self, conn: _Connection, now: float) -> None:
+        """One read; at the end of the stream ``conn.eof``."""
+        try:
+            chunk = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            conn.unread = False
+            return
+        if not chunk:
+            conn.eof = True
+            conn.unread = False
+            return
+        conn.inbox += chunk
+        conn.last_activity = now
+        # A TLS socket may hold decrypted bytes the selector cannot see: read it until it says
+        # it wants more from the network.
+        conn.unread = conn.tls
+
+    def _advance(self, conn: _Connection, now: float) -> None:
+        """Answer what can be answered, send what can be sent, then wait for what is missing."""
+        reads = 0
+        while True:
+            self._answer(conn)
+            backlog = len(conn.outbox)
+            if backlog:
+                self._flush(conn, now)
+            if conn.closed:
+                return
+            if backlog > OUTBOX_PAUSE_BYTES >= len(conn.outbox):
+                continue  # the client took enough of its replies: on to its next requests
+            if not (conn.unread and self._reading(conn)):
+                break
+            if reads == TLS_READS_PER_TURN:
+                self._ready.append(conn)  # the rest on the next turn, after the others
+                break
+            self._receive(conn, now)
+            reads += 1
+        if conn.closing and not conn.outbox:
+            self._close(conn)
+            return
+        events = selectors.EVENT_WRITE if conn.outbox else 0
+        if self._reading(conn):
+            events |= selectors.EVENT_READ
+        self._set_events(conn, events)
+
+    @staticmethod
+    def _reading(conn: _Connection) -> bool:
+        # Not while a delayed reply holds the connection (what comes next is answered after it),
+        # nor while the client leaves its replies unread: it waits, as a blocking send would.
+        return not (
+            conn.eof
+            or conn.closing
+            or conn.held_until is not None
+            or len(conn.outbox) > OUTBOX_PAUSE_BYTES
+        )
+
+    def _answer(self, conn: _Connection) -> None:
+        """Handle the complete requests in ``conn.inbox``, in order, replies to ``conn.outbox``."""
+        side = self.side
+        while (
+            conn.held_until is None
+            and not conn.closing
+            and len(conn.outbox) <= OUTBOX_PAUSE_BYTES
+            and not self._stopping.is_set()
+        ):
+            inbox = conn.inbox
+            try:
+                size = side.request_size(inbox, eof=False) if inbox else None
+                if size is None:
+                    if len(inbox) > MAX_REQUEST_BYTES:
+                        raise ProtocolError("request too large")
+                    if not conn.eof:
+                        return
+                    # The client has finished: what is left may still be one last request.
+                    size = side.request_size(inbox, eof=True) if inbox else None
+                    if size is None:
+                        conn.closing = True
+                        return
+            except ProtocolError as exc:
+                logger.info("connection from %s ended: %s", conn.peer, exc)
+                conn.closing = True  # after the replies already due
+                conn.inbox = b""
+                return
+            request, conn.inbox = inbox[:size], inbox[size:]
+            outcome = self.handle_request(request, conn.peer)
+            if outcome.close:
+                conn.closing = True
+                conn.inbox = b""
+                return
+            if outcome.delay:
+                conn.held_until = time.monotonic() + outcome.delay
+                conn.held_reply = outcome.reply
+                self._after(conn.held_until, _DELAYED_REPLY, conn)
+                return
+            if outcome.reply is not None:
+                conn.outbox += outcome.reply
+
+    def _flush(self, conn: _Connection, now: float) -> None:
+        try:
+            sent = conn.sock.send(conn.outbox)
+        except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0
+        if sent:
+            del conn.outbox[:sent]
+            conn.last_activity = now
+        if len(conn.outbox) > MAX_OUTBOX_BYTES:
+            raise ProtocolError(f"more than {MAX_OUTBOX_BYTES} bytes of replies left unread")
+
+    def _set_events(self, conn: _Connection, events: int) -> None:
+        if events == conn.events:
+            return
+        assert self._selector is not None
+        if not conn.events:
+            self._selector.register(conn.sock, events, conn)
+        elif not events:
+            self._selector.unregister(conn.sock)
+        else:
+            self._selector.modify(conn.sock, events, conn)
+        conn.events = events
+
+    def _fail(self, conn: _Connection, exc: Exception) -> None:
+        if isinstance(exc, (ProtocolError, OSError, ValueError)):
+            logger.info("connection from %s ended: %s", conn.peer, exc)
+        else:  # a bug of ours, not the client's doing: keep the traceback
+            logger.info("connection from %s ended: %r", conn.peer, exc, exc_info=True)
+        self._close(conn)
+
+    def _close(self, conn: _Connection) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self._connections.discard(conn)
+        if conn.events and self._selector is not None:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                self._selector.unregister(conn.sock)
+        conn.events = 0
+        conn.sock.close()
+
+    # UDP: each datagram is one request, answered from the same loop.
 
     def _serve_datagram(self) -> None:
         assert self._listener is not None
@@ -395,72 +694,29 @@ class ReceiverEmulator:
         with contextlib.suppress(OSError):
             self._listener.sendto(outcome.reply or b"", address)
 
-    def _spawn(self, conn: socket.socket, peer: str) -> None:
-        conn.setblocking(True)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        thread = threading.Thread(
-            target=self._serve_connection, args=(conn, peer), name=f"receiver-{peer}", daemon=True
-        )
-        with self._lock:
-            if self._stopping.is_set():
-                conn.close()
-                return
-            self._connections[conn] = thread
-        thread.start()
 
-    def _serve_connection(self, conn: socket.socket, peer: str) -> None:
-        buffer = b""
-        try:
-            if self.ssl_context is not None:
-                conn = self._handshake(conn, peer)
-            conn.settimeout(self.idle_timeout)
-            while not self._stopping.is_set():
-                size = self.side.request_size(buffer, eof=False) if buffer else None
-                if size is None:
-                    if len(buffer) > MAX_REQUEST_BYTES:
-                        raise ProtocolError("request too large")
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        size = self.side.request_size(buffer, eof=True) if buffer else None
-                        if size is None:
-                            break
-                    buffer += chunk
-                    if size is None:
-                        continue
-                request, buffer = buffer[:size], buffer[size:]
-                outcome = self.handle_request(request, peer)
-                if outcome.close:
-                    break
-                if outcome.delay and self._stopping.wait(outcome.delay):
-                    break
-                if outcome.reply is not None:
-                    conn.sendall(outcome.reply)
-        except TimeoutError:
-            logger.info("closing idle connection from %s", peer)
-        except (ProtocolError, OSError, ValueError) as exc:
-            # ValueError: a TLS socket closed by stop() while this thread was reading it.
-            logger.info("connection from %s ended: %s", peer, exc)
-        finally:
-            with self._lock:
-                self._connections.pop(conn, None)
-            conn.close()
+# What the serving loop's timers are for.
+_DELAYED_REPLY = "delayed reply"
+_HANDSHAKE_DEADLINE = "handshake deadline"
+_IDLE_CHECK = "idle check"
 
-    def _handshake(self, conn: socket.socket, peer: str) -> socket.socket:
-        assert self.ssl_context is not None
-        conn.settimeout(TLS_HANDSHAKE_TIMEOUT)
-        try:
-            tls = self.ssl_context.wrap_socket(conn, server_side=True)
-        except (ssl.SSLError, OSError) as exc:
-            logger.info("TLS handshake with %s failed: %s", peer, exc)
-            raise
-        with self._lock:
-            # Track the TLS socket instead of the raw one it replaced. stop() sets the flag
-            # before it copies the connections, so one of the two always sees the other.
-            thread = self._connections.pop(conn)
-            stopping = self._stopping.is_set()
-            if not stopping:
-                self._connections[tls] = thread
-        if stopping:
-            tls.close()
-            raise OSError("emulator stopping")
-        return tls
+
+@dataclass(eq=False, slots=True)
+class _Connection:
+    """One TCP client, as the serving loop keeps it between events."""
+
+    sock: socket.socket  # non-blocking; an ssl.SSLSocket with TLS
+    peer: str
+    last_activity: float  # time.monotonic() of the last byte received or sent
+    tls: bool = False
+    handshaking: bool = False
+    inbox: bytes = b""  # received, not yet handled
+    outbox: bytearray = field(default_factory=bytearray)  # replies not yet sent
+    # A delayed reply is due at ``held_until``; nothing after it is handled before then.
+    held_until: float | None = None
+    held_reply: bytes | None = None
+    eof: bool = False  # the client will send nothing more
+    closing: bool = False  # close once the outbox is sent
+    unread: bool = False  # TLS: bytes may wait inside the SSL object
+    events: int = 0  # what the selector watches for (0: not registered)
+    closed: bool = False

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -15,7 +19,18 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from signals.codecs.xml_v1 import Ack, Status, decode_reply, encode, encode_frame
+from signals import emulator as emulator_module
+from signals.codecs.xml_v1 import (
+    HEADER,
+    MAX_FRAME_BYTES,
+    Ack,
+    Status,
+    decode_reply,
+    encode,
+    encode_frame,
+    frame_size,
+    recv_frame,
+)
 from signals.emulator import Faults, ReceiverEmulator
 from signals.transports import TcpTransport, TransportError
 from tests.signals import make_package, xml_send
@@ -205,6 +220,220 @@ def test_stop_closes_open_connections_quickly() -> None:
     assert time.monotonic() - started < 1.0
     with pytest.raises(TransportError):
         xml_send(transport, encode(make_package(reference="after-stop")))
+
+
+# --- one thread serves every connection: no client holds up another ---------------------------
+
+
+def connect(emulator: ReceiverEmulator, **options: int) -> socket.socket:
+    """A raw client socket; ``options`` are SOL_SOCKET options set before connecting."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    for name, value in options.items():
+        sock.setsockopt(socket.SOL_SOCKET, getattr(socket, name), value)
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", emulator.port))
+    return sock
+
+
+def read_ack(sock: socket.socket, timeout: float = 5.0) -> Ack:
+    document = recv_frame(sock, deadline=time.monotonic() + timeout)
+    assert document is not None, "connection closed without a reply"
+    return decode_reply(document)
+
+
+def test_two_requests_in_one_write_are_answered_in_order(emulator: ReceiverEmulator) -> None:
+    first, second = make_package(reference="pipe-1"), make_package(reference="pipe-2", zone=18)
+
+    with connect(emulator) as sock:
+        sock.sendall(encode_frame(encode(first)) + encode_frame(encode(second)))
+        replies = [read_ack(sock), read_ack(sock)]
+
+    assert [(ack.reference, ack.status) for ack in replies] == [
+        ("pipe-1", Status.ACCEPTED),
+        ("pipe-2", Status.ACCEPTED),
+    ]
+    assert emulator.accepted == [first, second]
+
+
+def test_a_request_followed_by_the_end_of_the_stream_is_still_answered(
+    emulator: ReceiverEmulator,
+) -> None:
+    with connect(emulator) as sock:
+        sock.sendall(encode_frame(encode(make_package(reference="last-words"))))
+        sock.shutdown(socket.SHUT_WR)
+
+        ack = read_ack(sock)
+        after = recv_frame(sock, deadline=time.monotonic() + 5)
+
+    assert (ack.reference, ack.status) == ("last-words", Status.ACCEPTED)
+    assert after is None  # then the emulator hangs up
+
+
+def test_a_delayed_reply_holds_up_no_other_connection() -> None:
+    faults = Faults(delay_rate=1.0, delay_seconds=1.0)
+    with ReceiverEmulator(faults=faults, seed=1) as emulator, connect(emulator) as slow:
+        sent = time.monotonic()
+        slow.sendall(encode_frame(encode(make_package(reference="slow-1"))))
+        assert emulator.wait_for_count("delayed", 1, timeout=5)
+        emulator.faults = Faults()
+
+        started = time.monotonic()
+        fast = send(emulator, encode(make_package(reference="fast-1")), reply_timeout=0.5)
+        fast_elapsed = time.monotonic() - started
+
+        slow_ack = read_ack(slow)
+        slow_elapsed = time.monotonic() - sent
+
+    assert (fast.reference, fast.status) == ("fast-1", Status.ACCEPTED)
+    assert fast_elapsed < 0.5
+    assert (slow_ack.reference, slow_ack.status) == ("slow-1", Status.ACCEPTED)
+    assert slow_elapsed >= 1.0
+
+
+def test_a_delayed_reply_holds_back_what_comes_after_it_on_the_same_connection() -> None:
+    faults = Faults(delay_rate=1.0, delay_seconds=0.5)
+    with ReceiverEmulator(faults=faults, seed=1) as emulator, connect(emulator) as sock:
+        sent = time.monotonic()
+        sock.sendall(
+            encode_frame(encode(make_package(reference="held-1")))
+            + encode_frame(encode(make_package(reference="held-2")))
+        )
+        assert emulator.wait_for_count("delayed", 1, timeout=5)
+        handled_meanwhile = emulator.counts.get("accepted", 0)
+
+        first = read_ack(sock)
+        first_at = time.monotonic() - sent
+        second = read_ack(sock)
+        second_at = time.monotonic() - sent
+
+    assert handled_meanwhile == 1  # the second request waits for the first reply
+    assert [first.reference, second.reference] == ["held-1", "held-2"]
+    assert 0.5 <= first_at < second_at
+    assert second_at >= 1.0  # its own delay began once the first reply was sent
+
+
+def test_stop_during_a_delay_is_quick_and_never_sends_the_reply() -> None:
+    emulator = ReceiverEmulator(faults=Faults(delay_rate=1.0, delay_seconds=30), seed=1).start()
+    with connect(emulator) as sock:
+        sock.sendall(encode_frame(encode(make_package(reference="never"))))
+        assert emulator.wait_for_count("delayed", 1, timeout=5)
+
+        started = time.monotonic()
+        emulator.stop()
+        elapsed = time.monotonic() - started
+
+        assert recv_frame(sock, deadline=time.monotonic() + 5) is None
+    assert elapsed < 1.0
+    emulator.stop()  # a second stop does nothing
+
+
+def test_an_oversize_request_closes_that_connection_only(emulator: ReceiverEmulator) -> None:
+    with connect(emulator) as sock:
+        sock.sendall(HEADER.pack(MAX_FRAME_BYTES + 1))
+
+        closed = recv_frame(sock, deadline=time.monotonic() + 5)
+
+    assert closed is None
+    assert send(emulator, encode(make_package(reference="next"))).status is Status.ACCEPTED
+
+
+def test_a_client_that_leaves_a_burst_of_replies_unread_holds_up_no_one(
+    emulator: ReceiverEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The emulator reads no more from a client that leaves its replies unread (as a blocking
+    send would), without stopping for anyone else; the client gets every reply once it reads."""
+    caplog.set_level(logging.WARNING, logger="signals.emulator")  # not two lines per request
+    # Empty packages are refused fast with 211 bytes each: 25,000 make 5 MB of replies, more
+    # than the emulator keeps (256 KiB) plus what loopback TCP buffers between the two (the
+    # emulator's send buffer grows to 4 MiB at most by default; the client's is kept small).
+    blocks, empties = 25, 999
+    burst = b"".join(
+        encode_frame(encode(make_package(reference=f"burst-{n}"))) + encode_frame(b"") * empties
+        for n in range(blocks)
+    )
+    total = blocks * (1 + empties)
+    with connect(emulator, SO_RCVBUF=4096) as greedy:
+        greedy.sendall(burst)  # about 125 kB: the emulator's receive buffer takes it all
+
+        handled = -1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until it stops answering the unread client
+            now_handled = sum(emulator.counts.values())
+            if now_handled == handled:
+                break
+            handled = now_handled
+            time.sleep(0.3)
+        assert 0 < handled < total
+
+        started = time.monotonic()
+        other = send(emulator, encode(make_package(reference="other")), reply_timeout=1)
+        other_elapsed = time.monotonic() - started
+
+        greedy.settimeout(10)
+        received = b""
+        references: list[str] = []
+        while len(references) < total:
+            chunk = greedy.recv(1 << 20)
+            assert chunk, "the emulator closed the connection"
+            received += chunk
+            while (size := frame_size(received)) is not None:
+                found = re.search(rb"<reference>([^<]*)</reference>", received[:size])
+                assert found is not None
+                references.append(found[1].decode())
+                received = received[size:]
+
+    assert other.status is Status.ACCEPTED
+    assert other_elapsed < 1.0
+    expected = [[f"burst-{n}"] + ["unknown"] * empties for n in range(blocks)]
+    assert references == [reference for block in expected for reference in block]
+    accepted = [p.reference for p in emulator.accepted]
+    assert [r for r in accepted if r != "other"] == [f"burst-{n}" for n in range(blocks)]
+    assert "other" in accepted
+
+
+def test_a_client_stalling_its_tls_handshake_holds_up_no_other(
+    server_context: ssl.SSLContext, client_context: ssl.SSLContext
+) -> None:
+    with ReceiverEmulator(ssl_context=server_context) as emulator:
+        silent = connect(emulator)  # connects and says nothing
+        halfway = connect(emulator)
+        halfway.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")  # the start of a ClientHello
+        time.sleep(0.1)  # both accepted and waiting in their handshakes
+
+        started = time.monotonic()
+        with TcpTransport(
+            "127.0.0.1",
+            emulator.port,
+            use_tls=True,
+            ssl_context=client_context,
+            connect_timeout=1,
+            reply_timeout=1,
+        ) as transport:
+            ack = decode_reply(xml_send(transport, encode(make_package(reference="tls-ok"))))
+        elapsed = time.monotonic() - started
+
+        stop_started = time.monotonic()
+        emulator.stop()
+        stop_elapsed = time.monotonic() - stop_started
+        silent.close()
+        halfway.close()
+
+    assert (ack.reference, ack.status) == ("tls-ok", Status.ACCEPTED)
+    assert elapsed < 1.0
+    assert stop_elapsed < 1.0  # stopping does not wait for the stalled handshakes either
+
+
+def test_a_stalled_tls_handshake_is_given_up(
+    server_context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(emulator_module, "TLS_HANDSHAKE_TIMEOUT", 0.2)
+    with ReceiverEmulator(ssl_context=server_context) as emulator, connect(emulator) as silent:
+        started = time.monotonic()
+        closed = silent.recv(1)
+        elapsed = time.monotonic() - started
+
+    assert closed == b""  # the emulator hung up
+    assert 0.1 <= elapsed < 2.0
 
 
 def test_refuses_a_non_loopback_host_unless_allowed() -> None:
