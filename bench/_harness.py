@@ -231,6 +231,63 @@ def child_env(**extra: str) -> dict[str, str]:
     }
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process has used so far (Linux); 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by the PostgreSQL server processes running now (a server on this
+    machine, as on the benchmark's; one that ended meanwhile is not counted)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
+            total += process_cpu_seconds(int(entry.name))
+    return total
+
+
+class CpuUse:
+    """Where the CPU went between ``__init__`` and ``per_signal`` (or the last ``sample``):
+    the dispatcher processes (``pids``), the PostgreSQL server and this process (with the
+    receiver it runs), per signal."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self.last = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        return (
+            sum(process_cpu_seconds(pid) for pid in self.pids),
+            postgres_cpu_seconds(),
+            time.process_time(),
+        )
+
+    def sample(self) -> None:
+        """Read the figures now, for a process that will be gone by ``per_signal``."""
+        self.last = self._now()
+
+    def per_signal(self, count: int, *, sampled: bool = False) -> str:
+        end = self.last if sampled else self._now()
+        used = [(b - a) * 1000 / count for a, b in zip(self.start, end, strict=True)]
+        total = sum(used)
+        cores = os.cpu_count() or 1
+        return (
+            f"CPU per signal: dispatcher(s) {used[0]:.3f} ms, PostgreSQL {used[1]:.3f} ms, "
+            f"receiver and benchmark (this process) {used[2]:.3f} ms; {cores} cores fit "
+            f"{cores * 1000 / total:,.0f} /s at {total:.3f} ms"
+        )
+
+
 class DispatcherProcesses:
     """``manage.py run_dispatcher`` processes against this process's (test) database."""
 
