@@ -92,11 +92,14 @@ class Lanes:
         lane = self._free.pop()
         self._step(_InFlight(signal, lane, self.sender.deliver_steps(signal, lane=lane)))
 
-    def result(self, *, wake: socket.socket | None = None) -> Result | None:
+    def result(
+        self, *, wake: socket.socket | None = None, until: float | None = None
+    ) -> Result | None:
         """The next finished signal (waits for one; only while some are in flight), or None
-        as soon as ``wake`` is readable (the dispatcher's claim in the background is done)."""
+        as soon as ``wake`` is readable (the dispatcher's claim in the background is done) or
+        ``until`` (monotonic) has come with none finished."""
         while not self._done:
-            if self._poll(wake):
+            if self._poll(wake, until) and not self._done:
                 return None
         self.in_flight -= 1
         return self._done.popleft()
@@ -138,19 +141,21 @@ class Lanes:
         self._free.append(flight.lane)
         self._done.append(result)
 
-    def _poll(self, wake: socket.socket | None = None) -> bool:
-        """Wait for the first socket ready, look-up done or deadline passed, and move those
-        on; True if ``wake`` was readable."""
+    def _poll(self, wake: socket.socket | None = None, until: float | None = None) -> bool:
+        """Wait for the first socket ready, look-up done or deadline passed (or ``until``), and
+        move those on; True if ``wake`` was readable or ``until`` has come."""
         waiting = [*self._on_socket.values(), *self._on_lookup]
         assert waiting, "result() with nothing in flight"
         soonest = min(flight.wait.deadline.at for flight in waiting)  # type: ignore[union-attr]
         timeout = soonest - time.monotonic()
         if self._on_lookup:
             timeout = min(timeout, LOOKUP_POLL_SECONDS)
+        if until is not None:
+            timeout = min(timeout, until - time.monotonic())
         if wake is not None:
             self._poller.register(wake, select.POLLIN)
         try:
-            ready = self._poller.poll(max(0, math.ceil(timeout * 1000)))
+            ready = self._poller.poll(math.ceil(max(0.0, timeout) * 1000))
         finally:
             if wake is not None:
                 self._poller.unregister(wake)
@@ -178,6 +183,8 @@ class Lanes:
             if flight.wait.deadline.at <= now:  # type: ignore[union-attr]
                 self._on_lookup.remove(flight)
                 self._step(flight, TimeoutError("deadline passed"))
+        if until is not None and now >= until:
+            return True
         return wake is not None and any(fd == wake.fileno() for fd, _ in ready)
 
 

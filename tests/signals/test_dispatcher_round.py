@@ -51,7 +51,7 @@ class Lanes:
         self.log.append(("sent", signal.pk))
         self.sending.append(signal)
 
-    def result(self, *, wake=None) -> Result:
+    def result(self, *, wake=None, until=None) -> Result:
         time.sleep(EXCHANGE_SECONDS)
         return Result(self.sending.popleft())
 
@@ -152,3 +152,38 @@ def test_with_the_claimer_the_lanes_go_on_while_a_slow_claim_runs(monkeypatch):
         if alarm > found[-1]:
             break
         assert ("sent", alarm) in log[claim:next_claim], (alarm, log)
+
+
+def test_a_flood_of_alarms_is_recorded_a_gap_apart_not_one_by_one(monkeypatch):
+    """An alarm answered while the recording step is idle is recorded at once, but not within
+    RECORD_AT_ONCE_GAP_SECONDS of the last such recording: a flood of alarms goes to the
+    database in batches, each alarm still recorded within the gap (and one exchange)."""
+    gap = dispatcher_module.RECORD_AT_ONCE_GAP_SECONDS
+    alarms = [signal(pk, 3) for pk in range(1, 201)]
+    flushes: list[tuple[float, list[int]]] = []
+
+    def claim_more(*, most: int | None = None, limit: int | None = None) -> list[Signal]:
+        return [] if flushes or most is not None else alarms
+
+    def flush(results: list[Result], **_: object) -> None:
+        flushes.append((time.monotonic(), [r.signal.pk for r in results]))
+
+    dispatcher = Dispatcher(name="round-test", batch=100)
+    try:
+        dispatcher.lanes = Lanes([])
+        monkeypatch.setattr(dispatcher, "_claim_more", claim_more)
+        monkeypatch.setattr(dispatcher, "_lease_allows", lambda signal: True)
+        monkeypatch.setattr(dispatcher, "_recorder_idle", lambda: True)
+        monkeypatch.setattr(dispatcher, "flush", flush)
+
+        assert dispatcher.run_batch() == 200
+    finally:
+        dispatcher.close()
+
+    assert sorted(pk for _, pks in flushes for pk in pks) == list(range(1, 201))
+    during = [(at, pks) for at, pks in flushes if pks][:-1]  # the last one ends the round
+    assert len(during) > 3, flushes  # recorded as the round went, not only at its end
+    # ...and not one by one: one recording per gap at most.
+    assert len(during) <= len(alarms) * EXCHANGE_SECONDS / gap + 2, flushes
+    for (earlier, _), (later, _) in itertools.pairwise(during):
+        assert later - earlier >= gap * 0.9, flushes

@@ -4,6 +4,7 @@ within its deadline, and a wake socket ends the wait for a result at once."""
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -134,3 +135,40 @@ def test_a_bug_in_a_lane_costs_one_attempt_and_the_lane_goes_on(
     assert broken.attempts[-1].error == "internal: RuntimeError('a bug')"
     assert delivered.attempts[-1].outcome == Outcome.DELIVERED
     assert [s.reference for s in station.accepted] == [signals[1].reference]
+
+
+def test_until_ends_the_wait_for_a_result(account, receiver):
+    signal = SignalFactory(account=account)
+    with scripted(lambda payload, n: HANG) as black_hole:
+        path_to(receiver, black_hole.port, reply_timeout=3)
+        sender = sender_for(signal)
+        lanes = Lanes(sender, 2, name="test")
+        try:
+            lanes.submit(signal)
+            started = time.monotonic()
+            assert lanes.result(until=started + 0.2) is None
+            assert 0.19 < time.monotonic() - started < 1.0
+            assert lanes.in_flight == 1
+        finally:
+            lanes.close()
+            sender.close()
+
+
+def test_an_until_long_past_looks_once_without_waiting(account, receiver):
+    """``until`` may lie anywhere in the past (the dispatcher's first alarm of a round has
+    none before it: minus infinity): the lanes look at their sockets and return at once."""
+    signal = SignalFactory(account=account)
+    with scripted(lambda payload, n: HANG) as black_hole:
+        path_to(receiver, black_hole.port, reply_timeout=3)
+        sender = sender_for(signal)
+        lanes = Lanes(sender, 2, name="test")
+        try:
+            lanes.submit(signal)
+            started = time.monotonic()
+            assert lanes.result(until=-math.inf) is None
+            assert lanes.result(until=started - 5) is None
+            assert time.monotonic() - started < 0.5
+            assert lanes.in_flight == 1
+        finally:
+            lanes.close()
+            sender.close()
