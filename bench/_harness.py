@@ -240,10 +240,10 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU time used so far by the PostgreSQL server processes running now (a server on this
-    machine, as on the benchmark's; one that ended meanwhile is not counted)."""
-    total = 0.0
+def postgres_cpu_seconds() -> dict[int, float]:
+    """CPU time used so far by each PostgreSQL server process running now (a server on this
+    machine, as on the benchmark's), by process id."""
+    used = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -252,39 +252,50 @@ def postgres_cpu_seconds() -> float:
         except OSError:
             continue
         if stat[stat.index("(") + 1 : stat.rindex(")")] == "postgres":
-            total += process_cpu_seconds(int(entry.name))
-    return total
+            used[int(entry.name)] = process_cpu_seconds(int(entry.name))
+    return used
 
 
 class CpuUse:
-    """Where the CPU went between ``__init__`` and ``per_signal`` (or the last ``sample``):
-    the dispatcher processes (``pids``), the PostgreSQL server and this process (with the
-    receiver it runs), per signal."""
+    """Where the CPU went between ``__init__`` and ``per_signal``: the dispatcher processes
+    (``pids``), the PostgreSQL server and this process (with the receiver it runs), per signal.
+
+    ``sample`` now and then: a process that ends (a database connection closed, a dispatcher
+    done) takes its figure with it, so each one counts as last seen.
+    """
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
-        self.start = self.last = self._now()
+        self.start = {("process", pid): process_cpu_seconds(pid) for pid in pids}
+        self.start |= {("postgres", pid): cpu for pid, cpu in postgres_cpu_seconds().items()}
+        self.start[("this", 0)] = time.process_time()
+        self.seen = dict(self.start)
+        self.sampled_at = time.monotonic()
 
-    def _now(self) -> tuple[float, float, float]:
-        return (
-            sum(process_cpu_seconds(pid) for pid in self.pids),
-            postgres_cpu_seconds(),
-            time.process_time(),
-        )
+    def sample(self, *, every: float = 0.0) -> None:
+        """Read every figure now (unless read less than ``every`` seconds ago: a look at the
+        server's processes takes this process a millisecond or two)."""
+        if time.monotonic() - self.sampled_at < every:
+            return
+        self.sampled_at = time.monotonic()
+        now = {("process", pid): process_cpu_seconds(pid) for pid in self.pids}
+        now |= {("postgres", pid): cpu for pid, cpu in postgres_cpu_seconds().items()}
+        now[("this", 0)] = time.process_time()
+        for key, cpu in now.items():
+            self.seen[key] = max(cpu, self.seen.get(key, 0.0))
 
-    def sample(self) -> None:
-        """Read the figures now, for a process that will be gone by ``per_signal``."""
-        self.last = self._now()
-
-    def per_signal(self, count: int, *, sampled: bool = False) -> str:
-        end = self.last if sampled else self._now()
-        used = [(b - a) * 1000 / count for a, b in zip(self.start, end, strict=True)]
-        total = sum(used)
+    def per_signal(self, count: int) -> str:
+        self.sample()
+        used = dict.fromkeys(("process", "postgres", "this"), 0.0)
+        for (kind, pid), cpu in self.seen.items():
+            used[kind] += (cpu - self.start.get((kind, pid), 0.0)) * 1000 / count
+        total = sum(used.values())
         cores = os.cpu_count() or 1
         return (
-            f"CPU per signal: dispatcher(s) {used[0]:.3f} ms, PostgreSQL {used[1]:.3f} ms, "
-            f"receiver and benchmark (this process) {used[2]:.3f} ms; {cores} cores fit "
-            f"{cores * 1000 / total:,.0f} /s at {total:.3f} ms"
+            f"CPU per signal: dispatcher(s) {used['process']:.3f} ms, "
+            f"PostgreSQL {used['postgres']:.3f} ms, receiver and benchmark (this process) "
+            f"{used['this']:.3f} ms; {cores} cores fit {cores * 1000 / total:,.0f} /s at "
+            f"{total:.3f} ms"
         )
 
 

@@ -16,8 +16,8 @@ One round is three steps:
    the receiver's clock; ``rejected`` (refused for good) fails it at once. ``connections``
    lanes (``signals.lanes``) send that many signals at once, each on connections of its own,
    all from this thread (one ``poll`` over their sockets); while they send the last of a
-   batch, the next batch is claimed (for up to ``TOP_UP_SECONDS``), so the lanes do not wait
-   for the claim.
+   batch, the next batch is claimed (for up to ``TOP_UP_SECONDS``; with ``pipeline``, on the
+   claimer's thread, ``signals.claimer``), so the lanes do not wait for the claim.
 3. **Record**, in one transaction: every attempt as a ``DeliveryAttempt`` (one bulk insert),
    the signals' new states (one UPDATE for all delivered alike; one per retry, for its own
    jittered time), path health, and, after commit, the e-mails: signals that failed (refused
