@@ -172,3 +172,29 @@ def test_an_until_long_past_looks_once_without_waiting(account, receiver):
         finally:
             lanes.close()
             sender.close()
+
+
+def test_a_path_given_by_name_is_looked_up_in_the_lanes(account, receiver, dealer):
+    """A host name is looked up on a thread of its own while the lanes go on; the signal is
+    then sent as to an address."""
+    signals = [
+        SignalFactory(account=account),
+        SignalFactory(
+            account=MonitoringAccountFactory(
+                customer__dealer=dealer, station_record=account.station_record
+            )
+        ),
+    ]
+    with ReceiverEmulator() as station:
+        path_to(receiver, station.port, host="localhost", reply_timeout=2)
+        sender = sender_for(*signals)
+        lanes = Lanes(sender, 2, name="test")
+        try:
+            for signal in signals:
+                lanes.submit(signal)
+            results = [lanes.result(), lanes.result()]
+        finally:
+            lanes.close()
+            sender.close()
+    assert all(r is not None and r.delivered for r in results), results
+    assert sorted(s.reference for s in station.accepted) == sorted(s.reference for s in signals)
