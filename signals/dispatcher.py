@@ -178,7 +178,7 @@ class Dispatcher:
         self.supervisor = Supervisor(self)
         # Signals sent at once, each lane on connections of its own, all in this thread (tests
         # inside one transaction rely on that).
-        self.lanes = Lanes(self.sender, connections, name=self.name)
+        self.lanes = Lanes(self.sender, connections)
         # Paths this dispatcher last recorded as up, and when (monotonic).
         self._recorded_up: dict[int, float] = {}
         # With a pipeline, a thread of its own (and its own database connection) records one
@@ -333,65 +333,53 @@ class Dispatcher:
                         results.append(Result(signal, skipped=unreachable[signal.receiver_id]))
                         continue
                     lanes.submit(signal)
-                if claimer is not None:
-                    if claimer.pending:
-                        # Nothing to do but wait for it, or go on and look now and then.
-                        idle = not waiting and not lanes.in_flight
-                        more = claimer.wait() if idle else claimer.take()
-                        if more is not None:
-                            if claiming_alarms:
-                                looked = time.monotonic()  # from the claim's end, as below
-                            else:
-                                dry = not more
-                            if more:
-                                total += len(more)
-                                waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
-                                continue
-                    elif self._stop.is_set():
-                        pass
-                    elif (
-                        len(waiting) <= max(lanes.count, self.batch // 3)
-                        and not dry
-                        and time.monotonic() - started < TOP_UP_SECONDS
-                    ):
-                        claimer.start(limit=self.batch - len(waiting))
-                        claiming_alarms = False
-                    elif (
-                        waiting
-                        and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
-                        and time.monotonic() - looked >= ALARM_LOOK_SECONDS
-                    ):
-                        claimer.start(most=RECORD_AT_ONCE_PRIORITY)
-                        claiming_alarms = True
-                elif (
-                    len(waiting) < lanes.free
-                    and lanes.count > 1
+                more: list[Signal] = []
+                topping_up = (
+                    lanes.count > 1
                     and not dry
                     and time.monotonic() - started < TOP_UP_SECONDS
                     and not self._stop.is_set()
-                ):
-                    more = self._claim_more()
-                    dry = not more
-                    if more:
-                        total += len(more)
-                        waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
-                        continue
-                elif (
-                    waiting
-                    and lanes.count > 1
+                )
+                looking = (
+                    lanes.count > 1
+                    and waiting
                     and waiting[-1].priority > RECORD_AT_ONCE_PRIORITY
                     and time.monotonic() - looked >= ALARM_LOOK_SECONDS
                     and not self._stop.is_set()
+                )
+                if claimer is not None and claimer.pending:
+                    # Nothing to do but wait for it, or go on and look now and then.
+                    idle = not waiting and not lanes.in_flight
+                    taken = claimer.wait() if idle else claimer.take()
+                    if taken is not None:
+                        more = taken
+                        if claiming_alarms:
+                            looked = time.monotonic()  # from the claim's end, as below
+                        else:
+                            dry = not more
+                elif (
+                    claimer is not None
+                    and topping_up
+                    and len(waiting) <= max(lanes.count, self.batch // 3)
                 ):
-                    alarms = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
+                    claimer.start(limit=self.batch - len(waiting))
+                    claiming_alarms = False
+                elif claimer is None and topping_up and len(waiting) < lanes.free:
+                    more = self._claim_more()
+                    dry = not more
+                elif looking and claimer is not None:
+                    claimer.start(most=RECORD_AT_ONCE_PRIORITY)
+                    claiming_alarms = True
+                elif looking:
+                    more = self._claim_more(most=RECORD_AT_ONCE_PRIORITY)
                     # From the claim's end: a claim slower than ALARM_LOOK_SECONDS (a loaded
                     # database) must not follow itself back to back, or the lanes' results are
                     # never collected and nothing claimed is sent (alarms waited 20 s so).
                     looked = time.monotonic()
-                    if alarms:
-                        total += len(alarms)
-                        waiting = deque(sorted([*waiting, *alarms], key=claiming.order_key))
-                        continue
+                if more:
+                    total += len(more)
+                    waiting = deque(sorted([*waiting, *more], key=claiming.order_key))
+                    continue
                 if not lanes.in_flight:
                     continue
                 at_once = recorded_at_once + RECORD_AT_ONCE_GAP_SECONDS

@@ -70,10 +70,9 @@ class Lanes:
     transaction rely on that.
     """
 
-    def __init__(self, sender: Sender, count: int, *, name: str) -> None:
+    def __init__(self, sender: Sender, count: int) -> None:
         self.sender = sender
         self.count = max(1, count)
-        self.name = name
         self.in_flight = 0
         self._free = list(range(self.count - 1, -1, -1))  # lane 0 first
         self._done: deque[Result] = deque()

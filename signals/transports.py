@@ -7,7 +7,7 @@ handshake) must be up within ``connect_timeout``, and the request and the *whole
 then pass within ``reply_timeout``. A receiver that answers one byte at a time, or stalls a TLS
 handshake, cannot hold a sender past ``connect_timeout + reply_timeout``: every socket
 operation waits at most what is left of the deadline, never a fresh timeout of its own. A host
-name is resolved within the same deadline (``resolve``: the system resolver, on a thread of
+name is resolved within the same deadline (``resolve_steps``: the system resolver, on a thread of
 its own, since ``getaddrinfo`` has no timeout), and each of its addresses is tried with what is
 left of it.
 
@@ -146,11 +146,6 @@ AddrInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple]
 # answer holds one thread however many exchanges wait for it, not one each.
 _lookups: dict[tuple[str, int, int], Future[list[AddrInfo]]] = {}
 _lookups_lock = threading.Lock()
-
-
-def resolve(host: str, port: int, *, kind: int, deadline: Deadline) -> list[AddrInfo]:
-    """``resolve_steps``, run in this thread."""
-    return run(resolve_steps(host, port, kind=kind, deadline=deadline))
 
 
 def resolve_steps(host: str, port: int, *, kind: int, deadline: Deadline) -> Steps[list[AddrInfo]]:

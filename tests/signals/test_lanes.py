@@ -8,6 +8,8 @@ import math
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -23,33 +25,43 @@ pytestmark = pytest.mark.django_db
 Outcome = DeliveryAttempt.Outcome
 
 
-def sender_for(*signals: Signal) -> Sender:
+@contextmanager
+def lanes_for(count: int, *signals: Signal) -> Iterator[Lanes]:
+    """``count`` lanes, their sender having read the signals' receivers; closed after."""
     sender = Sender(ssl_context=None, stop=threading.Event())
     sender.load({signal.receiver_id for signal in signals})
-    return sender
+    lanes = Lanes(sender, count)
+    try:
+        yield lanes
+    finally:
+        lanes.close()
+        sender.close()
+
+
+def signal_beside(account, dealer) -> Signal:
+    """A signal for another site's account at the same station record (same receiver)."""
+    return SignalFactory(
+        account=MonitoringAccountFactory(
+            customer__dealer=dealer, station_record=account.station_record
+        )
+    )
 
 
 def test_a_stalled_receiver_holds_up_its_own_lane_only(account, receiver, dealer):
     other = MonitoringAccountFactory(customer__dealer=dealer)  # at another receiver
     stalled = SignalFactory(account=account)
-    others = [
-        SignalFactory(
-            account=MonitoringAccountFactory(
-                customer__dealer=dealer, station_record=other.station_record
-            )
-        )
-        for _ in range(6)
-    ]
-    with scripted(lambda payload, n: HANG) as black_hole, ReceiverEmulator() as station:
+    others = [signal_beside(other, dealer) for _ in range(6)]
+    finished: list[tuple[str, float]] = []
+    with (
+        scripted(lambda payload, n: HANG) as black_hole,
+        ReceiverEmulator() as station,
+    ):
         path_to(receiver, black_hole.port, reply_timeout=1.5)
         path_to(other.station_record.receiver, station.port)
-        sender = sender_for(stalled, *others)
-        lanes = Lanes(sender, 2, name="test")
-        started = time.monotonic()
-        lanes.submit(stalled)
-        finished: list[tuple[str, float]] = []
-        queue = list(others)
-        try:
+        with lanes_for(2, stalled, *others) as lanes:
+            started = time.monotonic()
+            lanes.submit(stalled)
+            queue = list(others)
             while lanes.in_flight or queue:
                 while queue and lanes.free:
                     lanes.submit(queue.pop(0))
@@ -63,9 +75,6 @@ def test_a_stalled_receiver_holds_up_its_own_lane_only(account, receiver, dealer
                     )
                 else:
                     assert last.outcome == Outcome.DELIVERED
-        finally:
-            lanes.close()
-            sender.close()
 
     # The six went through the other lane while the first waited for its reply...
     assert [ref for ref, _ in finished[:6]] == [s.reference for s in others]
@@ -81,9 +90,7 @@ def test_a_wake_socket_ends_the_wait_for_a_result(account, receiver):
     wake, waker = socket.socketpair()
     with scripted(lambda payload, n: HANG) as black_hole, wake, waker:
         path_to(receiver, black_hole.port, reply_timeout=3)
-        sender = sender_for(signal)
-        lanes = Lanes(sender, 2, name="test")
-        try:
+        with lanes_for(2, signal) as lanes:
             lanes.submit(signal)
             threading.Timer(0.2, waker.send, args=(b"\0",)).start()
             started = time.monotonic()
@@ -95,106 +102,63 @@ def test_a_wake_socket_ends_the_wait_for_a_result(account, receiver):
             assert result is not None and result.signal == signal
             assert result.attempts[-1].outcome == Outcome.TIMEOUT
             assert lanes.in_flight == 0 and lanes.free == 2
-        finally:
-            lanes.close()
-            sender.close()
 
 
 def test_a_bug_in_a_lane_costs_one_attempt_and_the_lane_goes_on(
     account, receiver, dealer, monkeypatch
 ):
-    signals = [
-        SignalFactory(account=account),
-        SignalFactory(
-            account=MonitoringAccountFactory(
-                customer__dealer=dealer, station_record=account.station_record
-            )
-        ),
-    ]
+    signals = [SignalFactory(account=account), signal_beside(account, dealer)]
     with ReceiverEmulator() as station:
         path_to(receiver, station.port)
-        sender = sender_for(*signals)
-        original = sender.deliver_steps
+        with lanes_for(1, *signals) as lanes:
+            original = lanes.sender.deliver_steps
 
-        def deliver_steps(signal, *, lane=None):
-            if signal == signals[0]:
-                raise RuntimeError("a bug")
-            return (yield from original(signal, lane=lane))
+            def deliver_steps(signal, *, lane=None):
+                if signal == signals[0]:
+                    raise RuntimeError("a bug")
+                return (yield from original(signal, lane=lane))
 
-        monkeypatch.setattr(sender, "deliver_steps", deliver_steps)
-        lanes = Lanes(sender, 1, name="test")
-        try:
+            monkeypatch.setattr(lanes.sender, "deliver_steps", deliver_steps)
             lanes.submit(signals[0])
             broken = lanes.result()
             lanes.submit(signals[1])
             delivered = lanes.result()
-        finally:
-            lanes.close()
-            sender.close()
     assert broken.attempts[-1].outcome == Outcome.ERROR
     assert broken.attempts[-1].error == "internal: RuntimeError('a bug')"
     assert delivered.attempts[-1].outcome == Outcome.DELIVERED
     assert [s.reference for s in station.accepted] == [signals[1].reference]
 
 
-def test_until_ends_the_wait_for_a_result(account, receiver):
+@pytest.mark.parametrize("past", [False, True])
+def test_until_ends_the_wait_for_a_result(account, receiver, past):
+    """``until`` ends the wait when it comes; one anywhere in the past (the dispatcher's
+    first alarm of a round has none before it: minus infinity) looks at the sockets once and
+    returns at once."""
     signal = SignalFactory(account=account)
     with scripted(lambda payload, n: HANG) as black_hole:
         path_to(receiver, black_hole.port, reply_timeout=3)
-        sender = sender_for(signal)
-        lanes = Lanes(sender, 2, name="test")
-        try:
+        with lanes_for(2, signal) as lanes:
             lanes.submit(signal)
             started = time.monotonic()
-            assert lanes.result(until=started + 0.2) is None
-            assert 0.19 < time.monotonic() - started < 1.0
+            if past:
+                assert lanes.result(until=-math.inf) is None
+                assert lanes.result(until=started - 5) is None
+                assert time.monotonic() - started < 0.5
+            else:
+                assert lanes.result(until=started + 0.2) is None
+                assert 0.19 < time.monotonic() - started < 1.0
             assert lanes.in_flight == 1
-        finally:
-            lanes.close()
-            sender.close()
-
-
-def test_an_until_long_past_looks_once_without_waiting(account, receiver):
-    """``until`` may lie anywhere in the past (the dispatcher's first alarm of a round has
-    none before it: minus infinity): the lanes look at their sockets and return at once."""
-    signal = SignalFactory(account=account)
-    with scripted(lambda payload, n: HANG) as black_hole:
-        path_to(receiver, black_hole.port, reply_timeout=3)
-        sender = sender_for(signal)
-        lanes = Lanes(sender, 2, name="test")
-        try:
-            lanes.submit(signal)
-            started = time.monotonic()
-            assert lanes.result(until=-math.inf) is None
-            assert lanes.result(until=started - 5) is None
-            assert time.monotonic() - started < 0.5
-            assert lanes.in_flight == 1
-        finally:
-            lanes.close()
-            sender.close()
 
 
 def test_a_path_given_by_name_is_looked_up_in_the_lanes(account, receiver, dealer):
     """A host name is looked up on a thread of its own while the lanes go on; the signal is
     then sent as to an address."""
-    signals = [
-        SignalFactory(account=account),
-        SignalFactory(
-            account=MonitoringAccountFactory(
-                customer__dealer=dealer, station_record=account.station_record
-            )
-        ),
-    ]
+    signals = [SignalFactory(account=account), signal_beside(account, dealer)]
     with ReceiverEmulator() as station:
         path_to(receiver, station.port, host="localhost", reply_timeout=2)
-        sender = sender_for(*signals)
-        lanes = Lanes(sender, 2, name="test")
-        try:
+        with lanes_for(2, *signals) as lanes:
             for signal in signals:
                 lanes.submit(signal)
             results = [lanes.result(), lanes.result()]
-        finally:
-            lanes.close()
-            sender.close()
     assert all(r is not None and r.delivered for r in results), results
     assert sorted(s.reference for s in station.accepted) == sorted(s.reference for s in signals)
