@@ -373,8 +373,9 @@ class TcpTransport:
         self.host = host
         self.port = port
         self.use_tls = use_tls
-        # The default context verifies the receiver's certificate and host name.
-        self.ssl_context = ssl_context or (ssl.create_default_context() if use_tls else None)
+        # ``use_tls`` alone decides; the default context verifies the receiver's certificate and
+        # host name.
+        self.ssl_context = (ssl_context or ssl.create_default_context()) if use_tls else None
         self.connect_timeout = connect_timeout
         self.reply_timeout = reply_timeout
         self.persistent = persistent
@@ -493,11 +494,14 @@ def _is_stale(sock: socket.socket) -> bool:
     """
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
+    # poll, not select: select cannot watch a descriptor numbered 1024 or more, which a
+    # dispatcher with many connections open reaches.
+    poller = select.poll()
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
-    return bool(readable)
 
 
 # --- HTTPS --------------------------------------------------------------------------------------

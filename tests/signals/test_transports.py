@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import os
+import resource
 import socket
 import ssl
 import threading
@@ -155,6 +157,50 @@ def test_a_connection_the_receiver_closed_while_idle_is_replaced_before_sending(
 
         assert reply.status is Status.ACCEPTED
         assert transport.connections_opened == 2
+
+
+@pytest.fixture
+def low_descriptors_taken() -> Iterator[None]:
+    """Every descriptor below 1100 in use, so the next socket gets a number past select's 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+    taken: list[int] = []
+    try:
+        with open(os.devnull) as placeholder:
+            while (fd := os.dup(placeholder.fileno())) < 1100:
+                taken.append(fd)
+            os.close(fd)
+            yield
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("low_descriptors_taken")
+def test_an_idle_connection_on_a_high_descriptor_is_kept(emulator: ReceiverEmulator) -> None:
+    with TcpTransport("127.0.0.1", emulator.port, reply_timeout=2) as transport:
+        xml_send(transport, encode(make_package(reference="first")))
+        assert transport._sock is not None and transport._sock.fileno() >= 1024
+
+        reply = decode_reply(xml_send(transport, encode(make_package(reference="second"))))
+
+        assert reply.status is Status.ACCEPTED
+        assert transport.connections_opened == 1
+
+
+def test_without_use_tls_a_given_context_is_not_used(
+    emulator: ReceiverEmulator, client_context: ssl.SSLContext
+) -> None:
+    with TcpTransport(
+        "127.0.0.1", emulator.port, use_tls=False, ssl_context=client_context, reply_timeout=2
+    ) as transport:
+        reply = decode_reply(xml_send(transport, encode(make_package())))
+
+    assert transport.ssl_context is None
+    assert reply.status is Status.ACCEPTED
 
 
 def test_connection_refused_is_a_transport_error() -> None:
