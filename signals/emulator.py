@@ -43,6 +43,9 @@ OUTBOX_PAUSE_BYTES = 256 * 1024
 MAX_OUTBOX_BYTES = 4 * 1024 * 1024
 # Reads in a row from one TLS connection before the others get their turn.
 TLS_READS_PER_TURN = 16
+# After accept() fails (out of file descriptors, say) the listener stays readable: accepting is
+# paused this long rather than spinning on it.
+ACCEPT_PAUSE = 0.1
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ class ReceiverEmulator:
         self._selector: selectors.BaseSelector | None = None
         self._connections: set[_Connection] = set()
         self._ready: list[_Connection] = []  # TLS connections with more to read, no event due
-        self._timers: list[tuple[float, int, str, _Connection]] = []  # a heap, soonest first
+        # A heap, soonest first; a timer without a connection resumes accepting.
+        self._timers: list[tuple[float, int, str, _Connection | None]] = []
         self._timer_order = itertools.count()  # ties in due time go first come, first served
 
     def __repr__(self) -> str:
@@ -411,6 +415,9 @@ class ReceiverEmulator:
                             self._fail(conn, exc)
             while timers and timers[0][0] <= now:
                 _, _, kind, conn = heapq.heappop(timers)
+                if conn is None:
+                    selector.register(self._listener, selectors.EVENT_READ)
+                    continue
                 if conn.closed:
                     continue
                 try:
@@ -425,8 +432,11 @@ class ReceiverEmulator:
                 sock, address = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
-                logger.exception("accept failed")
+            except OSError as exc:
+                logger.warning("accept failed (%s); accepting again in %gs", exc, ACCEPT_PAUSE)
+                assert self._selector is not None
+                self._selector.unregister(self._listener)
+                self._after(now + ACCEPT_PAUSE, _ACCEPT_AGAIN, None)
                 return
             peer = f"{address[0]}:{address[1]}"
             try:
@@ -465,7 +475,7 @@ class ReceiverEmulator:
         if self.idle_timeout is not None:
             self._after(now + self.idle_timeout, _IDLE_CHECK, conn)
 
-    def _after(self, due: float, kind: str, conn: _Connection) -> None:
+    def _after(self, due: float, kind: str, conn: _Connection | None) -> None:
         heapq.heappush(self._timers, (due, next(self._timer_order), kind, conn))
 
     def _on_event(self, conn: _Connection, mask: int, now: float) -> None:
@@ -699,6 +709,7 @@ class ReceiverEmulator:
 _DELAYED_REPLY = "delayed reply"
 _HANDSHAKE_DEADLINE = "handshake deadline"
 _IDLE_CHECK = "idle check"
+_ACCEPT_AGAIN = "accept again"
 
 
 @dataclass(eq=False, slots=True)

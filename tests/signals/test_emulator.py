@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -335,6 +337,34 @@ def test_an_oversize_request_closes_that_connection_only(emulator: ReceiverEmula
 
     assert closed is None
     assert send(emulator, encode(make_package(reference="next"))).status is Status.ACCEPTED
+
+
+def test_out_of_descriptors_it_pauses_accepting_and_serves_once_they_are_back(
+    emulator: ReceiverEmulator,
+) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    taken: list[int] = []
+    try:
+        with open(os.devnull) as placeholder:
+            with suppress(OSError):  # EMFILE: every descriptor is in use
+                while True:
+                    taken.append(os.dup(placeholder.fileno()))
+            os.close(taken.pop())  # one left, for the client
+            client = socket.create_connection(("127.0.0.1", emulator.port), timeout=5)
+            started = time.process_time()
+            time.sleep(0.5)  # the emulator's accept() fails all along
+            spent = time.process_time() - started
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert spent < 0.2  # a loop spinning on the readable listener would take the whole 0.5 s
+    with client:
+        client.sendall(encode_frame(encode(make_package(reference="after"))))
+        reply = decode_reply(recv_frame(client, deadline=time.monotonic() + 5))
+    assert reply.status is Status.ACCEPTED
 
 
 def test_a_client_that_leaves_a_burst_of_replies_unread_holds_up_no_one(
