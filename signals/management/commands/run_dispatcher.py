@@ -77,7 +77,7 @@ class Command(BaseCommand):
             type=_positive(int),
             default=None,
             help="Signals sent at once, each on connections of its own (default "
-            f"{settings.SIGNAL_DISPATCH_CONNECTIONS} on PostgreSQL, 1 on SQLite).",
+            f"{settings.SIGNAL_DISPATCH_CONNECTIONS}).",
         )
         parser.add_argument(
             "--no-listen",
@@ -107,10 +107,9 @@ class Command(BaseCommand):
             # Record one batch while sending the next. SQLite has one writer at a time: a
             # second connection there would only wait its turn.
             pipeline=connection.vendor != "sqlite",
-            # Lanes touch the database only for sequence numbers, but SQLite would make even
-            # those wait for the claim's write lock: one lane there.
-            connections=options["connections"]
-            or (settings.SIGNAL_DISPATCH_CONNECTIONS if connection.vendor != "sqlite" else 1),
+            # The lanes run on this thread, between the claims and records (on SQLite, too), so a
+            # stalled receiver holds up only its own lane on either database.
+            connections=options["connections"] or settings.SIGNAL_DISPATCH_CONNECTIONS,
             listen=not options["no_listen"],
         )
         previous = self._on_signals(dispatcher)
