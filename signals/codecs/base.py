@@ -83,6 +83,13 @@ class Reply:
     facts: Mapping[str, str] = field(default_factory=dict)
 
 
+# What a message's structured fields must look like (compiled once: a dispatcher checks every
+# message it sends).
+_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,64}")
+_ACCOUNT = re.compile(r"[A-Z0-9-]{1,20}")
+_CODE = re.compile(r"[0-9]{3}")
+
+
 @dataclass(frozen=True)
 class Message:
     """One alarm signal for one account, as the portal wants to send it, in no protocol yet.
@@ -108,9 +115,9 @@ class Message:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "qualifier", Qualifier(self.qualifier))
-        _require(re.fullmatch(r"[A-Za-z0-9-]{1,64}", self.reference), "reference", self.reference)
-        _require(re.fullmatch(r"[A-Z0-9-]{1,20}", self.account), "account", self.account)
-        _require(re.fullmatch(r"[0-9]{3}", self.code), "code", self.code)
+        _require(_REFERENCE.fullmatch(self.reference), "reference", self.reference)
+        _require(_ACCOUNT.fullmatch(self.account), "account", self.account)
+        _require(_CODE.fullmatch(self.code), "code", self.code)
         _require(_is_int_in(self.partition, 0, 99), "partition", self.partition)
         _require(_is_int_in(self.zone, 0, 999), "zone", self.zone)
         _require(_is_int_in(self.priority, 1, 9), "priority", self.priority)

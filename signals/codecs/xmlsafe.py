@@ -9,6 +9,7 @@ that every XML protocol gets the same hardening.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import threading
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ _DECLARED_ENCODING = re.compile(
 _DOCTYPE = re.compile(rb"<!doctype", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=256)  # a handful of names in practice; looked up per document
 def codec_name(name: str | bytes) -> str | None:
     """The canonical Python name of an encoding ("latin-1" -> "iso8859-1"), or None."""
     if isinstance(name, bytes):
@@ -62,7 +64,7 @@ def parse_untrusted(
         data = bytes(data)
     if len(data) > max_bytes:
         raise ProtocolError(f"{what} too large: {len(data)} bytes (limit {max_bytes})")
-    if not data.strip():
+    if not data or data.isspace():
         raise ProtocolError(f"{what} is empty")
     reading = codec_name(encoding)
     declared = declared_encoding(data)
