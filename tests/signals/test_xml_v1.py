@@ -335,6 +335,7 @@ HOSTILE_REPLIES = {
     "undefined entity": reply_xml("<reference>&xxe;</reference><status>accepted</status>"),
     "not xml": b"HTTP/1.1 200 OK\r\n\r\nACK",
     "empty": b"",
+    "blank": b" \r\n\t ",
     "truncated": reply_xml("<reference>a</reference><status>accepted</status>")[:-9],
     "wrong root": encode(make_package()),
     "wrong namespace": b'<reply xmlns="urn:other" version="1"><reference>a</reference>'
