@@ -15,10 +15,21 @@ WHITENOISE_AUTOREFRESH = True  # serve from the finders; tests never run collect
 # Background tasks run inline, in the test's own transaction, where the test can see them.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
 # Media files of the tests go to a throwaway folder, never to var/media.
+# Every process that loads these settings (the suite, and the dispatchers and servers it
+# starts) has its own, removed when that process exits (not when a child forked from it does).
 if STORAGES["media"]["BACKEND"].endswith("FileSystemStorage"):  # noqa: F405
+    import atexit
+    import shutil
     import tempfile
 
-    STORAGES["media"]["OPTIONS"]["location"] = tempfile.mkdtemp(prefix="portal-test-media-")  # noqa: F405
+    _media = tempfile.mkdtemp(prefix="portal-test-media-")
+    STORAGES["media"]["OPTIONS"]["location"] = _media  # noqa: F405
+
+    def _remove_media(path: str = _media, owner: int = os.getpid()) -> None:
+        if os.getpid() == owner:
+            shutil.rmtree(path, ignore_errors=True)
+
+    atexit.register(_remove_media)
 # The opening's writer threads give their connection back after every write: a test database
 # is dropped at the end of the run, which a connection still held would prevent.
 OPENING_WRITER_IDLE_SECONDS = 0

@@ -46,3 +46,36 @@ def test_deploy_check_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+FORK_AND_EXIT = """
+import os, sys
+import django
+django.setup()
+from django.conf import settings
+media = settings.STORAGES["media"]["OPTIONS"]["location"]
+print(media)
+pid = os.fork()
+if pid == 0:
+    sys.exit(0)  # a forked child's exit runs the parent's exit handlers too
+os.waitpid(pid, 0)
+print(os.path.isdir(media))
+"""
+
+
+def test_the_test_settings_remove_their_media_folder_when_the_process_exits():
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    result = subprocess.run(
+        [sys.executable, "-c", FORK_AND_EXIT],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "portal.settings_test"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    media, still_there_after_the_child = result.stdout.split()[-2:]
+    assert Path(media).name.startswith("portal-test-media-"), media
+    assert still_there_after_the_child == "True"
+    assert not Path(media).exists()
