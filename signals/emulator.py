@@ -167,7 +167,8 @@ class ReceiverEmulator:
         self._selector: selectors.BaseSelector | None = None
         self._connections: set[_Connection] = set()
         self._ready: list[_Connection] = []  # TLS connections with more to read, no event due
-        # A heap, soonest first; a timer without a connection resumes accepting.
+        # A heap, soonest first (``_ACCEPT_AGAIN``, the only one without a connection, resumes
+        # accepting).
         self._timers: list[tuple[float, int, str, _Connection | None]] = []
         self._timer_order = itertools.count()  # ties in due time go first come, first served
 
@@ -415,10 +416,10 @@ class ReceiverEmulator:
                             self._fail(conn, exc)
             while timers and timers[0][0] <= now:
                 _, _, kind, conn = heapq.heappop(timers)
-                if conn is None:
+                if kind == _ACCEPT_AGAIN:
                     selector.register(self._listener, selectors.EVENT_READ)
                     continue
-                if conn.closed:
+                if conn is None or conn.closed:
                     continue
                 try:
                     self._on_timer(kind, conn, now)

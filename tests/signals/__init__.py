@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import resource
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,3 +66,23 @@ def make_message(**overrides: Any) -> Message:
     }
     values.update(overrides)
     return Message(**values)
+
+
+@contextmanager
+def descriptors_taken(*, limit: int, below: int | None = None) -> Iterator[list[int]]:
+    """This process's free file descriptors in use (copies of /dev/null's): those numbered
+    below ``below``, or all of them up to ``limit`` (the soft limit meanwhile). Yields the list
+    of the copies: a caller that closes one takes it off the list."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(max(soft, limit), hard), hard))
+    taken: list[int] = []
+    try:
+        with open(os.devnull) as placeholder:
+            with suppress(OSError):  # EMFILE: every descriptor is in use
+                while below is None or not taken or taken[-1] < below:
+                    taken.append(os.dup(placeholder.fileno()))
+            yield taken
+    finally:
+        for fd in taken:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

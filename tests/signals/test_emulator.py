@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import resource
 import signal
 import socket
 import ssl
@@ -14,7 +13,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from signals.codecs.xml_v1 import (
 )
 from signals.emulator import Faults, ReceiverEmulator
 from signals.transports import TcpTransport, TransportError
-from tests.signals import make_package, xml_send
+from tests.signals import descriptors_taken, make_package, xml_send
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DC09_KEY = "000102030405060708090A0B0C0D0E0F"
@@ -342,23 +340,12 @@ def test_an_oversize_request_closes_that_connection_only(emulator: ReceiverEmula
 def test_out_of_descriptors_it_pauses_accepting_and_serves_once_they_are_back(
     emulator: ReceiverEmulator,
 ) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
-    taken: list[int] = []
-    try:
-        with open(os.devnull) as placeholder:
-            with suppress(OSError):  # EMFILE: every descriptor is in use
-                while True:
-                    taken.append(os.dup(placeholder.fileno()))
-            os.close(taken.pop())  # one left, for the client
-            client = socket.create_connection(("127.0.0.1", emulator.port), timeout=5)
-            started = time.process_time()
-            time.sleep(0.5)  # the emulator's accept() fails all along
-            spent = time.process_time() - started
-    finally:
-        for fd in taken:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with descriptors_taken(limit=2048) as taken:
+        os.close(taken.pop())  # one left, for the client
+        client = socket.create_connection(("127.0.0.1", emulator.port), timeout=5)
+        started = time.process_time()
+        time.sleep(0.5)  # the emulator's accept() fails all along
+        spent = time.process_time() - started
 
     assert spent < 0.2  # a loop spinning on the readable listener would take the whole 0.5 s
     with client:

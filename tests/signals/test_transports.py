@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import http.server
-import os
-import resource
 import socket
 import ssl
 import threading
@@ -29,7 +27,7 @@ from signals.codecs.xml_v1 import (
 )
 from signals.emulator import ReceiverEmulator
 from signals.transports import HttpsTransport, TcpTransport, TransportError, UdpTransport
-from tests.signals import make_package, xml_send
+from tests.signals import descriptors_taken, make_package, xml_send
 
 
 @pytest.fixture
@@ -162,21 +160,8 @@ def test_a_connection_the_receiver_closed_while_idle_is_replaced_before_sending(
 @pytest.fixture
 def low_descriptors_taken() -> Iterator[None]:
     """Every descriptor below 1100 in use, so the next socket gets a number past select's 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 1200
-    if soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
-    taken: list[int] = []
-    try:
-        with open(os.devnull) as placeholder:
-            while (fd := os.dup(placeholder.fileno())) < 1100:
-                taken.append(fd)
-            os.close(fd)
-            yield
-    finally:
-        for fd in taken:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with descriptors_taken(limit=1200, below=1100):
+        yield
 
 
 @pytest.mark.usefixtures("low_descriptors_taken")
