@@ -337,8 +337,9 @@ SIGNAL_LEASE_SECONDS = env.float("SIGNAL_LEASE_SECONDS", default=60.0)
 # Signals claimed per transaction, and the pause when nothing is due.
 SIGNAL_DISPATCH_BATCH = env.int("SIGNAL_DISPATCH_BATCH", default=100)
 SIGNAL_DISPATCH_POLL_SECONDS = env.float("SIGNAL_DISPATCH_POLL_SECONDS", default=0.5)
-# Signals a dispatcher sends at once (its lanes, each with connections of its own); PostgreSQL.
-SIGNAL_DISPATCH_CONNECTIONS = env.int("SIGNAL_DISPATCH_CONNECTIONS", default=4)
+# Signals a dispatcher sends at once (its lanes, each with connections of its own). Eight keep a
+# receiver on the same machine busy while the dispatcher waits for its answers (docs/signals.md).
+SIGNAL_DISPATCH_CONNECTIONS = env.int("SIGNAL_DISPATCH_CONNECTIONS", default=8)
 # Consecutive failures after which a receiver path counts as down (and dealers are told).
 SIGNAL_PATH_DOWN_AFTER = env.int("SIGNAL_PATH_DOWN_AFTER", default=2)
 # After a path fails, a dispatcher starts on the other path for this long before trying it again.

@@ -85,6 +85,26 @@ def test_a_stalled_receiver_holds_up_its_own_lane_only(account, receiver, dealer
     assert 1.5 <= finished[6][1] < 2.5
 
 
+def test_a_lane_connects_only_when_that_many_signals_are_in_flight(account, receiver, dealer):
+    """Eight lanes do not mean eight connections to every receiver: one signal at a time goes
+    over one connection, reused, and three at once open three."""
+    one_at_a_time = [signal_beside(account, dealer) for _ in range(5)]
+    together = [signal_beside(account, dealer) for _ in range(3)]
+    with ReceiverEmulator() as station:
+        path_to(receiver, station.port)
+        with lanes_for(8, *one_at_a_time, *together) as lanes:
+            for signal in one_at_a_time:
+                lanes.submit(signal)
+                assert lanes.result().attempts[-1].outcome == Outcome.DELIVERED
+            assert len({heard.peer for heard in station.received}) == 1
+            for signal in together:
+                lanes.submit(signal)
+            results = [lanes.result() for _ in together]
+    assert all(r.attempts[-1].outcome == Outcome.DELIVERED for r in results)
+    assert len(station.accepted) == 8
+    assert len({heard.peer for heard in station.received}) == 3
+
+
 def test_a_wake_socket_ends_the_wait_for_a_result(account, receiver):
     signal = SignalFactory(account=account)
     wake, waker = socket.socketpair()
