@@ -169,7 +169,9 @@ class ReceiverEmulator:
         self._ready: list[_Connection] = []  # TLS connections with more to read, no event due
         # A heap, soonest first (``_ACCEPT_AGAIN``, the only one without a connection, resumes
         # accepting).
-        self._timers: list[tuple[float, int, str, _Connection | None]] = []
+        # (due, order, kind, what for): a connection, a delayed datagram's (reply, address), or
+        # nothing (accepting again).
+        self._timers: list[tuple[float, int, str, Any]] = []
         self._timer_order = itertools.count()  # ties in due time go first come, first served
 
     def __repr__(self) -> str:
@@ -401,7 +403,7 @@ class ReceiverEmulator:
                     return
                 elif self.transport == "udp":
                     try:
-                        self._serve_datagram()
+                        self._serve_datagram(now)
                     except Exception as exc:
                         logger.info("a datagram was ignored: %r", exc, exc_info=True)
                 else:
@@ -418,6 +420,9 @@ class ReceiverEmulator:
                 _, _, kind, conn = heapq.heappop(timers)
                 if kind == _ACCEPT_AGAIN:
                     selector.register(self._listener, selectors.EVENT_READ)
+                    continue
+                if kind == _DELAYED_DATAGRAM:
+                    self._send_datagram(*conn)
                     continue
                 if conn is None or conn.closed:
                     continue
@@ -476,7 +481,7 @@ class ReceiverEmulator:
         if self.idle_timeout is not None:
             self._after(now + self.idle_timeout, _IDLE_CHECK, conn)
 
-    def _after(self, due: float, kind: str, conn: _Connection | None) -> None:
+    def _after(self, due: float, kind: str, conn: Any) -> None:
         heapq.heappush(self._timers, (due, next(self._timer_order), kind, conn))
 
     def _on_event(self, conn: _Connection, mask: int, now: float) -> None:
@@ -673,7 +678,7 @@ class ReceiverEmulator:
 
     # UDP: each datagram is one request, answered from the same loop.
 
-    def _serve_datagram(self) -> None:
+    def _serve_datagram(self, now: float) -> None:
         assert self._listener is not None
         try:
             request, address = self._listener.recvfrom(65_535)
@@ -691,19 +696,16 @@ class ReceiverEmulator:
         if outcome.reply is None or outcome.close:
             return
         if outcome.delay:
-            # A delayed answer on its own thread, so other senders are not held up.
-            threading.Thread(
-                target=self._answer_later, args=(outcome, address), daemon=True
-            ).start()
+            # Answered from this loop when due, so other senders are not held up meanwhile
+            # (and a flood of delayed answers costs a timer each, not a thread).
+            self._after(now + outcome.delay, _DELAYED_DATAGRAM, (outcome.reply, address))
         else:
-            with contextlib.suppress(OSError):
-                self._listener.sendto(outcome.reply, address)
+            self._send_datagram(outcome.reply, address)
 
-    def _answer_later(self, outcome: Outcome, address: Any) -> None:
-        if self._stopping.wait(outcome.delay) or self._listener is None:
-            return
+    def _send_datagram(self, reply: bytes, address: Any) -> None:
+        assert self._listener is not None
         with contextlib.suppress(OSError):
-            self._listener.sendto(outcome.reply or b"", address)
+            self._listener.sendto(reply, address)
 
 
 # What the serving loop's timers are for.
@@ -711,6 +713,7 @@ _DELAYED_REPLY = "delayed reply"
 _HANDSHAKE_DEADLINE = "handshake deadline"
 _IDLE_CHECK = "idle check"
 _ACCEPT_AGAIN = "accept again"
+_DELAYED_DATAGRAM = "delayed datagram"
 
 
 @dataclass(eq=False, slots=True)

@@ -6,6 +6,9 @@ the dispatcher against real loopback receivers, over TCP and UDP."""
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,7 +18,7 @@ from django.utils import timezone
 
 from signals.codecs import sia_dc09
 from signals.codecs.base import Outcome, ProtocolError, ReceiverConfig, SendContext
-from signals.emulator import ReceiverEmulator
+from signals.emulator import Faults, ReceiverEmulator
 from signals.models import DeliveryAttempt, Signal
 from stations.models import PathHealth, Receiver, ReceiverPath
 from tests.factories import NotificationRecipientFactory, SignalFactory
@@ -276,6 +279,41 @@ def dc09_emulator(**kwargs) -> ReceiverEmulator:
     return ReceiverEmulator(
         protocol="sia_dc09", config=config(secret=KEY_HEX, key_form="hex"), seed=5, **kwargs
     )
+
+
+def test_the_emulator_answers_late_over_udp_without_a_thread_per_answer() -> None:
+    """Delayed answers to datagrams wait on the serving loop's timers: thirty of them start no
+    thread and each comes when due; stopping drops one not yet due."""
+    codec = sia_dc09.SiaDc09Codec()
+    now = datetime.now(UTC)
+    frames = [
+        codec.build(
+            make_message(account="1234"),
+            b"",
+            SendContext(config(), "udp", now, next_sequence=lambda n=n: n),
+        ).wire
+        for n in range(1, 31)
+    ]
+    faults = Faults(delay_rate=1.0, delay_seconds=0.4)
+    emulator = ReceiverEmulator(protocol="sia_dc09", transport="udp", faults=faults, seed=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        with emulator:
+            threads = threading.active_count()
+            started = time.monotonic()
+            for frame in frames:
+                client.sendto(frame, ("127.0.0.1", emulator.port))
+            assert emulator.wait_for_count("delayed", 30, timeout=5)
+            assert threading.active_count() == threads
+            answers = [client.recv(65_535) for _ in frames]
+            assert 0.4 <= time.monotonic() - started < 2.0
+            sequences = sorted(re.search(rb'"ACK"(\d{4})', answer)[1] for answer in answers)
+            assert sequences == [b"%04d" % n for n in range(1, 31)]
+            client.sendto(frames[0], ("127.0.0.1", emulator.port))
+            assert emulator.wait_for_count("delayed", 31, timeout=5)
+        client.settimeout(0.8)
+        with pytest.raises(TimeoutError):
+            client.recv(65_535)
 
 
 @pytest.mark.django_db
