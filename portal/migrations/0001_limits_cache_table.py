@@ -3,9 +3,8 @@
 Until signals 0009 the device API's limits counted in a database cache, and this made its
 table (`portal_cache_limits`) from `migrate`, the one command a deployment needs. They count in
 `signals.RequestCount` now, and no cache in the settings lives in the database: on a new
-database this creates nothing. Where the table exists it stays, unused, for the web workers of
-the previous release that still count in it while a deployment migrates; a later release can
-drop it.
+database this creates nothing. Where the table existed it stayed, unused, for the web workers
+of the release before that while a deployment migrated; 0002 drops it.
 """
 
 from django.core.management import call_command
