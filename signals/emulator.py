@@ -167,10 +167,8 @@ class ReceiverEmulator:
         self._selector: selectors.BaseSelector | None = None
         self._connections: set[_Connection] = set()
         self._ready: list[_Connection] = []  # TLS connections with more to read, no event due
-        # A heap, soonest first (``_ACCEPT_AGAIN``, the only one without a connection, resumes
-        # accepting).
-        # (due, order, kind, what for): a connection, a delayed datagram's (reply, address), or
-        # nothing (accepting again).
+        # A heap, soonest first, of (due, order, kind, what for): a connection, a delayed
+        # datagram's (reply, address), or nothing (``_ACCEPT_AGAIN`` resumes accepting).
         self._timers: list[tuple[float, int, str, Any]] = []
         self._timer_order = itertools.count()  # ties in due time go first come, first served
 
