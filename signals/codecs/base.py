@@ -84,10 +84,10 @@ class Reply:
 
 
 # What a message's structured fields must look like (compiled once: a dispatcher checks every
-# message it sends).
-_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,64}")
-_ACCOUNT = re.compile(r"[A-Z0-9-]{1,20}")
-_CODE = re.compile(r"[0-9]{3}")
+# message it sends). XML v1 carries them as they are and checks its packages with the same.
+REFERENCE_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
+ACCOUNT_RE = re.compile(r"[A-Z0-9-]{1,20}")
+CODE_RE = re.compile(r"[0-9]{3}")
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,9 @@ class Message:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "qualifier", Qualifier(self.qualifier))
-        _require(_REFERENCE.fullmatch(self.reference), "reference", self.reference)
-        _require(_ACCOUNT.fullmatch(self.account), "account", self.account)
-        _require(_CODE.fullmatch(self.code), "code", self.code)
+        _require(REFERENCE_RE.fullmatch(self.reference), "reference", self.reference)
+        _require(ACCOUNT_RE.fullmatch(self.account), "account", self.account)
+        _require(CODE_RE.fullmatch(self.code), "code", self.code)
         _require(_is_int_in(self.partition, 0, 99), "partition", self.partition)
         _require(_is_int_in(self.zone, 0, 999), "zone", self.zone)
         _require(_is_int_in(self.priority, 1, 9), "priority", self.priority)

@@ -33,6 +33,9 @@ from lxml import etree
 
 from signals.codecs import xmlsafe
 from signals.codecs.base import (
+    ACCOUNT_RE,
+    CODE_RE,
+    REFERENCE_RE,
     Codec,
     Heard,
     Message,
@@ -62,10 +65,7 @@ DESCRIPTION_MAX = 200
 REASON_MAX = 500
 URL_MAX = 2000
 
-REFERENCE_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
-ACCOUNT_RE = re.compile(r"[A-Z0-9-]{1,20}")
 RECEIVER_ID_RE = re.compile(r"[A-Za-z0-9]{1,20}")
-CODE_RE = re.compile(r"[0-9]{3}")
 # Characters XML 1.0 cannot carry at all (not even as character references).
 _ILLEGAL_XML_CHARS = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 REPLACEMENT_CHAR = "\ufffd"

@@ -6,23 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-BEFORE = [("customers", "0005_list_search_indexes")]
-AFTER = [("customers", "0008_remove_sitedirections_review_fields")]
+from tests.migrations import migrate_app_to, migrate_to_latest
+
+BEFORE = ("customers", "0005_list_search_indexes")
+AFTER = ("customers", "0008_remove_sitedirections_review_fields")
 
 CONTENT_1 = {"note": "Gate code 4411.", "cameras": []}
-
-
-def _migrate(customers_at):
-    """Every app at its latest migration but customers, which is at ``customers_at``."""
-    executor = MigrationExecutor(connection)
-    targets = [n for n in executor.loader.graph.leaf_nodes() if n[0] != "customers"]
-    targets += customers_at
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -30,12 +21,11 @@ def test_past_reviews_go_to_the_station_that_made_them():
     try:
         _check_the_move()
     finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_to_latest()
 
 
 def _check_the_move():
-    apps = _migrate(BEFORE)
+    apps = migrate_app_to(BEFORE)
     User = apps.get_model("auth", "User")
     Dealer = apps.get_model("dealers", "Dealer")
     Station = apps.get_model("stations", "MonitoringStation")
@@ -97,7 +87,7 @@ def _check_the_move():
         row = {f.attname: getattr(directions, f.attname) for f in SiteDirections._meta.fields}
         Historical.objects.create(**row, history_date=at, history_user=user, history_type=kind)
 
-    apps = _migrate(AFTER)
+    apps = migrate_app_to(AFTER)
     Approval = apps.get_model("customers", "DirectionsApproval")
     a = Approval.objects.get(station_id=station_a.pk)
     b = Approval.objects.get(station_id=station_b.pk)

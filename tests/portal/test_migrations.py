@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrations import migrate_app_to, migrate_to_latest
 
 BEFORE = ("portal", "0001_limits_cache_table")
 AFTER = ("portal", "0002_drop_limits_cache_table")
 TABLE = "portal_cache_limits"
-
-
-def _migrate(portal_at: tuple[str, str]) -> None:
-    executor = MigrationExecutor(connection)
-    targets = [n for n in executor.loader.graph.leaf_nodes() if n[0] != "portal"]
-    executor.migrate([*targets, portal_at])
 
 
 def _tables() -> list[str]:
@@ -26,20 +21,19 @@ def _tables() -> list[str]:
 @pytest.mark.django_db(transaction=True)
 def test_the_old_limits_cache_table_is_dropped():
     try:
-        _migrate(BEFORE)
+        migrate_app_to(BEFORE)
         with connection.cursor() as cursor:  # as `createcachetable` made it for the old setting
             cursor.execute(
                 f"CREATE TABLE {TABLE} (cache_key varchar(255) PRIMARY KEY, value text NOT NULL, "
                 "expires timestamp with time zone NOT NULL)"
             )
         assert TABLE in _tables()
-        _migrate(AFTER)
+        migrate_app_to(AFTER)
         assert TABLE not in _tables()
-        _migrate(BEFORE)  # going back leaves it gone, and forward again is harmless
-        _migrate(AFTER)
+        migrate_app_to(BEFORE)  # going back leaves it gone, and forward again is harmless
+        migrate_app_to(AFTER)
         assert TABLE not in _tables()
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
+        migrate_to_latest()
