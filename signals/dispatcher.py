@@ -705,6 +705,9 @@ class Dispatcher:
         except DatabaseError as exc:
             for observation in news:
                 self._recorded_up.pop(observation.path_id, None)
+            if not recovery.connection_works():
+                # The database went away: the batch fails with it, and its recovery says so.
+                raise
             logger.warning("dispatcher %s: path health not recorded: %s", self.name, exc)
 
     def _news(

@@ -111,6 +111,14 @@ def probe() -> bool:
         return False
 
 
+def _caused_by(exc: BaseException | None, *kinds: type[BaseException]) -> bool:
+    while exc is not None:
+        if isinstance(exc, kinds):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def is_pool_error(exc: BaseException) -> bool:
     """Whether ``exc`` is the connection pool's own failure (it could not hand out a
     connection in time, or it was closed under this thread): a fresh pool cures it."""
@@ -118,11 +126,18 @@ def is_pool_error(exc: BaseException) -> bool:
         from psycopg_pool import PoolClosed, PoolTimeout
     except ImportError:
         return False
-    while exc is not None:
-        if isinstance(exc, PoolTimeout | PoolClosed):
-            return True
-        exc = exc.__cause__
-    return False
+    return _caused_by(exc, PoolTimeout, PoolClosed)
+
+
+def is_pool_replaced(exc: BaseException) -> bool:
+    """Whether ``exc`` says the pool was closed under this thread: only this process closes
+    its pool, when another of its threads replaced it (``reset_pool``). Nothing failed: the
+    next query takes a connection from the new pool."""
+    try:
+        from psycopg_pool import PoolClosed
+    except ImportError:
+        return False
+    return _caused_by(exc, PoolClosed)
 
 
 def reset_pool() -> None:
@@ -152,6 +167,7 @@ class DatabaseWatch:
         self.probe_seconds = probe_seconds
         self.grace_seconds = grace_seconds
         self._lock = threading.Lock()
+        self._thread = threading.local()
         self._down_since: float | None = None  # monotonic
         self._cause = ""
         self._generation = 0  # outages ended so far
@@ -174,6 +190,14 @@ class DatabaseWatch:
     def recover(self, exc: BaseException, doing: str, stopping: Callable[[], bool]) -> bool:
         """A query ``doing`` something failed with ``exc``: return once the database works
         again (True), or when ``stopping()`` gives up waiting (False)."""
+        if is_pool_replaced(exc) and not self.down and self._first_replaced_pool():
+            # Another thread replaced the pool while this one was taking a connection from
+            # the old one (the database came back, or the old pool failed): not an error of
+            # the database, nothing to say, and no reason to replace the new pool as well.
+            # (Should it happen again at once, the pool was not replaced: the path below.)
+            close_connection()
+            time.sleep(ERROR_PAUSE_SECONDS)
+            return True
         if connection_works():
             # The connection is fine: the query lost a race (a deadlock, a lock timeout), or
             # the server refuses writes for a while (a full disk). Try again, a little later
@@ -185,8 +209,8 @@ class DatabaseWatch:
             # This thread's connection failed but the database answers: a connection that
             # died with an earlier outage, or a pool that could not hand one out in time (one
             # made while the server was away backs off its own reconnections; on a loaded
-            # machine a just-restarted server is slow to accept) or was closed under it by
-            # another thread. Not an outage: a fresh connection, from a fresh pool if the
+            # machine a just-restarted server is slow to accept) or was closed and not
+            # replaced. Not an outage: a fresh connection, from a fresh pool if the
             # pool was what failed (so that a pool error cannot repeat forever).
             if is_pool_error(exc):
                 with self._lock:
@@ -223,6 +247,13 @@ class DatabaseWatch:
                 return False
             self._log_still_down()
             time.sleep(self.probe_seconds)
+
+    def _first_replaced_pool(self) -> bool:
+        """Whether this thread last found its pool closed under it long enough ago."""
+        now = time.monotonic()
+        last = getattr(self._thread, "pool_replaced_at", -math.inf)
+        self._thread.pool_replaced_at = now
+        return now - last > OUTAGE_LOG_SECONDS
 
     def _try_again(self, exc: BaseException, doing: str) -> None:
         """Pause before trying a failed query again, a little longer each time; say so now

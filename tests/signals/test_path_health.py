@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +22,7 @@ from tests.factories import (
     ReceiverFactory,
     SignalFactory,
 )
+from tests.signals.processes import needs_postgresql
 from tests.signals.receivers import dispatcher, free_port, path_to
 
 pytestmark = pytest.mark.django_db
@@ -280,3 +281,51 @@ def test_a_confirmed_credential_replaces_only_the_one_it_was_asked_with(receiver
     assert not services.receiver_secret_replace(receiver_id=receiver.pk, old="old-auth", new="x")
     receiver.refresh_from_db()
     assert receiver.wire_credential == "new-1"
+
+
+def _other_connection():
+    """A connection of its own to the test database (not Django's, not the pool's)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_health_row_held_elsewhere_costs_the_batch_its_health_not_its_signals(receiver, caplog):
+    """A dispatcher frozen mid-write holds a path's health row: the batch's own writes go on
+    without this batch's health, and the log says so."""
+    path = path_to(receiver, free_port())
+    services.path_health_record(observations=[lib.PathObservation(path.pk, True, timezone.now())])
+    running = dispatcher()
+    failure = lib.PathObservation(path.pk, ok=False, at=timezone.now(), error="timeout")
+    with _other_connection() as holder, holder.transaction():
+        holder.execute("SELECT 1 FROM stations_pathhealth WHERE path_id = %s FOR UPDATE", [path.pk])
+        with transaction.atomic():
+            running.record_health([failure])
+            Signal.objects.count()  # the batch's transaction still works
+    assert "path health not recorded" in caplog.text
+    assert PathHealth.objects.get(path=path).last_failure_at is None
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_database_going_away_while_recording_health_fails_the_batch(receiver, caplog):
+    """Not a health row held elsewhere: the whole batch failed with the database, which the
+    dispatcher's recovery reports once; the health write says nothing of its own."""
+    path = path_to(receiver, free_port())
+    running = dispatcher()
+    failure = lib.PathObservation(path.pk, ok=False, at=timezone.now(), error="timeout")
+    try:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                (pid,) = cursor.fetchone()
+            with _other_connection() as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+            running.record_health([failure])
+        assert "path health not recorded" not in caplog.text
+    finally:
+        connection.close()

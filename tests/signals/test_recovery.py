@@ -44,3 +44,34 @@ def test_a_failed_connection_while_the_database_answers_is_no_outage(caplog):
     with connection.cursor() as cursor:  # and this thread has a working connection again
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
+
+
+def _current_pool():
+    return connection.pool if connection.vendor == "postgresql" else None
+
+
+def test_a_pool_replaced_under_a_thread_is_taken_quietly_and_the_new_pool_kept(caplog):
+    """Another thread replaced the pool (the database came back) while this one was taking a
+    connection from the old one: no error to report, and the new pool is not replaced too.
+    Closed under it again at once, the pool was not replaced: that is an error and is said."""
+    watch = recovery.DatabaseWatch("test", probe_seconds=0.01)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    recovery.reset_pool()  # another thread's doing
+    connection.close()
+    with connection.cursor() as cursor:  # the new pool
+        cursor.execute("SELECT 1")
+    new_pool = _current_pool()
+    closed = _wrapped(PoolClosed("the pool 'pool-1' is already closed"))
+    with caplog.at_level(logging.INFO, logger="signals.recovery"):
+        assert watch.recover(closed, "recording", lambda: False)
+    assert caplog.text == ""
+    assert not watch.down
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+    assert _current_pool() is new_pool
+    with caplog.at_level(logging.INFO, logger="signals.recovery"):
+        assert watch.recover(closed, "recording", lambda: False)
+    assert "database error while recording" in caplog.text
+    assert watch.outages == 0
