@@ -15,7 +15,9 @@ starts an outage, said once in the log and then every ``OUTAGE_LOG_SECONDS`` wit
 and the database is tried every ``PROBE_SECONDS`` on a connection of its own (short connect
 timeout, no pool), so that delivery resumes within a fraction of a second of its return. Then
 the connection pool is replaced: the old one holds broken connections and, while the server
-was away, backed off its reconnection attempts for seconds.
+was away, backed off its reconnection attempts for seconds. What another thread then finds
+left over from the old pool (its connection dead, its wait for the pool timed out) is tried
+again once without a word: the outage was said already.
 
 After an outage, signals whose lease ran out are left alone for ``RECOVERY_GRACE_SECONDS``:
 their dispatchers, alive and holding what the receiver said, record it first.
@@ -44,6 +46,9 @@ PROBE_CONNECT_TIMEOUT = 2  # seconds; libpq's smallest
 OUTAGE_LOG_SECONDS = 10.0
 # After an outage, signals whose lease ran out stay untouched this long (see the module).
 RECOVERY_GRACE_SECONDS = 5.0
+# A thread's failure this soon after its dispatcher replaced the pool is taken as left over
+# from the old one (a wait for it that timed out, a claim made before an outage), once.
+POOL_SETTLE_SECONDS = 5.0
 # A query that failed on a connection that still works is retried after this (doubling).
 ERROR_PAUSE_SECONDS = 0.05
 ERROR_PAUSE_MAX_SECONDS = 1.0
@@ -168,6 +173,7 @@ class DatabaseWatch:
         self.grace_seconds = grace_seconds
         self._lock = threading.Lock()
         self._thread = threading.local()
+        self._pool_replaced_at = -math.inf
         self._down_since: float | None = None  # monotonic
         self._cause = ""
         self._generation = 0  # outages ended so far
@@ -190,11 +196,9 @@ class DatabaseWatch:
     def recover(self, exc: BaseException, doing: str, stopping: Callable[[], bool]) -> bool:
         """A query ``doing`` something failed with ``exc``: return once the database works
         again (True), or when ``stopping()`` gives up waiting (False)."""
-        if is_pool_replaced(exc) and not self.down and self._first_replaced_pool():
-            # Another thread replaced the pool while this one was taking a connection from
-            # the old one (the database came back, or the old pool failed): not an error of
-            # the database, nothing to say, and no reason to replace the new pool as well.
-            # (Should it happen again at once, the pool was not replaced: the path below.)
+        if not self.down and self._left_over(exc):
+            # An error from before the pool was replaced, surfacing now: not the database's,
+            # nothing to say, and no reason to replace the new pool as well.
             close_connection()
             time.sleep(ERROR_PAUSE_SECONDS)
             return True
@@ -214,7 +218,7 @@ class DatabaseWatch:
             # pool was what failed (so that a pool error cannot repeat forever).
             if is_pool_error(exc):
                 with self._lock:
-                    reset_pool()
+                    self._replace_pool()
             self._try_again(exc, doing)
             return True
         with self._lock:
@@ -222,7 +226,7 @@ class DatabaseWatch:
             # Nothing uses the pool until the database is back; closed, it stops trying (and
             # logging) its own reconnections meanwhile. (A thread that asked for a connection
             # after the outage began made a new one: this closes that one too.)
-            reset_pool()
+            self._replace_pool()
             if self._down_since is None:
                 self._down_since = time.monotonic()
                 self._cause = first_line(exc)
@@ -248,11 +252,23 @@ class DatabaseWatch:
             self._log_still_down()
             time.sleep(self.probe_seconds)
 
-    def _first_replaced_pool(self) -> bool:
-        """Whether this thread last found its pool closed under it long enough ago."""
+    def _replace_pool(self) -> None:
+        reset_pool()
+        self._pool_replaced_at = time.monotonic()
+
+    def _left_over(self, exc: BaseException) -> bool:
+        """Whether ``exc``, on a connection that no longer works, is left over from the pool
+        replaced a moment ago: closed under this thread (only this process closes its pool),
+        or any failure of this thread within ``POOL_SETTLE_SECONDS`` of the replacement (a
+        connection that died with the server, a wait for the old pool that timed out, a
+        claim made before the outage and picked up after it). Once per thread: a second
+        failure in a row is the database's or the new pool's own."""
+        recent = time.monotonic() - self._pool_replaced_at < POOL_SETTLE_SECONDS
+        if not (recent or is_pool_replaced(exc)) or connection_works():
+            return False
         now = time.monotonic()
-        last = getattr(self._thread, "pool_replaced_at", -math.inf)
-        self._thread.pool_replaced_at = now
+        last = getattr(self._thread, "left_over_at", -math.inf)
+        self._thread.left_over_at = now
         return now - last > OUTAGE_LOG_SECONDS
 
     def _try_again(self, exc: BaseException, doing: str) -> None:
@@ -279,7 +295,7 @@ class DatabaseWatch:
             if self._generation != generation:
                 return
             took = time.monotonic() - (self._down_since or time.monotonic())
-            reset_pool()
+            self._replace_pool()
             self._generation += 1
             self._down_since = None
             self._grace_until = time.monotonic() + self.grace_seconds

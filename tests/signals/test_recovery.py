@@ -46,10 +46,13 @@ def test_a_failed_connection_while_the_database_answers_is_no_outage(caplog):
         assert cursor.fetchone() == (1,)
 
 
-def _current_pool():
-    return connection.pool if connection.vendor == "postgresql" else None
+needs_pool = pytest.mark.skipif(
+    connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("pool"),
+    reason="needs PostgreSQL with the connection pool (CI sets DATABASE_URL)",
+)
 
 
+@needs_pool
 def test_a_pool_replaced_under_a_thread_is_taken_quietly_and_the_new_pool_kept(caplog):
     """Another thread replaced the pool (the database came back) while this one was taking a
     connection from the old one: no error to report, and the new pool is not replaced too.
@@ -61,7 +64,8 @@ def test_a_pool_replaced_under_a_thread_is_taken_quietly_and_the_new_pool_kept(c
     connection.close()
     with connection.cursor() as cursor:  # the new pool
         cursor.execute("SELECT 1")
-    new_pool = _current_pool()
+    new_pool = connection.pool
+    connection.close()  # this thread did not get a connection from the old pool
     closed = _wrapped(PoolClosed("the pool 'pool-1' is already closed"))
     with caplog.at_level(logging.INFO, logger="signals.recovery"):
         assert watch.recover(closed, "recording", lambda: False)
@@ -70,8 +74,36 @@ def test_a_pool_replaced_under_a_thread_is_taken_quietly_and_the_new_pool_kept(c
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         assert cursor.fetchone() == (1,)
-    assert _current_pool() is new_pool
+    assert connection.pool is new_pool
+    connection.close()
     with caplog.at_level(logging.INFO, logger="signals.recovery"):
         assert watch.recover(closed, "recording", lambda: False)
     assert "database error while recording" in caplog.text
     assert watch.outages == 0
+
+
+@needs_pool
+def test_a_failure_left_over_from_before_the_outage_ended_is_not_reported_again(
+    caplog, monkeypatch
+):
+    """One thread saw the database go and come back, and replaced the pool; another thread's
+    wait for the old pool then times out (a claim made before the outage, picked up after
+    it): the outage was said already, and the thread simply tries again."""
+    watch = recovery.DatabaseWatch("test", probe_seconds=0.01)
+    answers = iter([False, True])  # away at the first try, back at the next
+    monkeypatch.setattr(recovery, "probe", lambda: next(answers))
+    connection.close()
+    with caplog.at_level(logging.INFO, logger="signals.recovery"):
+        assert watch.recover(OperationalError("server closed the connection"), "recording", bool)
+    assert watch.outages == 1
+    assert "went away" in caplog.text and "is back" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(recovery, "probe", lambda: True)
+    connection.close()  # the other thread's wait for a connection timed out
+    timed_out = _wrapped(PoolTimeout("couldn't get a connection after 1.00 sec"))
+    with caplog.at_level(logging.INFO, logger="signals.recovery"):
+        assert watch.recover(timed_out, "claiming and sending", bool)
+    assert caplog.text == ""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
