@@ -57,6 +57,10 @@ class Dispatchers:
             # A dispatcher that does not stop in time is sent SIGABRT: every thread's stack
             # goes to its log, to say where it hung.
             "PYTHONFAULTHANDLER": "1",
+            # Temporary files (the test settings' media folder among them) go under the
+            # test's own folder: a dispatcher killed with SIGKILL cannot remove its own, and
+            # pytest removes that folder with its old runs.
+            "TMPDIR": str(logs),
             **env,
         }
 

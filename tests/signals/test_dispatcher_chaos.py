@@ -199,6 +199,8 @@ def test_two_dispatcher_processes_one_killed_deliver_everything_once_in_order(
         chaos_1.send_signal(os_signal.SIGKILL)
         assert chaos_1.wait(timeout=10) == -os_signal.SIGKILL
         killed_at = timezone.now()
+        # What it could not clean up is in the test's folder, which pytest removes, not in /tmp.
+        assert list(dispatchers.logs.glob("portal-test-media-*")), list(dispatchers.logs.iterdir())
         time.sleep(1)
         dispatchers.start("chaos-3")  # its replacement
         # Up and delivering before anything is judged (a SIGTERM before then would find the
