@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from django.db import DatabaseError, connection
+from psycopg_pool import PoolClosed, PoolTimeout
 
 if TYPE_CHECKING:
     from signals.sending import Result
@@ -127,10 +128,6 @@ def _caused_by(exc: BaseException | None, *kinds: type[BaseException]) -> bool:
 def is_pool_error(exc: BaseException) -> bool:
     """Whether ``exc`` is the connection pool's own failure (it could not hand out a
     connection in time, or it was closed under this thread): a fresh pool cures it."""
-    try:
-        from psycopg_pool import PoolClosed, PoolTimeout
-    except ImportError:
-        return False
     return _caused_by(exc, PoolTimeout, PoolClosed)
 
 
@@ -138,10 +135,6 @@ def is_pool_replaced(exc: BaseException) -> bool:
     """Whether ``exc`` says the pool was closed under this thread: only this process closes
     its pool, when another of its threads replaced it (``reset_pool``). Nothing failed: the
     next query takes a connection from the new pool."""
-    try:
-        from psycopg_pool import PoolClosed
-    except ImportError:
-        return False
     return _caused_by(exc, PoolClosed)
 
 
@@ -263,10 +256,10 @@ class DatabaseWatch:
         connection that died with the server, a wait for the old pool that timed out, a
         claim made before the outage and picked up after it). Once per thread: a second
         failure in a row is the database's or the new pool's own."""
-        recent = time.monotonic() - self._pool_replaced_at < POOL_SETTLE_SECONDS
+        now = time.monotonic()
+        recent = now - self._pool_replaced_at < POOL_SETTLE_SECONDS
         if not (recent or is_pool_replaced(exc)) or connection_works():
             return False
-        now = time.monotonic()
         last = getattr(self._thread, "left_over_at", -math.inf)
         self._thread.left_over_at = now
         return now - last > OUTAGE_LOG_SECONDS
