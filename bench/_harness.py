@@ -256,9 +256,21 @@ def postgres_cpu_seconds() -> dict[int, float]:
     return used
 
 
+def wal_position() -> int | None:
+    """Where PostgreSQL's write-ahead log is now, in bytes from its start (None elsewhere)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn() - '0/0'")
+        return int(cursor.fetchone()[0])
+
+
 class CpuUse:
     """Where the CPU went between ``__init__`` and ``per_signal``: the dispatcher processes
-    (``pids``), the PostgreSQL server and this process (with the receiver it runs), per signal.
+    (``pids``), the PostgreSQL server and this process (with the receiver it runs), per signal;
+    and the write-ahead log PostgreSQL wrote meanwhile (every session's, autovacuum's too).
 
     ``sample`` now and then: a process that ends (a database connection closed, a dispatcher
     done) takes its figure with it, so each one counts as last seen.
@@ -266,6 +278,7 @@ class CpuUse:
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
+        self.wal_start = wal_position()
         self.start = {("process", pid): process_cpu_seconds(pid) for pid in pids}
         self.start |= {("postgres", pid): cpu for pid, cpu in postgres_cpu_seconds().items()}
         self.start[("this", 0)] = time.process_time()
@@ -291,11 +304,17 @@ class CpuUse:
             used[kind] += (cpu - self.start.get((kind, pid), 0.0)) * 1000 / count
         total = sum(used.values())
         cores = os.cpu_count() or 1
+        wal_end = wal_position()
+        wal = (
+            f"; WAL {(wal_end - self.wal_start) / count:,.0f} bytes per signal"
+            if wal_end is not None and self.wal_start is not None
+            else ""
+        )
         return (
             f"CPU per signal: dispatcher(s) {used['process']:.3f} ms, "
             f"PostgreSQL {used['postgres']:.3f} ms, receiver and benchmark (this process) "
             f"{used['this']:.3f} ms; {cores} cores fit {cores * 1000 / total:,.0f} /s at "
-            f"{total:.3f} ms"
+            f"{total:.3f} ms{wal}"
         )
 
 
