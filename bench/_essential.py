@@ -86,8 +86,9 @@ def main() -> None:
                 dispatcher_id=OWNER,
                 outcome="delivered",
                 protocol="xml_v1",
-                sent=payload,
+                sent=b"",
                 sent_decrypted=b"",
+                sent_is_payload=True,
                 reply=reply,
                 error="",
             )

@@ -72,6 +72,11 @@ class DeliveryAttemptInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeliveryAttempt]:
+        # An attempt sent as its signal's payload shows that payload: with the attempt, not a
+        # query per row.
+        return super().get_queryset(request).select_related("signal")
+
     @admin.display(description="sent")
     def sent_shown(self, obj: DeliveryAttempt) -> str:
         text = obj.sent_text

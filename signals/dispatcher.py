@@ -784,7 +784,11 @@ class Dispatcher:
         return Signal.State.PENDING, fields
 
     def _attempt_row(self, signal: Signal, attempt: Attempt) -> tuple:
-        # Cut to their columns here: rows are copied in as they are.
+        # Cut to their columns here: rows are copied in as they are. A message that went out
+        # exactly as the signal stores it is not stored again (``sent_is_payload``): most
+        # attempts, and the better part of an attempt's row.
+        sent = bytes(attempt.sent)
+        is_payload = bool(sent) and not attempt.sent_decrypted and sent == bytes(signal.payload)
         return attempt_row(
             signal_id=signal.pk,
             started_at=attempt.started_at,
@@ -794,8 +798,9 @@ class Dispatcher:
             dispatcher_id=self.name,
             outcome=str(attempt.outcome),
             protocol=str(attempt.protocol),
-            sent=bytes(attempt.sent),
+            sent=b"" if is_payload else sent,
             sent_decrypted=bytes(attempt.sent_decrypted),
+            sent_is_payload=is_payload,
             reply=bytes(attempt.reply[:REPLY_MAX]),
             error=lib.text_safe(attempt.error, ERROR_MAX),
         )

@@ -377,9 +377,14 @@ class DeliveryAttempt(models.Model):
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     protocol = models.CharField(max_length=20, blank=True)
     # The protocol message as sent (encrypted, if it was), and, when it was encrypted, the same
-    # message decrypted for people: the key itself is never stored here.
+    # message decrypted for people: the key itself is never stored here. A message sent exactly
+    # as the signal stores it (its payload, which never changes) is not copied into each of its
+    # attempts: ``sent`` stays empty and ``sent_is_payload`` says so (``sent_message``).
     sent = models.BinaryField(blank=True, default=b"")
     sent_decrypted = models.BinaryField(blank=True, default=b"")
+    sent_is_payload = models.BooleanField(
+        default=False, help_text="What was sent is the signal's payload, byte for byte."
+    )
     # Exactly what the receiver sent, whatever the bytes (a NUL, UTF-16, binary): a text
     # column would refuse some of them (PostgreSQL has no NUL in text) and lose the batch.
     reply = models.BinaryField(
@@ -416,9 +421,16 @@ class DeliveryAttempt(models.Model):
         return bytes_for_people(self.reply, text_encoding(self.protocol))[1]
 
     @property
+    def sent_message(self) -> bytes:
+        """What was sent (encrypted, if it was): kept here, or the signal's payload. Reading an
+        attempt's signal costs a query unless it came with it (``select_related``, or the
+        signal's prefetched ``delivery_attempts``)."""
+        return bytes(self.signal.payload) if self.sent_is_payload else bytes(self.sent)
+
+    @property
     def sent_text(self) -> str:
         """What was sent, for people: decrypted when it went encrypted (``sent_was_encrypted``)."""
-        sent = self.sent_decrypted or self.sent
+        sent = self.sent_decrypted or self.sent_message
         return bytes_for_people(sent, text_encoding(self.protocol))[0]
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import lxml.html
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -96,11 +97,16 @@ def test_the_signal_changelist_searches_by_reference_and_account_number(admin_cl
 
 def test_the_signal_page_shows_the_payload_as_text_and_its_attempts(admin_client, account):
     signal = SignalFactory(account=account)
-    DeliveryAttemptFactory(signal=signal, reply=b"<reply>nope</reply>")
+    DeliveryAttemptFactory(signal=signal, reply=b"<reply>nope</reply>", sent_is_payload=True)
     response = admin_client.get(reverse("admin:signals_signal_change", args=[signal.pk]))
     html = response.content.decode()
     assert response.status_code == 200
     assert f"&lt;reference&gt;{signal.reference}&lt;/reference&gt;" in html
+    # The attempt's "sent" column shows the payload it sent, kept on the signal.
+    (sent,) = lxml.html.fromstring(response.content).xpath(
+        '//td[contains(@class, "field-sent_shown")]'
+    )
+    assert f"<reference>{signal.reference}</reference>" in sent.text_content()
     assert "&lt;reply&gt;nope&lt;/reply&gt;" in html
     assert 'name="payload"' not in html  # read-only, never an editable field
 

@@ -80,6 +80,27 @@ def test_sends_the_stored_bytes_and_records_the_attempt(account, receiver):
     assert decode_reply(bytes(attempt.reply)).reference == signal.reference
     assert attempt.started_at <= signal.delivered_at
     assert attempt.error == ""
+    # What went out is the stored payload: kept once, on the signal, and shown from there.
+    assert (bytes(attempt.sent), attempt.sent_is_payload) == (b"", True)
+    assert attempt.sent_message == bytes(signal.payload)
+    assert f"<reference>{signal.reference}</reference>" in attempt.sent_text
+
+
+def test_a_message_built_anew_for_the_receivers_protocol_is_kept_with_its_attempt(
+    account, receiver, emulator
+):
+    # Written when the receiver spoke another protocol: the dispatcher builds the XML v1
+    # package now, and that is what the attempt keeps.
+    signal = SignalFactory(account=account, protocol="sia_dc09", payload=b"written for DC-09")
+    path_to(receiver, emulator.port)
+
+    dispatcher().run(once=True)
+
+    assert refs(emulator.accepted) == [signal.reference]
+    attempt = signal.delivery_attempts.get()
+    assert not attempt.sent_is_payload
+    assert f"<reference>{signal.reference}</reference>".encode() in bytes(attempt.sent)
+    assert attempt.sent_message == bytes(attempt.sent) != bytes(signal.payload)
 
 
 # Committed rows: on PostgreSQL the command records batches on a connection of its own.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import lxml.html
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -166,8 +167,14 @@ def test_the_list_shows_state_answer_xml_and_attempts(owner_client, customer, ac
         ack_reason="Account not ready",
     )
     DeliveryAttemptFactory(signal=signal, outcome="timeout", reply=b"", error="no reply in 10 s")
-    DeliveryAttemptFactory(signal=signal, outcome="retry", reply=b"<reply>busy & more</reply>")
-    html = owner_client.get(LIST).content.decode()
+    DeliveryAttemptFactory(
+        signal=signal,
+        outcome="retry",
+        reply=b"<reply>busy & more</reply>",
+        sent_is_payload=True,
+    )
+    response = owner_client.get(LIST)
+    html = response.content.decode()
     assert "rejected: Account not ready" in html
     assert "Pending" in html
     assert "no reply in 10 s" in html
@@ -176,6 +183,11 @@ def test_the_list_shows_state_answer_xml_and_attempts(owner_client, customer, ac
     assert "&lt;account&gt;3444&lt;/account&gt;" in html
     assert "&amp;lt;script&amp;gt;" in html
     assert "<script>alert(1)" not in html
+    # The attempt that sent the payload as stored shows it; the one that sent nothing, nothing.
+    cells = lxml.html.fromstring(response.content).xpath('//td[@data-testid="sent"]')
+    sent_cells = [cell.text_content().strip() for cell in cells]
+    assert sent_cells[0] == ""
+    assert f"<reference>{signal.reference}</reference>" in sent_cells[1]
 
 
 def test_filter_by_state_and_station_record(owner_client, customer, dealer, account):
@@ -248,7 +260,8 @@ def test_list_query_counts_do_not_grow(
     client, owner, customer, account, count, django_assert_num_queries
 ):
     for signal in SignalFactory.create_batch(count, account=account):
-        DeliveryAttemptFactory.create_batch(2, signal=signal)
+        DeliveryAttemptFactory(signal=signal, sent=b"<signal>as built then</signal>")
+        DeliveryAttemptFactory(signal=signal, sent_is_payload=True)  # shown from the signal
     client.force_login(owner)
     # session, user, memberships, station records (filter), count, page, attempts
     with django_assert_num_queries(7):
