@@ -114,19 +114,7 @@ class Message:
     video_url: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "qualifier", Qualifier(self.qualifier))
-        _require(REFERENCE_RE.fullmatch(self.reference), "reference", self.reference)
-        _require(ACCOUNT_RE.fullmatch(self.account), "account", self.account)
-        _require(CODE_RE.fullmatch(self.code), "code", self.code)
-        _require(_is_int_in(self.partition, 0, 99), "partition", self.partition)
-        _require(_is_int_in(self.zone, 0, 999), "zone", self.zone)
-        _require(_is_int_in(self.priority, 1, 9), "priority", self.priority)
-        _require(
-            isinstance(self.event_time, datetime) and self.event_time.utcoffset() is not None,
-            "event_time (must be timezone-aware)",
-            self.event_time,
-        )
-        _require(self.site_name != "", "site_name", self.site_name)
+        check_signal_fields(self)
 
     @property
     def contact_id(self) -> str:
@@ -311,7 +299,27 @@ def strip_controls(text: str) -> str:
     return _CONTROL_CHARS.sub(" ", text)
 
 
-def _require(ok: object, name: str, value: object) -> None:
+def check_signal_fields(signal: Any) -> None:
+    """Check the structured fields every alarm signal carries (a ``Message``, an XML v1
+    ``Package``: frozen dataclasses), or raise ValueError naming the first that is wrong; the
+    qualifier ("E", "R", "P" or the enum) becomes the enum."""
+    object.__setattr__(signal, "qualifier", Qualifier(signal.qualifier))
+    require(REFERENCE_RE.fullmatch(signal.reference), "reference", signal.reference)
+    require(ACCOUNT_RE.fullmatch(signal.account), "account", signal.account)
+    require(CODE_RE.fullmatch(signal.code), "code", signal.code)
+    require(_is_int_in(signal.partition, 0, 99), "partition", signal.partition)
+    require(_is_int_in(signal.zone, 0, 999), "zone", signal.zone)
+    require(_is_int_in(signal.priority, 1, 9), "priority", signal.priority)
+    require(
+        isinstance(signal.event_time, datetime) and signal.event_time.utcoffset() is not None,
+        "event_time (must be timezone-aware)",
+        signal.event_time,
+    )
+    require(signal.site_name != "", "site_name", signal.site_name)
+
+
+def require(ok: object, name: str, value: object) -> None:
+    """Raise ValueError saying ``name`` is invalid unless ``ok``."""
     if not ok:
         raise ValueError(f"invalid {name}: {value!r}")
 

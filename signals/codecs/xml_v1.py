@@ -34,7 +34,6 @@ from lxml import etree
 from signals.codecs import xmlsafe
 from signals.codecs.base import (
     ACCOUNT_RE,
-    CODE_RE,
     REFERENCE_RE,
     Codec,
     Heard,
@@ -47,6 +46,8 @@ from signals.codecs.base import (
     ReceiverSide,
     Reply,
     SendContext,
+    check_signal_fields,
+    require,
 )
 
 PROTOCOL = "xml_v1"
@@ -110,24 +111,11 @@ class Package:
     receiver_line: str = ""
 
     def __post_init__(self) -> None:
-        # Accept "E"/"R"/"P" as well as the enum; stored as the enum either way.
-        object.__setattr__(self, "qualifier", Qualifier(self.qualifier))
-        _require(REFERENCE_RE.fullmatch(self.reference), "reference", self.reference)
-        _require(ACCOUNT_RE.fullmatch(self.account), "account", self.account)
-        _require(CODE_RE.fullmatch(self.code), "code", self.code)
-        _require(_is_int_in(self.partition, 0, 99), "partition", self.partition)
-        _require(_is_int_in(self.zone, 0, 999), "zone", self.zone)
-        _require(_is_int_in(self.priority, 1, 9), "priority", self.priority)
-        _require(
-            isinstance(self.event_time, datetime) and self.event_time.utcoffset() is not None,
-            "event_time (must be timezone-aware)",
-            self.event_time,
-        )
-        _require(self.site_name != "", "site_name", self.site_name)
+        check_signal_fields(self)
         for name in ("receiver_number", "receiver_line"):
             value = getattr(self, name)
-            _require(value == "" or RECEIVER_ID_RE.fullmatch(value), name, value)
-        _require(self.video_url == "" or _is_http_url(self.video_url), "video_url", self.video_url)
+            require(value == "" or RECEIVER_ID_RE.fullmatch(value), name, value)
+        require(self.video_url == "" or _is_http_url(self.video_url), "video_url", self.video_url)
 
     @property
     def contact_id_qualifier(self) -> int:
@@ -420,15 +408,6 @@ def _parse_datetime(text: str, what: str) -> datetime:
     if value.utcoffset() is None:  # the schema already insists; belt and braces
         raise ProtocolError(f"{what} has no UTC offset: {text!r}")
     return value
-
-
-def _require(ok: object, name: str, value: object) -> None:
-    if not ok:
-        raise ValueError(f"invalid {name}: {value!r}")
-
-
-def _is_int_in(value: object, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _is_http_url(value: str) -> bool:
