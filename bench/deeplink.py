@@ -41,16 +41,21 @@ from _harness import (
 )
 
 # Bump when the seed below changes shape: kept databases of another version are rebuilt.
-SEED_VERSION = "deeplink-2"
-# One site in ten has a bridge pair: 2 bridges, 8 cameras, 8 zones each linked to its camera.
+SEED_VERSION = "deeplink-3"
+# One site in ten has a bridge pair: 2 bridges, 8 cameras, 8 zones each linked to its camera,
+# and a history as a site with video has one: EVENTS_PER_SITE events, every other one an alarm
+# in one of its zones with a snapshot and a clip from the zone's camera, the rest restores.
 DEVICES_EVERY = 10
+EVENTS_PER_SITE = 16
 SAMPLE_SITES = 20
 
 
 def seed(accounts: int) -> None:
-    """``accounts`` sites with one account each at one station, and the devices of one site
-    in ten (so the device tables are large enough for their plans to be an index's), in a few
-    set-based statements: an INSERT ... SELECT runs inside the server, no row crosses the wire."""
+    """``accounts`` sites with one account each at one station, and the devices, events and
+    media of one site in ten (so that those tables are large enough for their plans to be an
+    index's, and a deep link's page has what an operator's has: alarms with snapshots and
+    clips to show), in a few set-based statements: an INSERT ... SELECT runs inside the server,
+    no row crosses the wire."""
     from django.db import connection
 
     from tests.factories import DealerStationFactory, StationMembershipFactory
@@ -116,6 +121,43 @@ def seed(accounts: int) -> None:
             JOIN customers_bridge br ON br.id = cam.bridge_id
             JOIN customers_zone z ON z.customer_id = br.customer_id
                 AND z.number = right(br.serial, 1)::int * 4 + cam.channel
+            """,
+            [],
+        ),
+        (
+            # Event n, newest first, 37 minutes apart: an alarm (even n) or its restore, in
+            # zone (n / 2) mod 8 + 1, from the bridge and channel of that zone's camera.
+            """
+            INSERT INTO signals_alarmevent (code, kind, source, zone_number, channel,
+                device_event_id, occurred_at, received_at, description, bridge_id, customer_id,
+                unsent_reason)
+            SELECT gen_random_uuid(), CASE WHEN mod(n, 2) = 0 THEN 'alarm' ELSE 'restore' END,
+                'device', mod(n / 2, 8) + 1, mod(mod(n / 2, 8), 4) + 1, '',
+                now() - n * interval '37 minutes', now() - n * interval '37 minutes',
+                'Zone ' || (mod(n / 2, 8) + 1), br.id, br.customer_id, ''
+            FROM customers_bridge br CROSS JOIN generate_series(0, %s - 1) AS n
+            WHERE right(br.serial, 1)::int = mod(n / 2, 8) / 4
+            """,
+            [EVENTS_PER_SITE],
+        ),
+        (
+            """
+            INSERT INTO media_mediaitem (code, channel, kind, phase, file, content_type, size,
+                sha256, width, height, duration_seconds, captured_at, created_at, upload_id,
+                bridge_id, camera_id, customer_id, event_id)
+            SELECT gen_random_uuid(), cam.channel, m.kind, '',
+                c.code || '/' || to_char(e.occurred_at, 'YYYY/MM/DD') || '/'
+                    || gen_random_uuid() || m.ext,
+                m.content_type, 48000, md5(e.id::text) || md5(m.kind || e.id::text), 1280, 720,
+                m.duration, e.occurred_at, e.received_at, '', e.bridge_id, cam.id,
+                e.customer_id, e.id
+            FROM signals_alarmevent e
+            JOIN customers_camera cam ON cam.bridge_id = e.bridge_id AND cam.channel = e.channel
+            JOIN customers_customer c ON c.id = e.customer_id
+            CROSS JOIN (VALUES ('snapshot', 'image/jpeg', '.jpg', NULL::float8),
+                               ('clip', 'video/mp4', '.mp4', 10.0::float8))
+                AS m(kind, content_type, ext, duration)
+            WHERE e.kind = 'alarm'
             """,
             [],
         ),
