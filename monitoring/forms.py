@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import zoneinfo
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from django import forms
 from django.core.validators import MinLengthValidator
 from django.forms.utils import ErrorDict
+from django.template import engines
+from django.utils.safestring import SafeString
 
 from monitoring.models import NOTE_MAX, Verdict
 from stations.forms import ProtocolSettingsMixin
@@ -237,3 +240,18 @@ class VerdictForm(forms.Form):
                 raise forms.ValidationError("Say for which of your stations you decide.")
             return self.stations[0]
         return station
+
+
+def blank_verdict_form_html(station: MonitoringStation) -> SafeString:
+    """The verdict form for ``station``, unbound, as the operator's site page shows it with an
+    alarm. It is the same every time for a station, and crispy's layout costs more than the
+    rest of the alarm's box, so it is rendered once per process and station."""
+    return _blank_verdict_form_html(str(station.code))
+
+
+@functools.lru_cache(maxsize=1024)
+def _blank_verdict_form_html(station_code: str) -> SafeString:
+    # The hidden field shows the code as given; an unbound form reads no station.
+    form = VerdictForm(stations=[], initial={"station": station_code})
+    template = engines["django"].from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
+    return template.render({"form": form})

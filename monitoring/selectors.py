@@ -7,6 +7,7 @@ import operator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -366,19 +367,42 @@ class MediaLink:
     url: str
 
 
+# An event's labels by value, looked up once: the model's get_FOO_display() builds a dictionary
+# of every choice on each call, and the site page shows two per event.
+_KIND_LABELS = dict(AlarmEvent.Kind.choices)
+_SOURCE_LABELS = dict(AlarmEvent.Source.choices)
+
+
 @dataclass
 class EventView:
     """An event as the operator's site page shows it: with the verdicts for the viewer's
-    stations, and its clips and snapshots."""
+    stations, its clips and snapshots, and its text put together once, here (as the camera
+    tiles' is), rather than by the template's filters per event."""
 
     event: AlarmEvent
     verdicts: list[Verdict] = field(default_factory=list)
     clips: list[MediaLink] = field(default_factory=list)
     snapshots: list[MediaLink] = field(default_factory=list)
+    # When it happened in the site's time zone ("" when the caller gave none).
+    when: str = ""
 
     @property
     def clip(self) -> MediaLink | None:
         return self.clips[0] if self.clips else None
+
+    @property
+    def kind_label(self) -> str:
+        return _KIND_LABELS.get(self.event.kind, self.event.kind)
+
+    @property
+    def source_label(self) -> str:
+        return _SOURCE_LABELS.get(self.event.source, self.event.source)
+
+    @property
+    def zone_label(self) -> str:
+        """The zone as operators write it ("003"); "" for an event of no zone."""
+        zone = self.event.zone_number
+        return "" if zone is None else f"{zone:03d}"
 
 
 def event_views(
@@ -386,12 +410,22 @@ def event_views(
     *,
     stations: list[MonitoringStation],
     verdicts: dict[int, list[Verdict]] | None = None,
+    time_zone: str | None = None,
 ) -> list[EventView]:
     """The events with their verdicts for ``stations`` (read here, one query, unless the
-    caller read them already: ``verdicts``, by event id)."""
+    caller read them already: ``verdicts``, by event id), and, given the site's
+    ``time_zone``, when each happened there."""
     if verdicts is None:
         verdicts = verdicts_by_event(events, stations=stations)
-    return [EventView(event, verdicts.get(event.pk, [])) for event in events]
+    zone = ZoneInfo(time_zone) if time_zone else None
+    return [
+        EventView(
+            event,
+            verdicts.get(event.pk, []),
+            when=(event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if zone else ""),
+        )
+        for event in events
+    ]
 
 
 def verdicts_by_event(

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from media import services as media_services
 from monitoring import selectors, services
 from monitoring.access import admin_stations
-from monitoring.forms import VerdictForm
+from monitoring.forms import VerdictForm, blank_verdict_form_html
 from monitoring.lib import DeepLink, DeepLinkError, parse
 
 TEMPLATE_PROBLEM = "monitoring/problem.html"
@@ -141,7 +141,12 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
     page = selectors.site_page(
         match.customer, zone=link.zone, user=request.user, station=match.station
     )
-    events = selectors.event_views(page.events, stations=[match.station], verdicts=page.verdicts)
+    events = selectors.event_views(
+        page.events,
+        stations=[match.station],
+        verdicts=page.verdicts,
+        time_zone=match.customer.time_zone,
+    )
     featured = selectors.featured_alarm(page.events, zone=link.zone)
     featured_view = next((view for view in events if view.event == featured), None)
     featured_zone = next(
@@ -162,10 +167,8 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
             "featured_zone": featured_zone,
             "tiles": tiles,
             # Only the alarm shown first takes a verdict here.
-            "verdict_form": (
-                VerdictForm(stations=[match.station], initial={"station": match.station})
-                if featured_view
-                else None
+            "verdict_form_html": (
+                blank_verdict_form_html(match.station) if featured_view else None
             ),
             "directions": page.directions,
         },

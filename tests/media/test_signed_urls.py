@@ -258,3 +258,23 @@ def test_a_user_who_is_both_still_needs_their_own_url(snapshot, operator):
     helper = UserFactory(username="helper")
     url = media_url(snapshot, user=helper)
     assert _as(operator).get(url).status_code == 403
+
+
+@pytest.mark.parametrize("script_prefix", ["/", "/portal/"])
+def test_a_media_url_is_the_one_reverse_makes(snapshot, operator, cam, script_prefix):
+    """The URL around a token is reversed once per script prefix and kept: it must be exactly
+    what reverse() makes for that token."""
+    from django.urls import get_script_prefix, reverse, set_script_prefix
+
+    before = get_script_prefix()
+    set_script_prefix(script_prefix)
+    try:
+        url = media_url(snapshot, user=operator)
+        live = signing.live_url(cam, user=operator, path="index.m3u8")
+        item_token = url.removeprefix(f"{script_prefix}media/s/").removesuffix("/")
+        live_token = live.removeprefix(f"{script_prefix}media/live/").removesuffix("/")
+        assert url == reverse("media:item", args=[item_token])
+        assert live == reverse("media:live", args=[live_token])
+    finally:
+        set_script_prefix(before)
+    assert signing.verify(item_token, kind=signing.ITEM, user=operator).code == str(snapshot.code)

@@ -382,3 +382,4 @@ def test_site_page_shows_recent_events_in_the_sites_time_zone(operator_client, s
     table = response.text.split('data-testid="events"')[1]
     assert "2026-11-26 10:04:05" in table  # America/New_York
     assert "017" in table
+    assert "<td>Alarm" in table and "<td>Bridge</td>" in table  # kind and source, by label

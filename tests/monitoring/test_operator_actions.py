@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+import lxml.html
 import pytest
 from django.db import connection
 from django.test import Client
@@ -283,6 +284,31 @@ def test_the_page_shows_the_alarm_first_with_the_verdicts_of_this_station_only(
     # Station Two's verdict is Station Two's business.
     assert featured.count('data-testid="verdict"') == 1
     assert "op-two" not in response.text and "two" not in featured.split("Cat")[1]
+
+
+def test_each_stations_operator_gets_the_verdict_form_of_their_own_station(
+    client, site, station, operator, alarm
+):
+    """The page's verdict form is rendered once per station and kept: each station's own."""
+    operator_two = StationMembershipFactory(station=site.station_two).user
+    for user, account, mine in ((operator, "3444", station), (operator_two, "5555", None)):
+        mine = mine or site.station_two
+        client.force_login(user)
+        page = lxml.html.fromstring(client.get(URL, {"act": account, "zone": "017"}).content)
+        (form,) = page.xpath('//form[@data-testid="verdict-form"]')
+        (hidden,) = form.xpath('.//input[@name="station"]')
+        assert hidden.get("value") == str(mine.code)
+        assert form.xpath('.//input[@name="outcome"]/@value') == [
+            "real",
+            "false_alarm",
+            "unverified",
+        ]
+        # Sent as the page has it, the verdict is recorded for that station.
+        response = client.post(
+            form.get("action"), {"outcome": "real", "station": hidden.get("value")}
+        )
+        assert response.status_code == 302
+        assert Verdict.objects.filter(station=mine, user=user).count() == 1
 
 
 def test_a_zone_without_an_alarm_features_nothing(operator_client, site):
