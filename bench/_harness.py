@@ -194,12 +194,29 @@ def explain_request(fn: Callable[[], object], *, tables: tuple[str, ...]) -> Non
     with CaptureQueriesContext(connection) as queries:
         fn()
     # A round trip of several statements (dealers.generic.fetch_together) is explained one
-    # statement at a time.
+    # statement at a time; a prepared one (dealers.generic.PreparedReads) as EXECUTE, on this
+    # session, which holds it, and shown by its text.
     statements = [sql for query in queries.captured_queries for sql in query["sql"].split(";\n")]
     for sql in statements:
-        if not sql.startswith("SELECT") or not any(f'"{t}"' in sql for t in tables):
+        shown = sql
+        if sql.startswith("EXECUTE "):
+            name = sql.removeprefix("EXECUTE ").split("(", 1)[0].strip()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT statement FROM pg_prepared_statements WHERE name = %s", [name]
+                )
+                row = cursor.fetchone()
+            # The text is the whole round trip that prepared it: this statement's part.
+            text = row[0] if row else ""
+            start = text.find(f"PREPARE {name} AS ")
+            if start >= 0:
+                body = text[start:].split(";\n", 1)[0].removeprefix(f"PREPARE {name} AS ")
+                shown = f"{sql}, prepared as: {body}"
+        elif not sql.startswith("SELECT"):
             continue
-        print(f"\n  {sql}\n", flush=True)
+        if not any(f'"{t}"' in shown for t in tables):
+            continue
+        print(f"\n  {shown}\n", flush=True)
         print("    " + explain(sql).replace("\n", "\n    "), flush=True)
 
 
