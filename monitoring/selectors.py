@@ -385,6 +385,8 @@ class EventView:
     snapshots: list[MediaLink] = field(default_factory=list)
     # When it happened in the site's time zone ("" when the caller gave none).
     when: str = ""
+    # In the zone the deep link names.
+    for_zone: bool = False
 
     @property
     def clip(self) -> MediaLink | None:
@@ -411,18 +413,22 @@ def event_views(
     stations: list[MonitoringStation],
     verdicts: dict[int, list[Verdict]] | None = None,
     time_zone: str | None = None,
+    zone: int | None = None,
 ) -> list[EventView]:
     """The events with their verdicts for ``stations`` (read here, one query, unless the
     caller read them already: ``verdicts``, by event id), and, given the site's
-    ``time_zone``, when each happened there."""
+    ``time_zone``, when each happened there; those in ``zone`` (the link's) say so."""
     if verdicts is None:
         verdicts = verdicts_by_event(events, stations=stations)
-    zone = ZoneInfo(time_zone) if time_zone else None
+    local = ZoneInfo(time_zone) if time_zone else None
     return [
         EventView(
             event,
             verdicts.get(event.pk, []),
-            when=(event.occurred_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if zone else ""),
+            when=(
+                event.occurred_at.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if local else ""
+            ),
+            for_zone=zone is not None and event.zone_number == zone,
         )
         for event in events
     ]

@@ -146,6 +146,7 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
         stations=[match.station],
         verdicts=page.verdicts,
         time_zone=match.customer.time_zone,
+        zone=link.zone,
     )
     featured = selectors.featured_alarm(page.events, zone=link.zone)
     featured_view = next((view for view in events if view.event == featured), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
+import lxml.html
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -14,6 +15,7 @@ from monitoring.models import SiteOpening
 from stations.models import StationMembership
 from tests.factories import (
     PASSWORD,
+    AlarmEventFactory,
     BridgeFactory,
     CameraFactory,
     CustomerFactory,
@@ -383,3 +385,26 @@ def test_site_page_shows_recent_events_in_the_sites_time_zone(operator_client, s
     assert "2026-11-26 10:04:05" in table  # America/New_York
     assert "017" in table
     assert "<td>Alarm" in table and "<td>Bridge</td>" in table  # kind and source, by label
+
+
+def test_the_events_of_the_links_zone_stand_out(operator_client, site):
+    for zone in (17, 3, None):
+        AlarmEventFactory(
+            customer=site, kind="trouble" if zone is None else "alarm", zone_number=zone
+        )
+
+    def highlighted(**params) -> list[int | None]:
+        response = operator_client.get(URL, {"act": "3444", **params})
+        page = lxml.html.fromstring(response.content)
+        rows = page.xpath('//table[@data-testid="events"]//tr[@data-testid="event"]')
+        views = response.context["events"]
+        assert len(rows) == len(views) == 3
+        return [
+            view.event.zone_number
+            for view, row in zip(views, rows, strict=True)
+            if "table-danger" in (row.get("class") or "")
+        ]
+
+    assert highlighted(zone="17") == [17]
+    assert highlighted(zone="3") == [3]
+    assert highlighted() == []  # a link without a zone singles out none
