@@ -129,8 +129,9 @@ _TOKEN_MARK = "TOKEN"
 
 @functools.lru_cache(maxsize=32)
 def _url_around_token(name: str, script_prefix: str) -> tuple[str, str]:
-    # reverse() uses the script prefix in force; it is part of the key.
-    head, _, tail = reverse(name, args=[_TOKEN_MARK]).partition(_TOKEN_MARK)
+    # reverse() uses the script prefix in force; it is part of the key. The token is the
+    # URL's last segment: split at the mark's last place (a prefix may hold the mark too).
+    head, _, tail = reverse(name, args=[_TOKEN_MARK]).rpartition(_TOKEN_MARK)
     return head, tail
 
 

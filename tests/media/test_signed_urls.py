@@ -260,7 +260,7 @@ def test_a_user_who_is_both_still_needs_their_own_url(snapshot, operator):
     assert _as(operator).get(url).status_code == 403
 
 
-@pytest.mark.parametrize("script_prefix", ["/", "/portal/"])
+@pytest.mark.parametrize("script_prefix", ["/", "/portal/", "/TOKEN/"])
 def test_a_media_url_is_the_one_reverse_makes(snapshot, operator, cam, script_prefix):
     """The URL around a token is reversed once per script prefix and kept: it must be exactly
     what reverse() makes for that token."""
