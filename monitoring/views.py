@@ -10,7 +10,9 @@ from django.contrib.auth.views import redirect_to_login
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
 from media import services as media_services
@@ -155,6 +157,22 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
     )
     selectors.attach_media(events, user=request.user, media=page.media)
     tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view, zone=link.zone)
+    # Jinja2 escaped every value as it rendered (autoescape), so its HTML goes in as it is.
+    cameras_and_events = mark_safe(
+        render_to_string(
+            "monitoring/_site_cameras_events.jinja",
+            {
+                "link": link,
+                "page": page,
+                "events": events,
+                "tiles": tiles,
+                "site": match.customer,
+                "request_url": reverse("monitoring:request-recent", args=[match.customer.code]),
+            },
+            request,
+            using="jinja2",
+        )
+    )
     return render(
         request,
         "monitoring/site.html",
@@ -167,6 +185,7 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
             "featured": featured_view,
             "featured_zone": featured_zone,
             "tiles": tiles,
+            "cameras_and_events": cameras_and_events,
             # Only the alarm shown first takes a verdict here.
             "verdict_form_html": (
                 blank_verdict_form_html(match.station) if featured_view else None

@@ -408,3 +408,47 @@ def test_the_events_of_the_links_zone_stand_out(operator_client, site):
     assert highlighted(zone="17") == [17]
     assert highlighted(zone="3") == [3]
     assert highlighted() == []  # a link without a zone singles out none
+
+
+def test_text_from_dealers_and_devices_is_escaped_on_the_site_page(operator_client, site):
+    """The cameras, zones and events are rendered by Jinja2 (docs/deep-links.md): every name a
+    dealer typed and every description a device sent reaches the page as text, never as markup."""
+    hostile = '<img src=x onerror="alert(1)">'
+    camera = site.bridges.get().cameras.get(name="Stock room")
+    camera.name = f"Stock {hostile}"
+    camera.save()
+    site.zones.filter(number=17).update(name=f"Motion {hostile}")
+    AlarmEventFactory(customer=site, kind="alarm", zone_number=17, description=f"PIR {hostile}")
+
+    response = operator_client.get(URL, {"act": "3444", "zone": "17"})
+    assert response.status_code == 200
+    assert hostile not in response.text
+    page = lxml.html.fromstring(response.content)
+    assert not page.xpath("//img[@onerror]")
+    cameras = page.xpath('//*[@data-testid="cameras"]')[0].text_content()
+    zones = page.xpath('//table[@data-testid="zones"]')[0].text_content()
+    events = page.xpath('//table[@data-testid="events"]')[0].text_content()
+    assert f"Stock {hostile}" in cameras
+    assert f"Motion {hostile}" in zones
+    assert f"PIR {hostile}" in events
+
+
+def test_the_cameras_csrf_token_lets_htmx_request_the_last_two_minutes(client, site, operator):
+    """The cameras' box carries the token htmx sends with "Request the last two minutes"
+    (rendered by Jinja2): with CSRF checks on, as in production, the request goes through with
+    it and is refused without it."""
+    import json
+
+    client = type(client)(enforce_csrf_checks=True)
+    client.force_login(operator)
+    page = lxml.html.fromstring(client.get(URL, {"act": "3444"}).content)
+    box = page.xpath('//*[@data-testid="cameras"]')[0]
+    token = json.loads(box.get("hx-headers"))["X-CSRFToken"]
+    button = box.xpath('.//*[@data-testid="request-recent"]')[0]
+    url, values = button.get("hx-post"), json.loads(button.get("hx-vals"))
+
+    refused = client.post(url, values, headers={"HX-Request": "true"})
+    assert refused.status_code == 403
+    sent = client.post(url, values, headers={"HX-Request": "true", "X-CSRFToken": token})
+    assert sent.status_code == 200
+    assert site.media_requests.count() == 1
