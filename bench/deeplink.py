@@ -177,11 +177,11 @@ def open_size(accounts: int, args: argparse.Namespace) -> dict[str, Callable[[],
     cases, each a function making one request as the station's operator."""
     from django.test import Client
 
-    from monitoring.services import _writer
+    from monitoring.services import opening_connections_release
     from stations.models import StationMembership
 
-    # The opening's writer threads may hold a connection to the previous size's database.
-    _writer().release()
+    # Openings' kept connections may belong to the previous size's database.
+    opening_connections_release()
     if kept_database(f"deeplink_{accounts}", seed_version=SEED_VERSION, rebuild=args.rebuild):
         print(f"seeding {accounts:,} accounts (once; the database is kept)", flush=True)
         seed(accounts)

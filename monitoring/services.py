@@ -4,31 +4,33 @@ record on events, and turning both into events for the operator's own station
 
 An opening is also the outbox of the "cameras viewed" signal (``SiteOpening.reported_at``), so
 once an operator has been shown a site its opening must be on disk. On PostgreSQL that costs a
-WAL flush at commit: on this project's reference machine about as long as the whole page. The
-deep link therefore starts the write on a connection of its own (``opening_record_started``),
-reads and renders the page meanwhile, and waits for the commit before the page is sent
-(``PendingOpening.wait``); the writer threads keep their connection between deep links
-(``_Writers``). The operator waits for the flush only where it outlasts the page;
-the guarantee is the plain one of a synchronous commit: a page that was served has its
+WAL flush at commit: on a virtual disk about as long as the whole page. The deep link therefore
+sends the INSERT on a connection of its own without waiting for it (``opening_record_started``:
+libpq's asynchronous interface, no thread), reads and renders the page meanwhile, and collects
+the commit before the page is sent (``PendingOpening.wait``); the connection is kept between
+deep links (``_SideConnections``). The operator waits for the flush only where it outlasts the
+page; the guarantee is the plain one of a synchronous commit: a page that was served has its
 opening committed and flushed, whatever crashes afterwards. A write that fails fails the page.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import json
 import logging
 import os
-import queue
+import select
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_for_all
+import time
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper as DatabaseWrapper
 from django.utils import timezone
+from psycopg import pq
 
 from customers.models import Customer
 from monitoring.models import SiteOpening, Verdict
@@ -49,10 +51,6 @@ VERDICT_KINDS = {
     Verdict.Outcome.UNVERIFIED: EventKind.VERDICT_UNVERIFIED,
 }
 
-# Enough for a threaded server's concurrent deep links; a sync worker (gunicorn's default)
-# uses one. Threads start when first needed.
-WRITER_THREADS = 4
-
 
 def opening_record(
     *,
@@ -71,15 +69,15 @@ def opening_record(
 class PendingOpening:
     """An opening being written while the page is built; ``wait()`` before serving the page."""
 
-    def __init__(self, *, future: Future[SiteOpening] | None = None, opening=None) -> None:
-        self._future = future
+    def __init__(self, *, opening: SiteOpening | None = None, sent: _Sent | None = None) -> None:
         self._opening = opening
+        self._sent = sent
 
     def wait(self) -> SiteOpening:
         """The committed opening; raises the write's error (a ``DatabaseError``) if it failed."""
-        if self._future is not None:
-            self._opening = self._future.result()
-            self._future = None
+        if self._sent is not None:
+            sent, self._sent = self._sent, None
+            self._opening = sent.committed()
         return self._opening
 
 
@@ -106,130 +104,213 @@ def opening_record_started(
     }
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return PendingOpening(opening=SiteOpening.objects.create(**fields))
-    # ``auto_now_add``'s value, taken here: the writer runs no model code.
+    # ``auto_now_add``'s value, taken here: the INSERT runs no model code.
     fields["opened_at"] = timezone.now()
-    return PendingOpening(future=_writer().submit(_write_on_own_connection, fields))
+    return PendingOpening(sent=_Sent.send(connection.alias, fields))
 
 
-# The columns the writer fills, in the order of its INSERT (the others keep their defaults).
+# The columns the INSERT fills, in its order (the others keep their defaults).
 _WRITTEN = ("user", "customer", "station", "opened_at", "zone", "parameters")
 
 
-def _insert_sql() -> str:
+@functools.cache
+def _insert_sql() -> bytes:
+    """The opening's INSERT with libpq's own placeholders ($1...), sent as it is."""
     meta, quote = SiteOpening._meta, connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in _WRITTEN)
-    marks = ", ".join(["%s"] * len(_WRITTEN))
-    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}) RETURNING id"
+    marks = ", ".join(f"${number}" for number in range(1, len(_WRITTEN) + 1))
+    return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}) RETURNING id".encode()
 
 
-def _write_on_own_connection(fields: dict) -> SiteOpening:
-    """In a writer thread: one autocommit INSERT with a synchronous commit.
-
-    A plain INSERT rather than ``objects.create``: the writer shares the interpreter with the
-    page it runs beside, so what it spends in Python (the ORM compiling an INSERT is most of
-    it) the page waits for. The connection is the writer thread's (``_Writers``).
-    """
-    meta = SiteOpening._meta
-    params = [
-        meta.get_field(name).get_db_prep_save(
-            fields[meta.get_field(name).attname], connection=connection
-        )
-        for name in _WRITTEN
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), params)
-        (pk,) = cursor.fetchone()
-    opening = SiteOpening(pk=pk, **fields)
-    opening._state.adding = False
-    opening._state.db = connection.alias
-    return opening
+def _as_text(value: Any) -> bytes | None:
+    """A value as PostgreSQL reads it in text format (the column gives it its type)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat().encode()
+    if isinstance(value, dict):
+        return json.dumps(value).encode()
+    return str(value).encode()
 
 
-class _Writers:
-    """The process's writer threads. A write goes to the first thread with the least work, so
-    one after another they all go to the first thread, and the others work only while deep
-    links overlap. Each thread keeps its connection while openings keep coming and gives it
-    back to the pool (or closes it) once idle for ``settings.OPENING_WRITER_IDLE_SECONDS``, or
-    at once after a write that failed, so a broken connection is never reused. Taking a
-    connection from the pool costs a round trip (its health check) and the interpreter's
-    attention while the page is being built: with the connection kept, a deep link's write is
-    its INSERT alone."""
+class _Sent:
+    """An opening's INSERT sent on a connection beside the request's own, through libpq's
+    asynchronous interface: sending does not wait for the server, and the commit is collected
+    only when the page is ready (``committed``). No thread is involved, so the write takes
+    nothing from the interpreter while the page is read and rendered; the server runs the
+    INSERT and flushes its commit meanwhile."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, side: DatabaseWrapper, fields: dict) -> None:
+        self._side = side
+        self._fields = fields
+
+    @classmethod
+    def send(cls, alias: str, fields: dict) -> _Sent:
+        params = [_as_text(fields[SiteOpening._meta.get_field(name).attname]) for name in _WRITTEN]
+        side, reused = _side_connections().take(alias)
+        try:
+            with side.wrap_database_errors:
+                side.connection.pgconn.send_query_params(_insert_sql(), params)
+        except DatabaseError:
+            _side_connections().give_back(side, failed=True)
+            if not reused:
+                raise
+            # A kept connection that broke since its last write (nothing of this INSERT was
+            # committed: a message cut short is never run); once more on a new one.
+            side, _ = _side_connections().take(alias, fresh=True)
+            try:
+                with side.wrap_database_errors:
+                    side.connection.pgconn.send_query_params(_insert_sql(), params)
+            except DatabaseError:
+                _side_connections().give_back(side, failed=True)
+                raise
+        return cls(side, fields)
+
+    def committed(self) -> SiteOpening:
+        """Wait for the server's answer: the row's id once its transaction has committed (the
+        server says it is ready for the next query only after the commit's WAL flush)."""
+        try:
+            with self._side.wrap_database_errors:
+                pk = _inserted_id(self._side.connection.pgconn)
+        except DatabaseError:
+            _side_connections().give_back(self._side, failed=True)
+            raise
+        _side_connections().give_back(self._side, failed=False)
+        opening = SiteOpening(pk=pk, **self._fields)
+        opening._state.adding = False
+        opening._state.db = self._side.alias
+        return opening
+
+
+def _inserted_id(pgconn: Any) -> int:
+    """Read every result of the one INSERT sent, up to the end of its transaction."""
+    poller = select.poll()
+    poller.register(pgconn.socket, select.POLLIN)
+    inserted, error = None, None
+    while True:
+        pgconn.consume_input()
+        if pgconn.is_busy():
+            poller.poll()
+            continue
+        result = pgconn.get_result()
+        if result is None:
+            break
+        if result.status == pq.ExecStatus.TUPLES_OK and result.ntuples == 1:
+            inserted = int(result.get_value(0, 0))
+        else:
+            error = result.error_message.decode(errors="replace").strip() or "no row inserted"
+    if error is not None or inserted is None:
+        raise DatabaseError(f"The opening was not recorded: {error or 'no answer'}")
+    return inserted
+
+
+class _SideConnections:
+    """The process's connections for openings, each used by one deep link at a time. A deep
+    link takes the connection given back last; one idle for longer than
+    ``settings.OPENING_WRITER_IDLE_SECONDS`` goes back to the pool (or is closed), one that
+    failed is never used again, and one the server closed or wrote to while it was idle (a
+    restart) is dropped before use. Taking a connection from the pool costs a round trip (its
+    health check): with the connection kept, a deep link's write is its INSERT alone."""
+
+    # More than a threaded worker usually runs at once; extra connections go back at once.
+    KEPT = 4
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queues = [queue.SimpleQueue() for _ in range(threads)]
-        self._pending = [0] * threads
-        for number in range(threads):
-            threading.Thread(
-                target=self._run, args=(number,), name=f"opening-writer-{number}", daemon=True
-            ).start()
+        self._idle: list[tuple[DatabaseWrapper, float]] = []
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
-        future: Future = Future()
+    def take(self, alias: str, *, fresh: bool = False) -> tuple[DatabaseWrapper, bool]:
+        """A connection to write on, and whether it was kept from an earlier write."""
+        chosen, stale = None, []
+        now = time.monotonic()
         with self._lock:
-            number = min(range(len(self._pending)), key=self._pending.__getitem__)
-            self._pending[number] += 1
-        self._queues[number].put((future, fn, args))
-        return future
+            for side, since in reversed(self._idle):
+                usable = (
+                    not fresh
+                    and chosen is None
+                    and side.alias == alias
+                    and now - since <= settings.OPENING_WRITER_IDLE_SECONDS
+                    and _still_open(side)
+                )
+                if usable:
+                    chosen = side
+                elif now - since > settings.OPENING_WRITER_IDLE_SECONDS or not _still_open(side):
+                    stale.append(side)
+            self._idle = [(s, t) for s, t in self._idle if s is not chosen and s not in stale]
+        for side in stale:
+            _close(side)
+        if chosen is not None:
+            return chosen, True
+        side = connections.create_connection(alias)
+        # Taken and given back by whichever request thread writes an opening.
+        side.inc_thread_sharing()
+        side.ensure_connection()
+        return side, False
 
-    def release(self, timeout: float | None = None) -> None:
-        """Every thread gives its connection back once its writes are done; returns when they
-        have (before the database a connection was taken for goes away, and at exit)."""
-        released = [Future() for _ in self._queues]
-        for mine, future in zip(self._queues, released, strict=True):
-            mine.put((future, None, ()))
-        wait_for_all(released, timeout=timeout)
+    def give_back(self, side: DatabaseWrapper, *, failed: bool) -> None:
+        keep = not failed and settings.OPENING_WRITER_IDLE_SECONDS > 0
+        if keep:
+            with self._lock:
+                keep = len(self._idle) < self.KEPT
+                if keep:
+                    self._idle.append((side, time.monotonic()))
+        if not keep:
+            _close(side, failed=failed)
 
-    def _run(self, number: int) -> None:
-        mine = self._queues[number]
-        holding = False
-        while True:
-            idle = settings.OPENING_WRITER_IDLE_SECONDS
-            try:
-                item = mine.get(timeout=idle) if holding else mine.get()
-            except queue.Empty:
-                item = None
-            if item is None or item[1] is None:
-                connection.close()
-                holding = False
-                if item is not None:
-                    item[0].set_result(None)
-                continue
-            future, fn, args = item
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        result = fn(*args)
-                    except BaseException as exc:
-                        connection.close()
-                        holding = False
-                        future.set_exception(exc)
-                    else:
-                        holding = idle > 0
-                        if not holding:
-                            connection.close()
-                        future.set_result(result)
-            finally:
-                with self._lock:
-                    self._pending[number] -= 1
+    def release(self) -> None:
+        """Give every kept connection back (before the database they belong to goes away, and
+        at exit)."""
+        with self._lock:
+            kept, self._idle = self._idle, []
+        for side, _ in kept:
+            _close(side)
 
 
-_writers: _Writers | None = None
-_writers_pid = 0
-_writers_lock = threading.Lock()
+def _still_open(side: DatabaseWrapper) -> bool:
+    """An idle connection the server neither closed nor wrote to (a server shutting down sends
+    its goodbye first): nothing may be waiting to be read on it."""
+    raw = side.connection
+    if raw is None or raw.closed or raw.pgconn.status != pq.ConnStatus.OK:
+        return False
+    if raw.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    poller = select.poll()
+    poller.register(raw.pgconn.socket, select.POLLIN)
+    return not poller.poll(0)
 
 
-def _writer() -> _Writers:
-    """The process's writer threads, started on first use (threads do not survive a fork, so
-    a worker forked from a process that had them starts its own)."""
-    global _writers, _writers_pid
-    with _writers_lock:
-        if _writers is None or _writers_pid != os.getpid():
-            _writers = _Writers(WRITER_THREADS)
-            _writers_pid = os.getpid()
-            # Daemon threads stop with the process: hand their connections back first.
-            atexit.register(_writers.release, timeout=2)
-        return _writers
+def _close(side: DatabaseWrapper, *, failed: bool = False) -> None:
+    """Back to the pool, or closed; a connection whose write failed is closed first, so that
+    the pool replaces it rather than lend it again."""
+    try:
+        if failed and side.connection is not None:
+            side.connection.close()
+        side.close()
+    except Exception:  # a broken connection's goodbye: nothing to keep either way
+        logger.debug("Could not close an opening connection cleanly", exc_info=True)
+        side.connection = None
+
+
+_sides: _SideConnections | None = None
+_sides_pid = 0
+_sides_lock = threading.Lock()
+
+
+def _side_connections() -> _SideConnections:
+    """The process's kept connections (a worker forked from a process that kept some starts
+    with none of its own: a connection cannot be shared across a fork)."""
+    global _sides, _sides_pid
+    with _sides_lock:
+        if _sides is None or _sides_pid != os.getpid():
+            _sides = _SideConnections()
+            _sides_pid = os.getpid()
+            atexit.register(_sides.release)
+        return _sides
+
+
+def opening_connections_release() -> None:
+    """Give back the connections kept for openings (before their database is dropped)."""
+    _side_connections().release()
 
 
 def verdict_record(

@@ -360,9 +360,9 @@ SIGNAL_PATH_RETRY_SECONDS = env.float("SIGNAL_PATH_RETRY_SECONDS", default=30.0)
 SIGNAL_TLS_CA_FILE = env.str("SIGNAL_TLS_CA_FILE", default="")
 
 # --- Operators (monitoring app) --------------------------------------------------------------
-# A deep link's opening is written on a writer thread of its own (monitoring.services); the
-# thread keeps its database connection this long after its last write, so that a busy station's
-# deep links skip the pool's checkout; 0 gives it back after every write.
+# A deep link's opening is written on a connection beside the request's own (monitoring.services);
+# it is kept this long after its last write, so that a busy station's deep links skip the pool's
+# checkout; 0 gives it back after every write.
 OPENING_WRITER_IDLE_SECONDS = env.float("OPENING_WRITER_IDLE_SECONDS", default=2.0)
 
 # --- Media from bridges (media app) ---------------------------------------------------------

@@ -30,6 +30,6 @@ if STORAGES["media"]["BACKEND"].endswith("FileSystemStorage"):  # noqa: F405
             shutil.rmtree(path, ignore_errors=True)
 
     atexit.register(_remove_media)
-# The opening's writer threads give their connection back after every write: a test database
-# is dropped at the end of the run, which a connection still held would prevent.
+# The connection a deep link writes its opening on goes back after every write: a test database is
+# dropped at the end of the run, which a connection still held would prevent.
 OPENING_WRITER_IDLE_SECONDS = 0

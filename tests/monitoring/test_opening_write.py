@@ -228,41 +228,83 @@ def test_a_link_with_one_identifier_unmatched_records_nothing(client, operator, 
     assert not SiteOpening.objects.exists()
 
 
-# --- the writer threads' connections ----------------------------------------------------------
+# --- the connections openings are written on -------------------------------------------------
 
 
-def _holds_a_connection() -> bool:
-    """Run on a writer thread: whether it came to this write with a connection in hand."""
-    held = connection.connection is not None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return held
+def _kept() -> list[int]:
+    """The server process of each connection kept for openings."""
+    return [side.connection.pgconn.backend_pid for side in _kept_sides()]
 
 
-def _fails() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT no_such_column FROM monitoring_siteopening")
+def _kept_sides() -> list:
+    return [side for side, _ in services._side_connections()._idle]
 
 
-def test_a_writer_keeps_its_connection_between_writes_and_drops_it_after_a_failure(settings):
-    writers = services._writer()
+def _record(site, operator, station) -> SiteOpening:
+    return services.opening_record_started(
+        user=operator, customer=site, station=station, zone=None, parameters={}
+    ).wait()
+
+
+@pytest.fixture
+def kept_connections(settings):
+    """As in production: the connection is kept between writes."""
     settings.OPENING_WRITER_IDLE_SECONDS = 30
-    try:
-        writers.release()
-        # One write after another goes to the same thread, which kept its connection.
-        assert writers.submit(_holds_a_connection).result(10) is False
-        assert writers.submit(_holds_a_connection).result(10) is True
-        with pytest.raises(DatabaseError):
-            writers.submit(_fails).result(10)
-        # A connection that failed is never used again.
-        assert writers.submit(_holds_a_connection).result(10) is False
-        assert writers.submit(_holds_a_connection).result(10) is True
-        writers.release()
-        assert writers.submit(_holds_a_connection).result(10) is False
-        # Without an idle time (the test settings), it gives it back after every write.
-        settings.OPENING_WRITER_IDLE_SECONDS = 0
-        writers.release()
-        assert writers.submit(_holds_a_connection).result(10) is False
-        assert writers.submit(_holds_a_connection).result(10) is False
-    finally:
-        writers.release()
+    services.opening_connections_release()
+    yield
+    services.opening_connections_release()
+
+
+def test_one_write_after_another_uses_the_same_connection(
+    kept_connections, site, operator, station
+):
+    _record(site, operator, station)
+    (first,) = _kept()
+    _record(site, operator, station)
+    assert _kept() == [first]
+    assert SiteOpening.objects.count() == 2
+
+
+def test_a_connection_whose_write_failed_is_never_used_again(
+    kept_connections, site, operator, station, openings_refused
+):
+    with pytest.raises(DatabaseError, match="no openings today"):
+        _record(site, operator, station)
+    assert _kept() == []
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_without_losing_the_opening(
+    kept_connections, site, operator, station
+):
+    _record(site, operator, station)
+    (first,) = _kept()
+    # As when the database restarts between two deep links.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+    for _ in range(50):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [first])
+            if cursor.fetchone()[0] == 0:
+                break
+        time.sleep(0.05)
+    opening = _record(site, operator, station)
+    assert SiteOpening.objects.filter(pk=opening.pk).exists()
+    (second,) = _kept()
+    assert second != first
+
+
+def test_an_idle_connection_goes_back_and_none_is_kept_without_an_idle_time(
+    kept_connections, settings, site, operator, station
+):
+    _record(site, operator, station)
+    (first,) = _kept_sides()
+    settings.OPENING_WRITER_IDLE_SECONDS = 0.2
+    time.sleep(0.3)
+    _record(site, operator, station)
+    (second,) = _kept_sides()
+    assert second is not first
+    assert first.connection is None  # given back
+    # Without an idle time (the test settings), it goes back after every write.
+    settings.OPENING_WRITER_IDLE_SECONDS = 0
+    _record(site, operator, station)
+    assert _kept() == []
