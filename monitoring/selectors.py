@@ -236,6 +236,13 @@ def _site_page_reads(
         .select_related("user", "station")
         .order_by("-recorded_at", "-id")
     )
+    # What the page shows of each snapshot and clip: its signed URL, its camera and channel.
+    # The camera is one of the page's own (``site_page`` hands it over), not read again per item.
+    media = (
+        events_media(event_ids)
+        .select_related(None)
+        .only("code", "customer_id", "event_id", "camera_id", "channel", "kind")
+    )
     return [
         *operator_directions_reads(customer_id=customer_id, station_id=station_id),
         cameras,
@@ -243,7 +250,7 @@ def _site_page_reads(
         also_opened,
         events,
         verdicts,
-        events_media(event_ids),
+        media,
     ]
 
 
@@ -290,6 +297,10 @@ def site_page(
     ]
     # The zone's camera(s) first; sorted() keeps the rest in their order.
     views = sorted(views, key=lambda view: not view.for_zone)
+    by_id = {camera.pk: camera for camera in cameras}
+    for item in media:
+        if item.camera_id in by_id:
+            item.camera = by_id[item.camera_id]
     verdicts_by_event: dict[int, list[Verdict]] = {event.pk: [] for event in events}
     for verdict in verdicts:
         verdicts_by_event[verdict.event_id].append(verdict)

@@ -67,7 +67,8 @@ def operator_client(client, operator):
 
 
 def test_the_alarm_comes_first_with_its_clip_and_snapshots(operator_client, site, alarm, operator):
-    response = operator_client.get(URL, {"act": "3444", "zone": "017"})
+    with CaptureQueriesContext(connection) as queries:
+        response = operator_client.get(URL, {"act": "3444", "zone": "017"})
     featured = response.context["featured"]
     assert featured.event == alarm
     assert featured.clip.item.kind == MediaItem.Kind.CLIP
@@ -76,6 +77,9 @@ def test_the_alarm_comes_first_with_its_clip_and_snapshots(operator_client, site
     section = html.split('data-testid="featured-alarm"')[1].split("</section>")[0]
     assert 'data-testid="featured-clip"' in section
     assert section.count('data-testid="featured-snapshot"') == 2
+    # The clip's camera is named from the page's cameras, not read again.
+    assert "Back door · channel 1" in section
+    assert not [q for q in queries if '"customers_camera"."id" = ' in q["sql"]]
     # Every media URL on the page is signed for this operator and opens for them.
     urls = set(MEDIA_URL.findall(html))
     assert len(urls) >= 3
