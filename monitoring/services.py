@@ -80,6 +80,14 @@ class PendingOpening:
             self._opening = sent.committed()
         return self._opening
 
+    def abandon(self) -> None:
+        """For a page that will not be served: collect the write (its connection goes back)
+        and keep whatever became of it to itself."""
+        try:
+            self.wait()
+        except DatabaseError:
+            logger.warning("An opening's write failed for a page that failed too", exc_info=True)
+
 
 def opening_record_started(
     *,

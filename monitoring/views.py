@@ -122,7 +122,13 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         zone=link.zone,
         parameters=link.raw,
     )
-    response = _site_response(request, match, link)
+    try:
+        response = _site_response(request, match, link)
+    except BaseException:
+        # The page failed; its opening's write is still collected, so that the connection it
+        # went out on is given back.
+        opening.abandon()
+        raise
     try:
         opening.wait()
     except DatabaseError:

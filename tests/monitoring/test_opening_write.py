@@ -308,3 +308,20 @@ def test_an_idle_connection_goes_back_and_none_is_kept_without_an_idle_time(
     settings.OPENING_WRITER_IDLE_SECONDS = 0
     _record(site, operator, station)
     assert _kept() == []
+
+
+def test_a_page_that_fails_still_gives_its_openings_connection_back(
+    kept_connections, client, operator, site, monkeypatch
+):
+    from monitoring import views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the page broke")
+
+    monkeypatch.setattr(views, "_site_response", broken)
+    client.force_login(operator)
+    with pytest.raises(RuntimeError, match="the page broke"):
+        client.get(URL, {"act": "3444", "zone": "17"})
+    # Its write was collected: the connection is kept for the next deep link, not lost.
+    assert len(_kept()) == 1
+    assert SiteOpening.objects.filter(customer=site, user=operator).count() == 1
