@@ -508,13 +508,20 @@ def attach_media(
 
 
 def camera_tiles(
-    page: SitePage, *, user, featured: EventView | None, zone: int | None = None
+    page: SitePage,
+    *,
+    user,
+    featured: EventView | None,
+    zone: int | None = None,
+    events: list[EventView] = (),
 ) -> list[CameraTile]:
     """The site's cameras with their latest snapshots and live view (no query: the cameras came
     with their latest snapshot's code). The featured alarm's camera shows the alarm's own media
     instead of a request button. Each tile's text is put together here, once, rather than by
-    the template in a loop per camera."""
+    the template in a loop per camera. A latest snapshot that is also one of ``events``' (the
+    alarm that brought the operator here, most often) keeps the URL signed for it there."""
     featured_channel = featured.event.channel if featured else None
+    signed = {link.item.code: link.url for view in events for link in view.snapshots}
     tiles = []
     for view in page.cameras:
         camera = view.camera
@@ -530,7 +537,9 @@ def camera_tiles(
             CameraTile(
                 view=view,
                 snapshot_url=(
-                    media_url_for(code, camera.bridge.customer_id, user=user) if code else ""
+                    (signed.get(code) or media_url_for(code, camera.bridge.customer_id, user=user))
+                    if code
+                    else ""
                 ),
                 live_url=live_url(camera, user=user) if has_live_view(camera) else "",
                 can_request=not shows_alarm,

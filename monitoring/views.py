@@ -162,7 +162,9 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
         (row for row in page.zones if featured and row.number == featured.zone_number), None
     )
     selectors.attach_media(events, user=request.user, media=page.media)
-    tiles = selectors.camera_tiles(page, user=request.user, featured=featured_view, zone=link.zone)
+    tiles = selectors.camera_tiles(
+        page, user=request.user, featured=featured_view, zone=link.zone, events=events
+    )
     # Jinja2 escaped every value as it rendered (autoescape), so its HTML goes in as it is.
     cameras_and_events = mark_safe(
         render_to_string(

@@ -109,6 +109,27 @@ def test_other_cameras_show_their_latest_snapshot_and_live_view_where_they_have_
     assert response.text.count('data-testid="live-button"') == 1
 
 
+def test_a_cameras_latest_snapshot_from_the_alarm_is_signed_once(
+    operator_client, site, alarm, operator, monkeypatch
+):
+    """The door camera's latest snapshot is one of the alarm's: the page signs it once and
+    shows it under one URL (the browser fetches the picture once)."""
+    made = []
+    sign = signing.sign
+    monkeypatch.setattr(signing, "sign", lambda **kw: made.append(kw["code"]) or sign(**kw))
+    response = operator_client.get(URL, {"act": "3444", "zone": "017"})
+    tiles = {tile.camera.name: tile for tile in response.context["tiles"]}
+    alarm_urls = [link.url for link in response.context["featured"].snapshots]
+    assert tiles["Back door"].snapshot_url in alarm_urls
+    latest = alarm.media_items.filter(kind="snapshot").order_by("-captured_at", "-id").first()
+    grant = signing.verify(
+        tiles["Back door"].snapshot_url.split("/")[3], kind="item", user=operator
+    )
+    assert grant.code == str(latest.code)
+    # The alarm's clip and two snapshots, and the door camera's live stream: no other token.
+    assert len(made) == len(set(made)) == 4
+
+
 def test_recent_events_show_their_media(operator_client, site, alarm):
     response = operator_client.get(URL, {"act": "3444"})
     (view,) = [v for v in response.context["events"] if v.event == alarm]
