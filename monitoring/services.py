@@ -23,6 +23,7 @@ import os
 import select
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -141,6 +142,12 @@ def _as_text(value: Any) -> bytes | None:
     return str(value).encode()
 
 
+# How long a deep link waits for its opening's commit before it gives up and asks the operator
+# to reload (a lock held on the table, a disk that stopped answering): far above a commit's few
+# milliseconds, far below an operator's patience.
+WRITE_DEADLINE_SECONDS = 10.0
+
+
 class _Sent:
     """An opening's INSERT sent on a connection beside the request's own, through libpq's
     asynchronous interface: sending does not wait for the server, and the commit is collected
@@ -155,23 +162,17 @@ class _Sent:
     @classmethod
     def send(cls, alias: str, fields: dict) -> _Sent:
         params = [_as_text(fields[SiteOpening._meta.get_field(name).attname]) for name in _WRITTEN]
-        side, reused = _side_connections().take(alias)
+        side = _side_connections().take(alias)
         try:
             with side.wrap_database_errors:
-                side.connection.pgconn.send_query_params(_insert_sql(), params)
-        except DatabaseError:
+                pgconn = side.connection.pgconn
+                pgconn.send_query_params(_insert_sql(), params)
+                # psycopg keeps its connections non-blocking: what the socket did not take at
+                # once is sent here.
+                _wait_until(pgconn, lambda: pgconn.flush() == 0, select.POLLOUT)
+        except BaseException:
             _side_connections().give_back(side, failed=True)
-            if not reused:
-                raise
-            # A kept connection that broke since its last write (nothing of this INSERT was
-            # committed: a message cut short is never run); once more on a new one.
-            side, _ = _side_connections().take(alias, fresh=True)
-            try:
-                with side.wrap_database_errors:
-                    side.connection.pgconn.send_query_params(_insert_sql(), params)
-            except DatabaseError:
-                _side_connections().give_back(side, failed=True)
-                raise
+            raise
         return cls(side, fields)
 
     def committed(self) -> SiteOpening:
@@ -180,7 +181,7 @@ class _Sent:
         try:
             with self._side.wrap_database_errors:
                 pk = _inserted_id(self._side.connection.pgconn)
-        except DatabaseError:
+        except BaseException:
             _side_connections().give_back(self._side, failed=True)
             raise
         _side_connections().give_back(self._side, failed=False)
@@ -190,16 +191,34 @@ class _Sent:
         return opening
 
 
-def _inserted_id(pgconn: Any) -> int:
-    """Read every result of the one INSERT sent, up to the end of its transaction."""
+def _wait_until(pgconn: Any, done: Callable[[], bool], event: int) -> None:
+    """Poll the connection's socket for ``event`` until ``done()``, within the deadline."""
+    deadline = time.monotonic() + WRITE_DEADLINE_SECONDS
     poller = select.poll()
-    poller.register(pgconn.socket, select.POLLIN)
+    poller.register(pgconn.socket, event)
+    while not done():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            # The INSERT is called off, so that it does not land after the page was refused.
+            try:
+                pgconn.get_cancel().cancel()
+            except Exception:  # the connection is dropped as failed either way
+                logger.debug("Could not cancel an opening's write", exc_info=True)
+            raise DatabaseError(f"The opening was not recorded within {WRITE_DEADLINE_SECONDS:g} s")
+        poller.poll(left * 1000)
+
+
+def _inserted_id(pgconn: Any) -> int:
+    """Read every result of the one INSERT sent, up to the end of its transaction (libpq gives
+    no more results only once the server is ready for the next query, after the commit)."""
+
+    def answered() -> bool:
+        pgconn.consume_input()
+        return not pgconn.is_busy()
+
     inserted, error = None, None
     while True:
-        pgconn.consume_input()
-        if pgconn.is_busy():
-            poller.poll()
-            continue
+        _wait_until(pgconn, answered, select.POLLIN)
         result = pgconn.get_result()
         if result is None:
             break
@@ -215,61 +234,82 @@ def _inserted_id(pgconn: Any) -> int:
 class _SideConnections:
     """The process's connections for openings, each used by one deep link at a time. A deep
     link takes the connection given back last; one idle for longer than
-    ``settings.OPENING_WRITER_IDLE_SECONDS`` goes back to the pool (or is closed), one that
-    failed is never used again, and one the server closed or wrote to while it was idle (a
-    restart) is dropped before use. Taking a connection from the pool costs a round trip (its
-    health check): with the connection kept, a deep link's write is its INSERT alone."""
+    ``settings.OPENING_WRITER_IDLE_SECONDS`` goes back to the pool (or is closed) by a thread
+    that wakes for nothing else, one that failed is never used again, and one the server closed
+    or wrote to while it was idle (a restart) is dropped before use. Taking a connection from
+    the pool costs a round trip (its health check): with the connection kept, a deep link's
+    write is its INSERT alone."""
 
     # More than a threaded worker usually runs at once; extra connections go back at once.
     KEPT = 4
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._idle: list[tuple[DatabaseWrapper, float]] = []
+        self._reaper: threading.Thread | None = None
 
-    def take(self, alias: str, *, fresh: bool = False) -> tuple[DatabaseWrapper, bool]:
-        """A connection to write on, and whether it was kept from an earlier write."""
+    def take(self, alias: str) -> DatabaseWrapper:
         chosen, stale = None, []
-        now = time.monotonic()
         with self._lock:
-            for side, since in reversed(self._idle):
-                usable = (
-                    not fresh
-                    and chosen is None
-                    and side.alias == alias
-                    and now - since <= settings.OPENING_WRITER_IDLE_SECONDS
-                    and _still_open(side)
-                )
-                if usable:
-                    chosen = side
-                elif now - since > settings.OPENING_WRITER_IDLE_SECONDS or not _still_open(side):
+            for side, _ in reversed(self._idle):
+                if not _still_open(side):
                     stale.append(side)
+                elif chosen is None and side.alias == alias:
+                    chosen = side
             self._idle = [(s, t) for s, t in self._idle if s is not chosen and s not in stale]
         for side in stale:
-            _close(side)
+            _close(side, failed=True)
         if chosen is not None:
-            return chosen, True
+            return chosen
         side = connections.create_connection(alias)
         # Taken and given back by whichever request thread writes an opening.
         side.inc_thread_sharing()
-        side.ensure_connection()
-        return side, False
+        try:
+            side.ensure_connection()
+        except BaseException:
+            _close(side, failed=True)
+            raise
+        return side
 
     def give_back(self, side: DatabaseWrapper, *, failed: bool) -> None:
-        keep = not failed and settings.OPENING_WRITER_IDLE_SECONDS > 0
+        idle = settings.OPENING_WRITER_IDLE_SECONDS
+        keep = not failed and idle > 0
         if keep:
             with self._lock:
                 keep = len(self._idle) < self.KEPT
                 if keep:
                     self._idle.append((side, time.monotonic()))
+                    if self._reaper is None:
+                        self._reaper = threading.Thread(
+                            target=self._reap, name="opening-connections", daemon=True
+                        )
+                        self._reaper.start()
+                    elif len(self._idle) == 1:
+                        self._lock.notify()
         if not keep:
             _close(side, failed=failed)
+
+    def _reap(self) -> None:
+        """Give back connections idle for longer than the idle time: wakes once per idle time
+        while any is kept, never per deep link."""
+        while True:
+            with self._lock:
+                while not self._idle:
+                    self._lock.wait()
+                self._lock.wait(settings.OPENING_WRITER_IDLE_SECONDS)
+                now = time.monotonic()
+                limit = settings.OPENING_WRITER_IDLE_SECONDS
+                expired = [(s, t) for s, t in self._idle if now - t > limit]
+                self._idle = [(s, t) for s, t in self._idle if now - t <= limit]
+            for side, _ in expired:
+                _close(side)
 
     def release(self) -> None:
         """Give every kept connection back (before the database they belong to goes away, and
         at exit)."""
         with self._lock:
             kept, self._idle = self._idle, []
+            self._lock.notify_all()
         for side, _ in kept:
             _close(side)
 
@@ -312,8 +352,15 @@ def _side_connections() -> _SideConnections:
         if _sides is None or _sides_pid != os.getpid():
             _sides = _SideConnections()
             _sides_pid = os.getpid()
-            atexit.register(_sides.release)
+            atexit.register(_release_at_exit, _sides, _sides_pid)
         return _sides
+
+
+def _release_at_exit(sides: _SideConnections, pid: int) -> None:
+    # A forked child inherits its parent's exit handlers: it must not say goodbye on its
+    # parent's sockets.
+    if os.getpid() == pid:
+        sides.release()
 
 
 def opening_connections_release() -> None:

@@ -115,13 +115,16 @@ def deep_link(request: HttpRequest) -> HttpResponse:
     match = resolution.matches[0]
     # The opening's commit (a WAL flush) runs on a connection of its own while the page is
     # read and rendered; the page leaves only once the opening is on disk (services' docstring).
-    opening = services.opening_record_started(
-        user=request.user,
-        customer=match.customer,
-        station=match.station,
-        zone=link.zone,
-        parameters=link.raw,
-    )
+    try:
+        opening = services.opening_record_started(
+            user=request.user,
+            customer=match.customer,
+            station=match.station,
+            zone=link.zone,
+            parameters=link.raw,
+        )
+    except DatabaseError:  # no connection to write it on (the pool ran dry, the database away)
+        return _opening_not_recorded(request, match)
     try:
         response = _site_response(request, match, link)
     except BaseException:
@@ -132,15 +135,19 @@ def deep_link(request: HttpRequest) -> HttpResponse:
     try:
         opening.wait()
     except DatabaseError:
-        logger.exception("Could not record the opening of site %s", match.customer.site_id)
-        return _problem(
-            request,
-            503,
-            "The site could not be opened",
-            "The portal could not record that you opened this site, so it is not shown. "
-            "Reload the page in a moment.",
-        )
+        return _opening_not_recorded(request, match)
     return response
+
+
+def _opening_not_recorded(request: HttpRequest, match: selectors.Match) -> HttpResponse:
+    logger.exception("Could not record the opening of site %s", match.customer.site_id)
+    return _problem(
+        request,
+        503,
+        "The site could not be opened",
+        "The portal could not record that you opened this site, so it is not shown. "
+        "Reload the page in a moment.",
+    )
 
 
 def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink) -> HttpResponse:
