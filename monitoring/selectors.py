@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
@@ -513,7 +514,7 @@ def camera_tiles(
     user,
     featured: EventView | None,
     zone: int | None = None,
-    events: list[EventView] = (),
+    events: Sequence[EventView] = (),
 ) -> list[CameraTile]:
     """The site's cameras with their latest snapshots and live view (no query: the cameras came
     with their latest snapshot's code). The featured alarm's camera shows the alarm's own media

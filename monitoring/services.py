@@ -296,9 +296,9 @@ class _SideConnections:
             with self._lock:
                 while not self._idle:
                     self._lock.wait()
-                self._lock.wait(settings.OPENING_WRITER_IDLE_SECONDS)
-                now = time.monotonic()
                 limit = settings.OPENING_WRITER_IDLE_SECONDS
+                self._lock.wait(limit)
+                now = time.monotonic()
                 expired = [(s, t) for s, t in self._idle if now - t > limit]
                 self._idle = [(s, t) for s, t in self._idle if now - t <= limit]
             for side, _ in expired:

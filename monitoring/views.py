@@ -196,11 +196,12 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
             "match": match,
             "link": link,
             "page": page,
-            "events": events,
             "featured": featured_view,
             "featured_zone": featured_zone,
-            "tiles": tiles,
             "cameras_and_events": cameras_and_events,
+            # Rendered above into cameras_and_events; kept for what reads the page's context.
+            "events": events,
+            "tiles": tiles,
             # Only the alarm shown first takes a verdict here.
             "verdict_form_html": (
                 blank_verdict_form_html(match.station) if featured_view else None
