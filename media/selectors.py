@@ -6,18 +6,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from customers.models import Bridge, Camera, Customer
 from dealers.models import Dealer
 from media.models import BridgeStatus, CameraStatus, MediaItem, MediaRequest
-from media.signing import media_url
+from media.signing import MediaUrls
 from signals.models import AlarmEvent
 
 RECENT_EVENTS = 10
 RECENT_REQUESTS = 10
+
+Item = TypeVar("Item")
 
 
 def event_media(events: Iterable[AlarmEvent]) -> dict[int, list[MediaItem]]:
@@ -39,9 +41,9 @@ def events_media(events: Iterable[int] | QuerySet) -> QuerySet[MediaItem]:
     )
 
 
-def media_by_event(items: Iterable[MediaItem]) -> dict[int, list[MediaItem]]:
-    """``events_media``'s rows by event id."""
-    by_event: dict[int, list[MediaItem]] = defaultdict(list)
+def media_by_event(items: Iterable[Item]) -> dict[int, list[Item]]:
+    """``events_media``'s rows (or anything with their ``event_id``) by event id."""
+    by_event: dict[int, list[Item]] = defaultdict(list)
     for item in items:
         by_event[item.event_id].append(item)
     return by_event
@@ -181,9 +183,10 @@ def customer_panel(customer: Customer, membership: Any = None) -> dict[str, Any]
     events = recent_events_with_media(customer)
     if membership is not None:
         # Signed for the member who looks (media.signing): the URL works for them only.
+        urls = MediaUrls(membership.user)
         for event in events:
             for item in event.media:
-                item.url = media_url(item, user=membership.user)
+                item.url = urls.item(item.code, item.customer_id)
     return {
         "bridges": bridge_states(customer),
         "events": events,

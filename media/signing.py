@@ -18,12 +18,16 @@ Nothing else is trusted: the token is opaque to the browser and carries no stora
 address or credential; those stay on the server.
 
 Helpers for templates and views: ``media_url(item, user=...)`` for a snapshot or clip and
-``live_url(camera, user=...)`` for a camera's live stream.
+``live_url(camera, user=...)`` for a camera's live stream; ``MediaUrls(user)`` for a page that
+makes many.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from django.conf import settings
 from django.core import signing
 from django.db.models import Q
 from django.urls import get_script_prefix, reverse
+from django.utils.encoding import force_bytes
 
 from customers.models import Camera, Customer
 
@@ -80,21 +85,97 @@ def sign(
 ) -> str:
     """The token for one thing at one site, for one user, good for ``expires_in`` seconds
     (the kind's setting by default)."""
-    lifetime = _max_age(kind) if expires_in is None else expires_in
-    # Rounded up: a URL is good for at least its lifetime, never less.
-    expires = math.ceil(time.time() + lifetime)
-    payload = {"k": kind, "c": str(code), "s": customer_id, "u": user.pk, "e": expires}
-    if path:
-        payload["p"] = path
-    # What ``signing.dumps(payload, salt=SALT)`` makes (so ``signing.loads`` reads it), from a
-    # signer made once per secret rather than per URL. Not compressed: a payload this small
-    # never shrinks, and zlib still costs its time.
-    return _signer(settings.SECRET_KEY).sign_object(payload)
+    return MediaUrls(user, expires_in=expires_in).token(kind, code, customer_id, path=path)
+
+
+class MediaUrls:
+    """Signed URLs for one user, made together: an operator's site page makes two dozen, and
+    what they share (the signer with its key, the URL around a token, the expiry) is worked out
+    once here rather than per URL. Make one per page or response: the URLs' lifetime counts
+    from when it is made.
+
+    The tokens are what ``signing.dumps(payload, salt=SALT)`` makes, so ``signing.loads``
+    reads them, but not compressed: a payload this small never shrinks, and zlib still costs
+    its time.
+    """
+
+    def __init__(self, user, *, expires_in: float | None = None) -> None:
+        self._user_id = user.pk
+        self._signer = _signer(settings.SECRET_KEY)
+        # reverse() uses the script prefix in force when the URLs are made.
+        prefix = get_script_prefix()
+        self._around = {
+            ITEM: _url_around_token("media:item", prefix),
+            LIVE: _url_around_token("media:live", prefix),
+        }
+        now = time.time()
+        # Rounded up: a URL is good for at least its lifetime, never less.
+        self._expires = {
+            kind: math.ceil(now + (_max_age(kind) if expires_in is None else expires_in))
+            for kind in (ITEM, LIVE)
+        }
+
+    def token(self, kind: str, code: Any, customer_id: int, *, path: str = "") -> str:
+        payload = {
+            "k": kind,
+            "c": str(code),
+            "s": customer_id,
+            "u": self._user_id,
+            "e": self._expires[kind],
+        }
+        if path:
+            payload["p"] = path
+        return self._signer.sign_object(payload, serializer=_CompactJSON)
+
+    def item(self, code: Any, customer_id: int) -> str:
+        """The URL of a snapshot or clip, by its code and site."""
+        head, tail = self._around[ITEM]
+        return f"{head}{self.token(ITEM, code, customer_id)}{tail}"
+
+    def live(self, camera: Camera, *, path: str = "") -> str:
+        """The URL of a camera's live HLS playlist (or, with ``path``, of a playlist or segment
+        the relay named)."""
+        head, tail = self._around[LIVE]
+        token = self.token(LIVE, camera.code, camera.bridge.customer_id, path=path)
+        return f"{head}{token}{tail}"
+
+
+# Django's JSONSerializer's encoding, with the encoder made once: ``json.dumps`` with
+# ``separators`` makes an encoder per call, a third of a token's cost.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+class _CompactJSON(signing.JSONSerializer):
+    def dumps(self, obj: Any) -> bytes:
+        return _ENCODER.encode(obj).encode("latin-1")
+
+
+class _Signer(signing.TimestampSigner):
+    """Django's ``TimestampSigner``, its HMAC key derived once rather than for every token.
+
+    ``Signer.signature`` derives the key from the salt and the secret (``salted_hmac``: one
+    hash) and sets up an HMAC with it for each value; here that HMAC is set up once and copied
+    per value. The signatures are the same; verifying goes through Django's own code
+    (``verify``), fallback keys included.
+    """
+
+    def __init__(self, *, key: str, salt: str) -> None:
+        super().__init__(key=key, salt=salt)
+        hasher = getattr(hashlib, self.algorithm)
+        derived = hasher(force_bytes(self.salt + "signer") + force_bytes(self.key)).digest()
+        self._hmac = hmac.new(derived, digestmod=hasher)
+
+    def signature(self, value: str, key: str | None = None) -> str:
+        if key is not None:
+            return super().signature(value, key)
+        mac = self._hmac.copy()
+        mac.update(force_bytes(value))
+        return signing.b64_encode(mac.digest()).decode()
 
 
 @functools.lru_cache(maxsize=4)
-def _signer(secret: str) -> signing.TimestampSigner:
-    return signing.TimestampSigner(key=secret, salt=SALT)
+def _signer(secret: str) -> _Signer:
+    return _Signer(key=secret, salt=SALT)
 
 
 def media_url(item, *, user, expires_in: float | None = None) -> str:
@@ -104,29 +185,13 @@ def media_url(item, *, user, expires_in: float | None = None) -> str:
 
 def media_url_for(code, customer_id: int, *, user, expires_in: float | None = None) -> str:
     """``media_url`` from an item's code and site, for a page that read only those."""
-    token = sign(kind=ITEM, code=code, customer_id=customer_id, user=user, expires_in=expires_in)
-    return _url("media:item", token)
+    return MediaUrls(user, expires_in=expires_in).item(code, customer_id)
 
 
 def live_url(camera: Camera, *, user, path: str = "", expires_in: float | None = None) -> str:
     """The signed portal URL of a camera's live HLS playlist (or, with ``path``, of a playlist
     or segment the relay named), for ``user``."""
-    token = sign(
-        kind=LIVE,
-        code=camera.code,
-        customer_id=camera.bridge.customer_id,
-        user=user,
-        path=path,
-        expires_in=expires_in,
-    )
-    return _url("media:live", token)
-
-
-def _url(name: str, token: str) -> str:
-    """``reverse(name, args=[token])``, at a fraction of its cost: an operator's site page
-    makes a URL per snapshot and clip, and reversing one cost more than signing its token."""
-    head, tail = _url_around_token(name, get_script_prefix())
-    return f"{head}{token}{tail}"
+    return MediaUrls(user, expires_in=expires_in).live(camera, path=path)
 
 
 # Where the token goes in a URL; any token's characters (base64url and ":") stand in a path

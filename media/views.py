@@ -158,11 +158,12 @@ def live(request: HttpRequest, token: str) -> HttpResponse:
             raise hls.RelayError(502, "The relay's playlist is not text.") from None
         if not text.lstrip("\ufeff").startswith("#EXTM3U"):
             raise hls.RelayError(502, "The relay's answer is not an HLS playlist.")
+        urls = signing.MediaUrls(request.user)
         body = hls.rewrite_playlist(
             text,
             root=root,
             base_url=url,
-            sign=lambda path: signing.live_url(camera, user=request.user, path=path),
+            sign=lambda path: urls.live(camera, path=path),
         )
     except hls.RelayError as exc:
         return _refused(exc.status, exc.reason)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
@@ -28,7 +29,7 @@ from media.selectors import (
     media_by_event,
     request_media,
 )
-from media.signing import live_url, media_url, media_url_for
+from media.signing import MediaUrls
 from monitoring.lib import DeepLink
 from monitoring.models import SiteOpening, Verdict
 from signals.models import AlarmEvent
@@ -178,6 +179,25 @@ class ZoneRow:
         return f"{self.number:03d}"
 
 
+@dataclass(slots=True)
+class PageMedia:
+    """A snapshot or clip as the site page shows it: the six columns the page reads of a
+    ``MediaItem`` (as a row, not a model instance: building sixteen instances cost more than
+    reading them) and its camera, one of the page's own."""
+
+    code: UUID
+    customer_id: int
+    event_id: int
+    camera_id: int | None
+    channel: int
+    kind: str
+    camera: Camera | None = None
+
+    @property
+    def is_clip(self) -> bool:
+        return self.kind == MediaItem.Kind.CLIP
+
+
 @dataclass
 class SitePage:
     cameras: list[CameraView]
@@ -189,7 +209,7 @@ class SitePage:
     directions: OperatorDirections
     # The events' verdicts for the operator's station (newest first) and media, by event id.
     verdicts: dict[int, list[Verdict]] = field(default_factory=dict)
-    media: dict[int, list[MediaItem]] = field(default_factory=dict)
+    media: dict[int, list[PageMedia]] = field(default_factory=dict)
 
 
 def _zone_rows(rows) -> list[ZoneRow]:
@@ -237,12 +257,12 @@ def _site_page_reads(
         .select_related("user", "station")
         .order_by("-recorded_at", "-id")
     )
-    # What the page shows of each snapshot and clip: its signed URL, its camera and channel.
-    # The camera is one of the page's own (``site_page`` hands it over), not read again per item.
+    # What the page shows of each snapshot and clip (``PageMedia``): its signed URL, its camera
+    # and channel. The camera is one of the page's own (``site_page`` hands it over).
     media = (
         events_media(event_ids)
         .select_related(None)
-        .only("code", "customer_id", "event_id", "camera_id", "channel", "kind")
+        .values_list("code", "customer_id", "event_id", "camera_id", "channel", "kind")
     )
     return [
         *operator_directions_reads(customer_id=customer_id, station_id=station_id),
@@ -299,9 +319,7 @@ def site_page(
     # The zone's camera(s) first; sorted() keeps the rest in their order.
     views = sorted(views, key=lambda view: not view.for_zone)
     by_id = {camera.pk: camera for camera in cameras}
-    for item in media:
-        if item.camera_id in by_id:
-            item.camera = by_id[item.camera_id]
+    items = [PageMedia(*row, camera=by_id.get(row[3])) for row in media]
     verdicts_by_event: dict[int, list[Verdict]] = {event.pk: [] for event in events}
     for verdict in verdicts:
         verdicts_by_event[verdict.event_id].append(verdict)
@@ -313,7 +331,7 @@ def site_page(
         events=events,
         directions=operator_directions_of(directions_row, contacts),
         verdicts=verdicts_by_event,
-        media=media_by_event(media),
+        media=media_by_event(items),
     )
 
 
@@ -375,7 +393,7 @@ def featured_alarm(events: list[AlarmEvent], *, zone: int | None) -> AlarmEvent 
 class MediaLink:
     """A snapshot or clip with its signed portal URL (``media.signing``) for the viewer."""
 
-    item: MediaItem
+    item: MediaItem | PageMedia
     url: str
 
 
@@ -486,8 +504,8 @@ class CameraTile:
         return self.view.camera
 
 
-def _link(item: MediaItem, user) -> MediaLink:
-    return MediaLink(item, media_url(item, user=user))
+def _link(item: MediaItem | PageMedia, urls: MediaUrls) -> MediaLink:
+    return MediaLink(item, urls.item(item.code, item.customer_id))
 
 
 def has_live_view(camera: Camera) -> bool:
@@ -497,15 +515,19 @@ def has_live_view(camera: Camera) -> bool:
 
 
 def attach_media(
-    events: list[EventView], *, user, media: dict[int, list[MediaItem]] | None = None
+    events: list[EventView],
+    *,
+    user,
+    media: dict[int, list[MediaItem]] | dict[int, list[PageMedia]] | None = None,
 ) -> None:
     """Give each event its clips and snapshots with signed URLs for ``user`` (read here, one
     query, unless the caller read them already: ``media``, by event id)."""
     if media is None:
         media = event_media([view.event for view in events])
+    urls = MediaUrls(user)
     for view in events:
         for item in media.get(view.event.pk, []):
-            (view.clips if item.is_clip else view.snapshots).append(_link(item, user))
+            (view.clips if item.is_clip else view.snapshots).append(_link(item, urls))
 
 
 def camera_tiles(
@@ -523,6 +545,7 @@ def camera_tiles(
     alarm that brought the operator here, most often) keeps the URL signed for it there."""
     featured_channel = featured.event.channel if featured else None
     signed = {link.item.code: link.url for view in events for link in view.snapshots}
+    urls = MediaUrls(user)
     tiles = []
     for view in page.cameras:
         camera = view.camera
@@ -538,11 +561,9 @@ def camera_tiles(
             CameraTile(
                 view=view,
                 snapshot_url=(
-                    (signed.get(code) or media_url_for(code, camera.bridge.customer_id, user=user))
-                    if code
-                    else ""
+                    (signed.get(code) or urls.item(code, camera.bridge.customer_id)) if code else ""
                 ),
-                live_url=live_url(camera, user=user) if has_live_view(camera) else "",
+                live_url=urls.live(camera) if has_live_view(camera) else "",
                 can_request=not shows_alarm,
                 detail=f"{camera.bridge} · channel {camera.channel} · zones {zones}",
                 request_values=json.dumps(request_values),
@@ -574,4 +595,5 @@ def camera_for_operator(user, customer: Customer, code) -> Camera | None:
 
 def request_links(request: MediaRequest, *, user) -> list[MediaLink]:
     """The clips (and snapshots) that answered a request, with signed URLs: one query."""
-    return [_link(item, user) for item in request_media(request)]
+    urls = MediaUrls(user)
+    return [_link(item, urls) for item in request_media(request)]

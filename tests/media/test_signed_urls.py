@@ -9,6 +9,7 @@ with HTTP Range so that players can seek.
 from __future__ import annotations
 
 import hashlib
+import math
 
 import pytest
 from django.core.files.base import ContentFile
@@ -278,3 +279,42 @@ def test_a_media_url_is_the_one_reverse_makes(snapshot, operator, cam, script_pr
     finally:
         set_script_prefix(before)
     assert signing.verify(item_token, kind=signing.ITEM, user=operator).code == str(snapshot.code)
+
+
+@pytest.mark.parametrize("value", ["", "eyJrIjoiaXRlbSJ9:1tXyZ", "é ünïcode", "x" * 500])
+def test_a_signature_is_djangos_own(value, settings):
+    """The signer derives its HMAC key once (media.signing._Signer): every signature must be
+    the one Django's TimestampSigner makes for the same secret and salt."""
+    from django.core.signing import TimestampSigner
+
+    django_signer = TimestampSigner(key=settings.SECRET_KEY, salt=signing.SALT)
+    assert signing._signer(settings.SECRET_KEY).signature(value) == django_signer.signature(value)
+    other = "another secret, as in SECRET_KEY_FALLBACKS"
+    assert signing._signer(settings.SECRET_KEY).signature(value, other) == (
+        django_signer.signature(value, other)
+    )
+
+
+def test_a_token_is_what_signing_dumps_makes(operator, cam, monkeypatch, settings):
+    from django.core import signing as django_signing
+
+    monkeypatch.setattr(django_signing.time, "time", lambda: 1_790_000_000.25)
+    monkeypatch.setattr(signing.time, "time", lambda: 1_790_000_000.25)
+    token = signing.MediaUrls(operator).token(signing.LIVE, cam.code, 7, path="seg 1.ts")
+    expires = math.ceil(1_790_000_000.25 + settings.MEDIA_LIVE_URL_MAX_AGE_SECONDS)
+    payload = {"k": "live", "c": str(cam.code), "s": 7, "u": operator.pk, "e": expires}
+    payload["p"] = "seg 1.ts"
+    assert token == django_signing.dumps(payload, salt=signing.SALT)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"k": "item", "c": "5f0c", "s": 1, "u": 2, "e": 3},
+        {"k": "live", "c": "x", "s": 10**12, "u": 2, "e": 3, "p": 'seg é\\"/1.ts'},
+    ],
+)
+def test_a_payload_is_encoded_as_djangos_json_serializer_does(payload):
+    from django.core.signing import JSONSerializer
+
+    assert signing._CompactJSON().dumps(payload) == JSONSerializer().dumps(payload)
