@@ -252,6 +252,21 @@ def blank_verdict_form_html(station: MonitoringStation) -> SafeString:
 @functools.lru_cache(maxsize=1024)
 def _blank_verdict_form_html(station_code: str) -> SafeString:
     # The hidden field shows the code as given; an unbound form reads no station.
-    form = VerdictForm(stations=[], initial={"station": station_code})
-    template = engines["django"].from_string("{% load crispy_forms_tags %}{{ form|crispy }}")
-    return template.render({"form": form})
+    return verdict_form_html(VerdictForm(stations=[], initial={"station": station_code}))
+
+
+def verdict_form_html(form: VerdictForm) -> SafeString:
+    """The verdict form's fields as crispy lays them out (a Django template filter), with the
+    station's errors above them: for the verdict box (``_verdict.jinja``), a Jinja2 template."""
+    return _verdict_form_template().render({"form": form})
+
+
+@functools.cache
+def _verdict_form_template() -> Any:
+    return engines["django"].from_string(
+        "{% load crispy_forms_tags %}"
+        "{% for error in form.station.errors %}"
+        '<div class="alert alert-danger py-1 small" role="alert">{{ error }}</div>'
+        "{% endfor %}"
+        "{{ form|crispy }}"
+    )

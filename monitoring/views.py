@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 from media import services as media_services
 from monitoring import selectors, services
 from monitoring.access import admin_stations
-from monitoring.forms import VerdictForm, blank_verdict_form_html
+from monitoring.forms import VerdictForm, blank_verdict_form_html, verdict_form_html
 from monitoring.lib import DeepLink, DeepLinkError, parse
 
 TEMPLATE_PROBLEM = "monitoring/problem.html"
@@ -172,43 +172,27 @@ def _site_response(request: HttpRequest, match: selectors.Match, link: DeepLink)
     tiles = selectors.camera_tiles(
         page, user=request.user, featured=featured_view, zone=link.zone, events=events
     )
+    context = {
+        "site": match.customer,
+        "match": match,
+        "link": link,
+        "page": page,
+        "featured": featured_view,
+        "featured_zone": featured_zone,
+        "events": events,
+        "tiles": tiles,
+        "request_url": reverse("monitoring:request-recent", args=[match.customer.code]),
+        # Only the alarm shown first takes a verdict here.
+        "verdict_form_html": (blank_verdict_form_html(match.station) if featured_view else None),
+        "directions": page.directions,
+    }
+    # The page is Jinja2 (monitoring/_site.jinja), inside the portal's layout (Django's).
     # Jinja2 escaped every value as it rendered (autoescape), so its HTML goes in as it is.
-    cameras_and_events = mark_safe(
-        render_to_string(
-            "monitoring/_site_cameras_events.jinja",
-            {
-                "link": link,
-                "page": page,
-                "events": events,
-                "tiles": tiles,
-                "site": match.customer,
-                "request_url": reverse("monitoring:request-recent", args=[match.customer.code]),
-            },
-            request,
-            using="jinja2",
-        )
+    content = mark_safe(
+        render_to_string("monitoring/_site.jinja", context, request, using="jinja2")
     )
-    return render(
-        request,
-        "monitoring/site.html",
-        {
-            "site": match.customer,
-            "match": match,
-            "link": link,
-            "page": page,
-            "featured": featured_view,
-            "featured_zone": featured_zone,
-            "cameras_and_events": cameras_and_events,
-            # Rendered above into cameras_and_events; kept for what reads the page's context.
-            "events": events,
-            "tiles": tiles,
-            # Only the alarm shown first takes a verdict here.
-            "verdict_form_html": (
-                blank_verdict_form_html(match.station) if featured_view else None
-            ),
-            "directions": page.directions,
-        },
-    )
+    # The context goes along too: what reads the page's context (tests) finds it there.
+    return render(request, "monitoring/site.html", {**context, "content": content})
 
 
 @require_safe
@@ -261,10 +245,18 @@ def verdict(request: HttpRequest, code: UUID) -> HttpResponse:
         form = VerdictForm(stations=stations)
     shown_for = [form.cleaned_data["station"]] if form.is_valid() else stations
     view = selectors.event_views([event], stations=shown_for)[0]
-    context = {"view": view, "site": event.customer, "verdict_form": form}
+    context = {
+        "view": view,
+        "site": event.customer,
+        "verdict_form": form,
+        "verdict_form_html": verdict_form_html(form),
+    }
     if request.htmx:
         # htmx swaps only 2xx answers: field errors come back as 200 with the form.
-        return render(request, "monitoring/_verdict.html", context)
+        return render(request, "monitoring/_verdict.jinja", context, using="jinja2")
+    box = render_to_string("monitoring/_verdict.jinja", context, request, using="jinja2")
+    # Jinja2 escaped what it rendered.
+    context["verdict_box"] = mark_safe(box)
     return render(request, "monitoring/verdict_problem.html", context, status=400)
 
 

@@ -98,15 +98,20 @@ TEMPLATES = [
         },
     },
     {
-        # Only for the hot loops of the operator's site page (templates/monitoring/*.jinja,
-        # always asked for with using="jinja2"): Jinja2 compiles a template to Python once,
-        # where Django's engine walks its nodes on every render (docs/deep-links.md).
+        # Only for the operator's site page inside its layout, and its verdict box
+        # (templates/monitoring/*.jinja, always asked for with using="jinja2"): Jinja2 compiles
+        # a template to Python once, where Django's engine walks its nodes on every render
+        # (docs/deep-links.md).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
         # A name the view did not pass is a bug to fail on in tests, not an empty cell.
-        "OPTIONS": {"undefined": jinja2.StrictUndefined},
+        "OPTIONS": {
+            "undefined": jinja2.StrictUndefined,
+            # Django's date, linebreaksbr and timesince filters (portal/jinja2.py).
+            "environment": "portal.jinja2.environment",
+        },
     },
 ]
 

@@ -23,6 +23,7 @@ from tests.factories import (
     MonitoringAccountFactory,
     ReceiverFactory,
     StationMembershipFactory,
+    UserFactory,
     ZoneFactory,
 )
 
@@ -431,6 +432,53 @@ def test_text_from_dealers_and_devices_is_escaped_on_the_site_page(operator_clie
     assert f"Stock {hostile}" in cameras
     assert f"Motion {hostile}" in zones
     assert f"PIR {hostile}" in events
+
+
+def test_the_rest_of_the_page_is_escaped_too(operator_client, site, station, operator):
+    """The site, its directions and call list, the alarm's verdicts and who else opened it are
+    Jinja2 too (monitoring/_site.jinja): text, never markup; a note's lines stay lines."""
+    from django.utils import timezone
+
+    from customers.models import Contact, DirectionsApproval, SiteDirections
+    from monitoring import services
+
+    hostile = '<img src=x onerror="alert(1)">'
+    Customer.objects.filter(pk=site.pk).update(name=f"Corner {hostile}")
+    directions = SiteDirections.objects.create(customer=site, note="unused here")
+    DirectionsApproval.objects.create(
+        directions=directions,
+        station=station,
+        version=1,
+        decision="approved",
+        reviewed_at=timezone.now(),
+        approved={"note": f"Gate {hostile}\nDog on site", "cameras": []},
+        approved_version=1,
+        approved_at=timezone.now(),
+    )
+    Contact.objects.create(customer=site, name=f"Pat {hostile}", phone="+1 555 0100", position=1)
+    alarm = AlarmEventFactory(customer=site, kind="alarm", zone_number=17)
+    services.verdict_record(
+        event=alarm, station=station, user=operator, outcome="real", note=f"Saw {hostile}"
+    )
+    other = StationMembershipFactory(station=station, user=UserFactory(username=f"op{hostile}"))
+    SiteOpening.objects.create(user=other.user, customer=site, station=station, parameters={})
+
+    response = operator_client.get(URL, {"act": "3444", "zone": "17"})
+    assert response.status_code == 200
+    assert hostile not in response.text
+    page = lxml.html.fromstring(response.content)
+    assert not page.xpath("//img[@onerror]")
+
+    def text(testid: str) -> str:
+        return page.xpath(f'//*[@data-testid="{testid}"]')[0].text_content()
+
+    assert text("site-name") == f"Corner {hostile}"
+    note = page.xpath('//*[@data-testid="directions-note"]')[0]
+    assert note.text_content() == f"Gate {hostile}Dog on site"
+    assert len(note.xpath("br")) == 1
+    assert f"Pat {hostile}" in text("call-list")
+    assert f"Saw {hostile}" in text("verdict")
+    assert f"op{hostile}" in text("also-opened")
 
 
 def test_the_cameras_csrf_token_lets_htmx_request_the_last_two_minutes(client, site, operator):
