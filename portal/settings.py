@@ -98,10 +98,10 @@ TEMPLATES = [
         },
     },
     {
-        # Only for the operator's site page inside its layout, and its verdict box
-        # (templates/monitoring/*.jinja, always asked for with using="jinja2"): Jinja2 compiles
-        # a template to Python once, where Django's engine walks its nodes on every render
-        # (docs/deep-links.md).
+        # Only for the operator's site page inside its layout, its verdict box and the
+        # customer list's rows (templates/*/*.jinja, always asked for with using="jinja2"):
+        # Jinja2 compiles a template to Python once, where Django's engine walks its nodes on
+        # every render (docs/deep-links.md).
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "NAME": "jinja2",
         "DIRS": [BASE_DIR / "templates"],

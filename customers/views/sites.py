@@ -8,7 +8,9 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
@@ -23,6 +25,9 @@ from dealers.generic import FilteredListMixin, ServiceFormMixin, code_url
 from stations.lib import deep_link_url
 
 PAGE_SIZE = 50
+# A status's label by value, looked up once: get_status_display() builds a dictionary of every
+# choice on each call, once per row.
+STATUS_LABELS = dict(Customer.Status.choices)
 
 
 class CustomerListView(FilteredListMixin, DealerRequiredMixin, ListView):
@@ -42,6 +47,15 @@ class CustomerListView(FilteredListMixin, DealerRequiredMixin, ListView):
         for customer in customers:
             customer.detail_url = detail_url(customer.code)
         context["customers"] = customers
+        # The rows are Jinja2 (customers/_customer_rows.jinja), escaped as they rendered.
+        context["rows"] = mark_safe(
+            render_to_string(
+                "customers/_customer_rows.jinja",
+                {"customers": customers, "status_labels": STATUS_LABELS},
+                self.request,
+                using="jinja2",
+            )
+        )
         return context
 
 

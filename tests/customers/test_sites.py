@@ -98,6 +98,30 @@ def test_list_shows_only_this_dealers_active_customers(owner_client, customer, o
     assert set(everything) == {customer, archived}
 
 
+def test_the_lists_rows_show_dealer_typed_text_as_text(owner_client, dealer, record):
+    """The rows are Jinja2 (customers/_customer_rows.jinja): a name or an address with markup
+    in it reaches the page as text, and each row shows its accounts and its status's label."""
+    import lxml.html
+
+    hostile = '<img src=x onerror="alert(1)">'
+    site = CustomerFactory(dealer=dealer, name=f"Shop {hostile}", address=f"1 {hostile} Road")
+    MonitoringAccountFactory(customer=site, station_record=record, account_number="3444")
+    CustomerFactory(dealer=dealer, name="Closed", address="9 Oak Lane", status="archived")
+
+    response = owner_client.get(LIST, {"status": "all"})
+    assert hostile not in response.text
+    page = lxml.html.fromstring(response.content)
+    assert not page.xpath("//img[@onerror]")
+    rows = [
+        [cell.text_content() for cell in row.xpath("td")]
+        for row in page.xpath('//table[@data-testid="customer-list"]/tbody/tr')
+    ]
+    assert rows == [
+        ["Closed", "9 Oak Lane, Springfield", "—", "Archived"],
+        [f"Shop {hostile}", f"1 {hostile} Road, Springfield", "3444", "Active"],
+    ]
+
+
 def test_search_by_name_address_account_and_site_id(owner_client, dealer, customer, record):
     other = CustomerFactory(dealer=dealer, name="Bakery", address="2 Rye Lane")
     MonitoringAccountFactory(customer=other, station_record=record, account_number="ABC123")
