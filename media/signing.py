@@ -180,12 +180,7 @@ def _signer(secret: str) -> _Signer:
 
 def media_url(item, *, user, expires_in: float | None = None) -> str:
     """The signed portal URL of a snapshot or clip (``media.MediaItem``), for ``user``."""
-    return media_url_for(item.code, item.customer_id, user=user, expires_in=expires_in)
-
-
-def media_url_for(code, customer_id: int, *, user, expires_in: float | None = None) -> str:
-    """``media_url`` from an item's code and site, for a page that read only those."""
-    return MediaUrls(user, expires_in=expires_in).item(code, customer_id)
+    return MediaUrls(user, expires_in=expires_in).item(item.code, item.customer_id)
 
 
 def live_url(camera: Camera, *, user, path: str = "", expires_in: float | None = None) -> str:

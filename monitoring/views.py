@@ -248,7 +248,6 @@ def verdict(request: HttpRequest, code: UUID) -> HttpResponse:
     context = {
         "view": view,
         "site": event.customer,
-        "verdict_form": form,
         "verdict_form_html": verdict_form_html(form),
     }
     if request.htmx:

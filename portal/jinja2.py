@@ -1,6 +1,7 @@
-"""The Jinja2 environment of the operator's site page (settings' second template engine).
+"""The Jinja2 environment of the operator's site page and the customer list's rows (settings'
+second template engine).
 
-Its templates (``templates/monitoring/*.jinja``) render what Django's filters and tags would,
+Its templates (``templates/*/*.jinja``) render what Django's filters and tags would,
 with the same functions: ``date`` (in the current time zone, or in ``tz``, as inside
 ``{% timezone %}``), ``linebreaksbr``, ``timesince`` and ``url`` (``reverse``). Django's safe
 strings stay safe in Jinja2 (``__html__``), and everything else is escaped.
