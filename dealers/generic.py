@@ -9,6 +9,8 @@
 - ``fetch_together``: several querysets read in one round trip to PostgreSQL.
 - ``PreparedReads``: querysets compiled to SQL once and prepared on the server, then read (in one
   round trip) with other values: for the pages an operator waits on.
+- ``RowsInsert``: a model's INSERT built once, its rows' values prepared as Django prepares
+  them, so that several inserts can go in one round trip: for the alarm's path.
 - The row-action cell is the ``row_actions`` template tag (``dealers/templatetags/dealer_ui.py``).
 
 They live here, in the lowest app, so that every app above may use them.
@@ -35,7 +37,7 @@ from django.core.exceptions import EmptyResultSet, ValidationError
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError, connections
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.db.models.sql.constants import MULTI
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -480,6 +482,66 @@ class PreparedReads:
         # The converters depend on the columns and the backend only: found once.
         compiler.get_converters = lambda expressions: part.converters
         return list(part.queryset._iterable_class(_Answered(part.queryset, compiler)))
+
+
+class RowsInsert:
+    """One model's ``INSERT ... VALUES ... RETURNING`` its primary key, built from its fields
+    once per process, for statements sent together in one round trip (PostgreSQL).
+
+    Each row's values are what Django's own insert compiler sends (``pre_save``, then
+    ``get_db_prep_save``, field by field), for every concrete field but the automatic primary
+    key; ``computed`` gives columns whose value is an SQL expression, the same for every row
+    (a foreign key to the row an earlier statement of the same round trip inserted). No
+    ``pre_save``/``post_save`` signals are sent, as with ``bulk_create``.
+
+    ``bulk_create`` of one row compiles its statement every time: on a 2-core machine it took
+    2.7 ms to write one signal, against a round trip's 0.3 ms.
+    """
+
+    def __init__(self, model: type[Model], *, computed: dict[str, str] | None = None) -> None:
+        meta = model._meta
+        if not getattr(meta.pk, "db_returning", False):
+            raise ValueError(f"RowsInsert needs an automatic primary key: {model.__name__}")
+        self.model = model
+        self.computed = dict(computed or {})
+        self.fields = [
+            f for f in meta.concrete_fields if not f.primary_key and f.name not in self.computed
+        ]
+        unknown = set(self.computed) - {f.name for f in meta.concrete_fields}
+        if unknown:
+            raise ValueError(f"RowsInsert: {model.__name__} has no field {sorted(unknown)}")
+        self._computed_columns = [meta.get_field(name).column for name in self.computed]
+        self._row = "(" + ", ".join([*self.computed.values(), *["%s"] * len(self.fields)]) + ")"
+
+    def statement(self, rows: Sequence[Model], connection: Any) -> tuple[str, list[Any]]:
+        """The INSERT for these instances (at least one) and its parameters."""
+        if not rows:
+            raise ValueError("RowsInsert: no rows")
+        quote = connection.ops.quote_name
+        columns = ", ".join(
+            quote(c) for c in [*self._computed_columns, *(f.column for f in self.fields)]
+        )
+        sql = (
+            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES "
+            + ", ".join([self._row] * len(rows))
+            + f" RETURNING {quote(self.model._meta.pk.column)}"
+        )
+        params = [
+            field.get_db_prep_save(field.pre_save(row, True), connection)
+            for row in rows
+            for field in self.fields
+        ]
+        return sql, params
+
+    @staticmethod
+    def inserted(rows: Sequence[Model], keys: Sequence[tuple], using: str) -> None:
+        """Give the instances the primary keys their INSERT returned (in the rows' order)."""
+        if len(keys) != len(rows):
+            raise DatabaseError(f"{len(rows)} rows inserted, {len(keys)} keys returned")
+        for row, (key,) in zip(rows, keys, strict=True):
+            row.pk = key
+            row._state.adding = False
+            row._state.db = using
 
 
 def _statement_body(

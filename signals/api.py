@@ -72,7 +72,7 @@ def _bearer_token(request: HttpRequest) -> str | None:
     return match.group(1)
 
 
-def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
+def _serial(data: dict[str, Any]) -> str:
     serial = data.get("serial")
     if not isinstance(serial, str) or not serial.strip():
         raise DeviceInputError("serial is required: the serial number on the bridge's label.")
@@ -82,11 +82,19 @@ def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
         raise DeviceInputError(
             f"serial must be 4-32 characters: {ALLOWED_CHARACTERS}, as on the label."
         )
-    bridge = selectors.bridge_by_serial(serial)
+    return serial
+
+
+def _trusted(bridge: Bridge | None, token: str) -> Bridge | None:
+    """The bridge if ``token`` is its own; None for no bridge or another token, alike."""
     if bridge is None:
         lib.device_token_matches(token, _NO_BRIDGE_HASH)
         return None
     return bridge if lib.device_token_matches(token, bridge.token_hash) else None
+
+
+def _authenticate(data: dict[str, Any], token: str) -> Bridge | None:
+    return _trusted(selectors.bridge_by_serial(_serial(data)), token)
 
 
 def _event_id(data: dict[str, Any]) -> str:
@@ -253,13 +261,22 @@ def device_events(request: HttpRequest) -> JsonResponse:
     if isinstance(data, JsonResponse):
         return data
     try:
-        bridge = _authenticate(data, token)
+        serial = _serial(data)
+        # The bridge and the event it may have sent already, in one round trip; a wrong token
+        # is answered before a wrong event id, as before anything else.
+        try:
+            event_id, wrong_event_id = _event_id(data), None
+        except DeviceInputError as exc:
+            event_id, wrong_event_id = "", exc
+        found, existing = selectors.bridge_and_device_event(serial, event_id)
+        bridge = _trusted(found, token)
         if bridge is None:
             return _error(401, "Unknown bridge serial or wrong token.")
+        if wrong_event_id is not None:
+            raise wrong_event_id
         # A repeated event id answers as the first time did, whatever else it carries.
-        existing = AlarmEvent.objects.filter(bridge=bridge, device_event_id=_event_id(data))
-        if (event := existing.first()) is not None:
-            return _answer(event)
+        if existing is not None:
+            return _answer(existing)
         fields = parse_event(data, bridge)
     except DeviceInputError as exc:
         return _error(400, str(exc))

@@ -120,8 +120,44 @@ def zone_for_event(
     return None, []
 
 
+def _bridge_reads(serial: str) -> list[QuerySet]:
+    # At most one: serials are unique. By primary key, not by the model's ordering (which
+    # sorts by the site's name for a single row).
+    return [
+        Bridge.objects.select_related("customer__dealer").filter(serial=serial).order_by("pk")[:1]
+    ]
+
+
+def _device_event_reads(serial: str, device_event_id: str) -> list[QuerySet]:
+    return [
+        *_bridge_reads(serial),
+        # At most one: a bridge's event ids are unique (signals_event_unique_bridge_device_event).
+        AlarmEvent.objects.filter(bridge__serial=serial, device_event_id=device_event_id).order_by(
+            "pk"
+        )[:1],
+    ]
+
+
+# Every device request starts with these: compiled once per process (``PreparedReads``), and
+# an event's two in one round trip.
+_BRIDGE_BY_SERIAL = PreparedReads(_bridge_reads, serial=str)
+_BRIDGE_AND_DEVICE_EVENT = PreparedReads(_device_event_reads, serial=str, device_event_id=str)
+
+
 def bridge_by_serial(serial: str) -> Bridge | None:
-    return Bridge.objects.select_related("customer__dealer").filter(serial=serial).first()
+    """The bridge with this serial, with its site and dealer."""
+    (bridges,) = _BRIDGE_BY_SERIAL.read(serial=serial)
+    return bridges[0] if bridges else None
+
+
+def bridge_and_device_event(
+    serial: str, device_event_id: str
+) -> tuple[Bridge | None, AlarmEvent | None]:
+    """The bridge with this serial (with its site and dealer) and the event it already sent
+    with this id, if any: what the device API needs before anything else, in one round trip.
+    The event is no answer to anyone until the bridge's token is checked."""
+    bridges, events = _BRIDGE_AND_DEVICE_EVENT.read(serial=serial, device_event_id=device_event_id)
+    return (bridges[0] if bridges else None), (events[0] if events else None)
 
 
 def camera_on_channel(bridge: Bridge, channel: int) -> Camera | None:

@@ -16,11 +16,12 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Bridge, Camera, Customer, MonitoringAccount, Zone
+from dealers.generic import RowsInsert
 from dealers.models import Dealer
 from signals import builders, codecs, lib, selectors, wakeup
 from signals.codecs.base import ProtocolError
@@ -175,10 +176,9 @@ def _event_record(
                 )[:UNSENT_REASON_MAX]
             elif not accounts:
                 event.unsent_reason = "The site has no monitoring account with a receiver."
-            event.save()
             created: list[Signal] = []
             if code is not None and accounts:
-                created, refused = _signals_create(
+                created, refused = _signals_build(
                     event=event,
                     customer=customer,
                     accounts=accounts,
@@ -190,7 +190,7 @@ def _event_record(
                 )
                 if refused:
                     event.unsent_reason = "; ".join(refused)[:UNSENT_REASON_MAX]
-                    event.save(update_fields=["unsent_reason"])
+            _event_and_signals_insert(event, created)
             # In id order: one INSERT numbers its rows in the order given.
             event.references = [signal.reference for signal in created]
     except IntegrityError:
@@ -204,7 +204,39 @@ def _event_record(
     return event
 
 
-def _signals_create(
+# The event, its signals and the dispatchers' wake-up in one round trip (PostgreSQL): the
+# signals' event is the row the statement before inserted, in this session.
+_EVENT_INSERT = RowsInsert(AlarmEvent)
+_SIGNALS_INSERT = RowsInsert(
+    Signal, computed={"event": "currval(pg_get_serial_sequence('signals_alarmevent', 'id'))"}
+)
+
+
+def _event_and_signals_insert(event: AlarmEvent, signals: list[Signal]) -> None:
+    """Insert the event and its signals (in this order, in the caller's transaction), and wake
+    the dispatchers when it commits if there are signals."""
+    if connection.vendor != "postgresql":
+        event.save()
+        Signal.objects.bulk_create(signals)
+        return
+    statements = [_EVENT_INSERT.statement([event], connection)]
+    if signals:
+        statements.append(_SIGNALS_INSERT.statement(signals, connection))
+        statements.append(wakeup.NOTIFY)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            ";\n".join(sql for sql, _ in statements),
+            [param for _, params in statements for param in params],
+        )
+        RowsInsert.inserted([event], cursor.fetchall(), connection.alias)
+        if signals:
+            cursor.nextset()
+            RowsInsert.inserted(signals, cursor.fetchall(), connection.alias)
+    for signal in signals:
+        signal.event_id = event.pk
+
+
+def _signals_build(
     *,
     event: AlarmEvent,
     customer: Customer,
@@ -215,9 +247,9 @@ def _signals_create(
     code: str,
     now: datetime,
 ) -> tuple[list[Signal], list[str]]:
-    """One outbox row per account, each prepared by its receiver's codec; returns the rows
-    written and why an account got none (its receiver's protocol refused the message), one
-    line each."""
+    """One outbox row per account, each prepared by its receiver's codec, not yet written;
+    returns the rows and why an account got none (its receiver's protocol refused the
+    message), one line each."""
     qualifier = lib.qualifier_for(event.kind)
     priority = lib.priority_for(code, qualifier=qualifier, is_alarm=event.kind in lib.ZONE_KINDS)
     deadline = now + settings.SIGNAL_DELIVERY_DEADLINE
@@ -283,10 +315,6 @@ def _signals_create(
                 created_at=now,
             )
         )
-    Signal.objects.bulk_create(rows)
-    if rows:
-        # In this transaction: the dispatchers wake when it commits (signals.wakeup).
-        wakeup.notify()
     return rows, refused
 
 

@@ -30,12 +30,16 @@ LISTEN_RETRY_SECONDS = 1.0
 LISTEN_CONNECT_TIMEOUT = 2  # seconds; libpq's smallest
 
 
+# The statement and its parameters, for a caller that sends it with others (PostgreSQL).
+NOTIFY = ("SELECT pg_notify(%s, '')", [CHANNEL])
+
+
 def notify() -> None:
     """Wake the dispatchers when the current transaction commits (at once outside one)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_notify(%s, '')", [CHANNEL])
+        cursor.execute(*NOTIFY)
 
 
 class Wakeup:

@@ -384,8 +384,8 @@ def test_an_alarm_is_written_in_a_fixed_number_of_statements(
     customer, dealer, account, bridge, zone, extra, django_assert_num_queries
 ):
     """The alarm's path: the zone and its cameras (one round trip on PostgreSQL), the library's
-    entries, the accounts (locked), the event, its signals, the notification; however many
-    cameras and accounts the site has."""
+    entries, the accounts (locked), the event, its signals and the notification (one round
+    trip on PostgreSQL); however many cameras and accounts the site has."""
     for n in range(extra):
         zone.cameras.add(CameraFactory(bridge=bridge, channel=10 + n))
         record = DealerStationFactory(dealer=dealer, name=f"Also {n}")
@@ -394,9 +394,9 @@ def test_an_alarm_is_written_in_a_fixed_number_of_statements(
     postgresql = connection.vendor == "postgresql"
     # The zone with its cameras (one statement each elsewhere), the library's entries.
     reads = 2 if postgresql else 3
-    # A savepoint (inside the test's transaction), the accounts, the event, the signals, the
-    # notification (PostgreSQL only), the savepoint's release.
-    transaction = 6 if postgresql else 5
+    # A savepoint (inside the test's transaction), the accounts, the event with its signals
+    # and the notification (elsewhere: the event, the signals), the savepoint's release.
+    transaction = 4 if postgresql else 5
     with django_assert_num_queries(reads + transaction):
         event = _record(customer, zone=17)
     assert event.signals.count() == 1 + extra
