@@ -492,7 +492,8 @@ class RowsInsert:
     ``get_db_prep_save``, field by field), for every concrete field but the automatic primary
     key; ``computed`` gives columns whose value is an SQL expression, the same for every row
     (a foreign key to the row an earlier statement of the same round trip inserted). No
-    ``pre_save``/``post_save`` signals are sent, as with ``bulk_create``.
+    ``pre_save``/``post_save`` signals are sent, as with ``bulk_create``; a model with a
+    ``save()`` of its own is refused.
 
     ``bulk_create`` of one row compiles its statement every time: on a 2-core machine it took
     2.7 ms to write one signal, against a round trip's 0.3 ms.
@@ -502,6 +503,9 @@ class RowsInsert:
         meta = model._meta
         if not getattr(meta.pk, "db_returning", False):
             raise ValueError(f"RowsInsert needs an automatic primary key: {model.__name__}")
+        if model.save is not Model.save:
+            # Its save() does more than insert: writing around it would skip that.
+            raise ValueError(f"RowsInsert would skip {model.__name__}.save()")
         self.model = model
         self.computed = dict(computed or {})
         self.fields = [

@@ -1,10 +1,11 @@
 """Waking an idle dispatcher the moment a signal is written.
 
-The transaction that writes signals calls ``notify()``: on PostgreSQL a ``pg_notify`` in that
-transaction, which the server delivers when it commits (never before, never for a rollback).
-Each dispatcher's ``Wakeup`` listens on a connection of its own (not the pool's: a pooled
-connection would go back to the pool, and its ``LISTEN`` with it) and, when idle, waits for a
-notification, its own stop request or the poll interval, whichever comes first. Polling stays
+The transaction that writes signals calls ``notify()`` (or sends ``NOTIFY`` with its inserts):
+on PostgreSQL a ``pg_notify`` in that transaction, which the server delivers when it commits
+(never before, never for a rollback). Each dispatcher's ``Wakeup`` listens on a connection of
+its own (not the pool's: a pooled connection would go back to the pool, and its ``LISTEN``
+with it) and, when idle, waits for a notification, its own stop request or the poll
+interval, whichever comes first. Polling stays
 the fallback: on SQLite, for signals that come due later (a retry's backoff, a lease that ran
 out), and whenever the listening connection is down. That connection may die at any time (the
 server restarts): the wait then polls, tries to listen again every ``LISTEN_RETRY_SECONDS``,

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 from django.core.cache import caches
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
 
 from signals import limits
@@ -178,6 +178,41 @@ def test_each_limit_costs_one_statement(settings, django_assert_num_queries):
         assert limits.wait_for_token("t") is None
     with django_assert_num_queries(1):
         assert limits.wait_for_address("198.51.100.7") is None
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_a_count_of_its_own_does_not_wait_for_the_disk_and_leaves_the_session_as_it_was(
+    settings, django_assert_num_queries
+):
+    """Outside a transaction the count is its own transaction, with synchronous_commit off for
+    it alone, in the same round trip; the session's setting is untouched afterwards."""
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 2
+    session = _synchronous_commit()
+    with django_assert_num_queries(1) as sent:
+        assert limits.wait_for_token("t") is None
+    assert "SET LOCAL synchronous_commit = off;" in sent.captured_queries[0]["sql"]
+    assert limits.wait_for_token("t") is None
+    assert limits.wait_for_token("t") is not None  # the third of 2: over the limit
+    assert RequestCount.objects.get().count == 3
+    assert _synchronous_commit() == session
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL setting")
+@pytest.mark.django_db(transaction=True)
+def test_a_count_inside_a_transaction_leaves_that_transactions_setting_alone(settings):
+    settings.DEVICE_API_LIMIT_PER_TOKEN = 10
+    session = _synchronous_commit()
+    with transaction.atomic():
+        assert limits.wait_for_token("t") is None
+        assert _synchronous_commit() == session
+    assert RequestCount.objects.get().count == 1
 
 
 @pytest.mark.django_db
