@@ -87,8 +87,9 @@ class AlarmEvent(models.Model):
     # True only on the instance ``services.event_record`` has just created; an answer to a
     # repeated device event id is the stored event, with this False.
     is_new: bool = False
-    # On that new instance, its signals' references in id order (what the device API answers
-    # with); None on any other: read them (``selectors.event_references``).
+    # On that new instance, and on a stored one the device API read with them
+    # (``selectors.bridge_and_device_event``), its signals' references in id order (what the
+    # device API answers with); None on any other: read them (``selectors.event_references``).
     references: list[str] | None = None
 
     class Meta:

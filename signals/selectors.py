@@ -135,6 +135,10 @@ def _device_event_reads(serial: str, device_event_id: str) -> list[QuerySet]:
         AlarmEvent.objects.filter(bridge__serial=serial, device_event_id=device_event_id).order_by(
             "pk"
         )[:1],
+        # That event's signals' references, in id order: what a repeat is answered with.
+        Signal.objects.filter(event__bridge__serial=serial, event__device_event_id=device_event_id)
+        .order_by("id")
+        .values_list("reference", flat=True),
     ]
 
 
@@ -154,10 +158,16 @@ def bridge_and_device_event(
     serial: str, device_event_id: str
 ) -> tuple[Bridge | None, AlarmEvent | None]:
     """The bridge with this serial (with its site and dealer) and the event it already sent
-    with this id, if any: what the device API needs before anything else, in one round trip.
-    The event is no answer to anyone until the bridge's token is checked."""
-    bridges, events = _BRIDGE_AND_DEVICE_EVENT.read(serial=serial, device_event_id=device_event_id)
-    return (bridges[0] if bridges else None), (events[0] if events else None)
+    with this id, if any, with its signals' ``references``: what the device API needs before
+    anything else, and all a repeat is answered with, in one round trip. The event is no
+    answer to anyone until the bridge's token is checked."""
+    bridges, events, references = _BRIDGE_AND_DEVICE_EVENT.read(
+        serial=serial, device_event_id=device_event_id
+    )
+    event = events[0] if events else None
+    if event is not None:
+        event.references = references
+    return (bridges[0] if bridges else None), event
 
 
 def camera_on_channel(bridge: Bridge, channel: int) -> Camera | None:
