@@ -506,11 +506,16 @@ class RowsInsert:
         if model.save is not Model.save:
             # Its save() does more than insert: writing around it would skip that.
             raise ValueError(f"RowsInsert would skip {model.__name__}.save()")
+        if meta.parents:
+            raise ValueError(f"RowsInsert cannot insert an inherited model: {model.__name__}")
         self.model = model
         self.computed = dict(computed or {})
         self.fields = [
             f for f in meta.concrete_fields if not f.primary_key and f.name not in self.computed
         ]
+        # Values the database makes: Django leaves these out of its INSERT, this one cannot.
+        if made := [f.name for f in self.fields if f.generated or f.has_db_default()]:
+            raise ValueError(f"RowsInsert: the database makes {model.__name__}'s {made}")
         unknown = set(self.computed) - {f.name for f in meta.concrete_fields}
         if unknown:
             raise ValueError(f"RowsInsert: {model.__name__} has no field {sorted(unknown)}")
@@ -530,6 +535,10 @@ class RowsInsert:
             + ", ".join([self._row] * len(rows))
             + f" RETURNING {quote(self.model._meta.pk.column)}"
         )
+        for row in rows:
+            # As bulk_create: a related object saved after it was assigned gives its key, an
+            # unsaved one is refused.
+            row._prepare_related_fields_for_save(operation_name="RowsInsert", fields=self.fields)
         params = [
             field.get_db_prep_save(field.pre_save(row, True), connection)
             for row in rows

@@ -268,7 +268,10 @@ def device_events(request: HttpRequest) -> JsonResponse:
             event_id, wrong_event_id = _event_id(data), None
         except DeviceInputError as exc:
             event_id, wrong_event_id = "", exc
-        found, existing = selectors.bridge_and_device_event(serial, event_id)
+        if wrong_event_id is None:
+            found, existing = selectors.bridge_and_device_event(serial, event_id)
+        else:
+            found, existing = selectors.bridge_by_serial(serial), None
         bridge = _trusted(found, token)
         if bridge is None:
             return _error(401, "Unknown bridge serial or wrong token.")

@@ -67,7 +67,11 @@ def _count_in_database(key: str, window_ends: int) -> int:
     setting would be the caller's too, so there the count waits as the transaction does."""
     sql, params = _count_sql(), [key, window_ends]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        if (
+            connection.vendor == "postgresql"
+            and connection.get_autocommit()
+            and not connection.in_atomic_block
+        ):
             # One query string: PostgreSQL runs it as one transaction, the setting its own.
             cursor.execute(f"SET LOCAL synchronous_commit = off; {sql}", params)
             cursor.nextset()

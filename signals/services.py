@@ -208,7 +208,13 @@ def _event_record(
 # signals' event is the row the statement before inserted, in this session.
 _EVENT_INSERT = RowsInsert(AlarmEvent)
 _SIGNALS_INSERT = RowsInsert(
-    Signal, computed={"event": "currval(pg_get_serial_sequence('signals_alarmevent', 'id'))"}
+    Signal,
+    computed={
+        "event": (
+            f"currval(pg_get_serial_sequence('{AlarmEvent._meta.db_table}', "
+            f"'{AlarmEvent._meta.pk.column}'))"
+        )
+    },
 )
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
+from customers.models import Customer
 from dealers.generic import RowsInsert
 from signals.models import AlarmEvent, DeliveryAttempt, Signal
 from tests.factories import AlarmEventFactory, MonitoringAccountFactory
@@ -147,6 +148,12 @@ def test_keys_must_match_the_rows():
         RowsInsert(AlarmEvent).statement([], connection)
     with pytest.raises(ValueError):
         RowsInsert(AlarmEvent, computed={"no_such_field": "1"})
+    # A related object never saved has no key to give, as bulk_create says.
+    account = MonitoringAccountFactory()
+    unsaved, _ = _events(account)
+    unsaved.customer = Customer(dealer=account.customer.dealer, name="Unsaved")
+    with pytest.raises(ValueError, match="unsaved related object"):
+        RowsInsert(AlarmEvent).statement([unsaved], connection)
     # Its save() cuts the reply: an insert around it would store what it cuts.
     with pytest.raises(ValueError, match="save"):
         RowsInsert(DeliveryAttempt)

@@ -9,11 +9,12 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Bridge
-from signals import api, services
+from signals import api, selectors, services
 from signals.models import AlarmEvent, Signal
 from tests.factories import BridgeFactory, DealerStationFactory, MonitoringAccountFactory
 
@@ -103,6 +104,32 @@ def test_a_repeated_event_id_answers_the_same_and_creates_nothing(
     assert again.json() == first.json()
     assert AlarmEvent.objects.count() == 1
     assert Signal.objects.count() == 1
+
+
+def test_the_portals_own_events_of_a_bridge_are_no_device_events(bridge, account):
+    """Heartbeat and camera events the portal records for a bridge have no device id: the
+    device API's read never finds them (nor reads their history) as a repeat."""
+    services.event_record(
+        customer=bridge.customer,
+        kind="camera_lost",
+        bridge=bridge,
+        channel=1,
+        occurred_at=timezone.now(),
+        source=AlarmEvent.Source.DEVICE,
+    )
+    assert AlarmEvent.objects.filter(bridge=bridge, device_event_id="").exists()
+    found, existing = selectors.bridge_and_device_event(bridge.serial, "")
+    assert (found, existing) == (bridge, None)
+
+
+def test_a_malformed_event_id_reads_no_event(api_client, device_token, account, monkeypatch):
+    def refuse(serial, device_event_id):
+        raise AssertionError(f"looked up event id {device_event_id!r}")
+
+    monkeypatch.setattr(selectors, "bridge_and_device_event", refuse)
+    for token in (device_token, device_token + "x"):
+        response = _post(api_client, _event(event_id="has space"), token)
+        assert response.status_code in (400, 401)
 
 
 def test_a_repeat_is_answered_from_one_round_trip(

@@ -200,6 +200,7 @@ def test_a_receiver_protocol_the_portal_cannot_send_gets_no_signal_and_the_event
     MonitoringAccountFactory(customer=customer, station_record=record, account_number="S1")
 
     event = _record(customer, zone=17)
+    event.refresh_from_db()  # as stored, not as the instance says
 
     assert [s.account_number for s in event.signals.all()] == [account.account_number]
     assert "Account S1" in event.unsent_reason
@@ -208,6 +209,7 @@ def test_a_receiver_protocol_the_portal_cannot_send_gets_no_signal_and_the_event
 
 def test_an_event_that_sends_nothing_keeps_why(customer, dealer):
     event = _record(customer, zone=17)  # the site has no account yet
+    event.refresh_from_db()
 
     assert not event.signals.exists()
     assert event.unsent_reason == "The site has no monitoring account with a receiver."
@@ -336,6 +338,7 @@ def test_only_station_limits_the_signals_to_that_stations_account(customer, deal
 
     lonely = MonitoringStationFactory(name="Video Only Station")
     event = _record(customer, kind=EventKind.VERDICT_REAL, zone=17, only_station=lonely)
+    event.refresh_from_db()
     assert not event.signals.exists()
     assert event.unsent_reason == "The site has no account with a receiver at Video Only Station."
 
