@@ -521,20 +521,24 @@ class RowsInsert:
             raise ValueError(f"RowsInsert: {model.__name__} has no field {sorted(unknown)}")
         self._computed_columns = [meta.get_field(name).column for name in self.computed]
         self._row = "(" + ", ".join([*self.computed.values(), *["%s"] * len(self.fields)]) + ")"
+        # Per database vendor: the statement's text before and after its rows.
+        self._text: dict[str, tuple[str, str]] = {}
 
     def statement(self, rows: Sequence[Model], connection: Any) -> tuple[str, list[Any]]:
         """The INSERT for these instances (at least one) and its parameters."""
         if not rows:
             raise ValueError("RowsInsert: no rows")
-        quote = connection.ops.quote_name
-        columns = ", ".join(
-            quote(c) for c in [*self._computed_columns, *(f.column for f in self.fields)]
-        )
-        sql = (
-            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) VALUES "
-            + ", ".join([self._row] * len(rows))
-            + f" RETURNING {quote(self.model._meta.pk.column)}"
-        )
+        text = self._text.get(connection.vendor)
+        if text is None:
+            quote = connection.ops.quote_name
+            columns = [*self._computed_columns, *(f.column for f in self.fields)]
+            text = self._text[connection.vendor] = (
+                f"INSERT INTO {quote(self.model._meta.db_table)} "
+                f"({', '.join(quote(c) for c in columns)}) VALUES ",
+                f" RETURNING {quote(self.model._meta.pk.column)}",
+            )
+        head, tail = text
+        sql = head + ", ".join([self._row] * len(rows)) + tail
         for row in rows:
             # As bulk_create: a related object saved after it was assigned gives its key, an
             # unsaved one is refused.

@@ -11,6 +11,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from customers.models import Customer
 from dealers.generic import RowsInsert
+from signals import services
 from signals.models import AlarmEvent, DeliveryAttempt, Signal
 from tests.factories import AlarmEventFactory, MonitoringAccountFactory
 
@@ -109,21 +110,14 @@ def test_an_event_and_its_signals_read_back_as_bulk_create_writes_them():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the expression is PostgreSQL's")
-def test_a_computed_column_takes_the_row_inserted_before_it_in_the_same_round_trip():
+def test_signals_take_the_event_inserted_before_them_in_the_same_round_trip():
+    """The alarm's insert: the signals' event is a computed column (the event's sequence value
+    in this session), not whichever event was inserted last."""
     account = MonitoringAccountFactory()
     event, _ = _events(account)
     other = AlarmEventFactory(customer=account.customer)  # an older event
     signals = _signals(account, event, ["linked-1", "linked-2"])
-    inserter = RowsInsert(
-        Signal, computed={"event": "currval(pg_get_serial_sequence('signals_alarmevent', 'id'))"}
-    )
-    first = RowsInsert(AlarmEvent).statement([event], connection)
-    second = inserter.statement(signals, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{first[0]};\n{second[0]}", [*first[1], *second[1]])
-        RowsInsert.inserted([event], cursor.fetchall(), connection.alias)
-        cursor.nextset()
-        RowsInsert.inserted(signals, cursor.fetchall(), connection.alias)
+    services._event_and_signals_insert(event, signals)
     assert event.pk != other.pk
     assert set(
         Signal.objects.filter(pk__in=[s.pk for s in signals]).values_list("event", flat=True)
