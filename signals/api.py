@@ -268,8 +268,16 @@ def device_events(request: HttpRequest) -> JsonResponse:
             event_id, wrong_event_id = _event_id(data), None
         except DeviceInputError as exc:
             event_id, wrong_event_id = "", exc
+        site_codes = None
         if wrong_event_id is None:
-            found, existing = selectors.bridge_and_device_event(serial, event_id)
+            # With the site's zone and library, for a new event (nothing read is used before
+            # the token is checked; a bad zone is answered by parse_event, after it).
+            try:
+                zone = _number(data, "zone", ZONE_MIN, ZONE_MAX)
+            except DeviceInputError:
+                zone = None
+            read = selectors.bridge_and_device_event(serial, event_id, zone=zone)
+            found, existing, site_codes = read.bridge, read.existing, read.site_codes
         else:
             found, existing = selectors.bridge_by_serial(serial), None
         bridge = _trusted(found, token)
@@ -294,6 +302,7 @@ def device_events(request: HttpRequest) -> JsonResponse:
         device_event_id=fields.event_id,
         description=fields.description,
         device_event_checked=True,  # just above
+        site_codes=site_codes,
     )
     return _answer(event)
 

@@ -128,7 +128,12 @@ def _bridge_reads(serial: str) -> list[QuerySet]:
     ]
 
 
-def _device_event_reads(serial: str, device_event_id: str) -> list[QuerySet]:
+def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[QuerySet]:
+    # As subqueries, without the models' orderings (which would join the site for its name).
+    bridge = Bridge.objects.filter(serial=serial).order_by()
+    site_zone = Zone.objects.filter(
+        customer_id=Subquery(bridge.values("customer_id")[:1]), number=zone
+    ).order_by()
     return [
         *_bridge_reads(serial),
         # At most one: a bridge's event ids are unique (signals_event_unique_bridge_device_event).
@@ -143,13 +148,30 @@ def _device_event_reads(serial: str, device_event_id: str) -> list[QuerySet]:
         .exclude(event__device_event_id="")
         .order_by("id")
         .values_list("reference", flat=True),
+        # What a new event needs before its transaction (``SiteCodes``): the zone, as
+        # ``_zone_reads`` reads it, and the library's entries for the site and that zone, of
+        # every trigger (the zone's type picks the trigger; a library has a few dozen entries).
+        site_zone.order_by("pk")[:1],
+        Camera.objects.filter(zones=Subquery(site_zone.values("pk")[:1])).order_by(
+            "bridge__serial", "channel"
+        ),
+        EventCode.objects.filter(
+            Q(customer__isnull=True, zone__isnull=True)
+            | Q(customer_id=Subquery(bridge.values("customer_id")[:1]), zone__isnull=True)
+            | Q(zone_id=Subquery(site_zone.values("pk")[:1])),
+            dealer_id=Subquery(bridge.values("customer__dealer_id")[:1]),
+        ).order_by(),
     ]
 
 
 # Every device request starts with these: compiled once per process (``PreparedReads``), and
-# an event's three in one round trip.
+# an event's in one round trip.
 _BRIDGE_BY_SERIAL = PreparedReads(_bridge_reads, serial=str)
-_BRIDGE_AND_DEVICE_EVENT = PreparedReads(_device_event_reads, serial=str, device_event_id=str)
+_BRIDGE_AND_DEVICE_EVENT = PreparedReads(
+    _device_event_reads, serial=str, device_event_id=str, zone=SmallInt
+)
+# A zone number no zone has (they start at 1): the reads' zone for an event without one.
+_NO_ZONE = -1
 
 
 def bridge_by_serial(serial: str) -> Bridge | None:
@@ -158,22 +180,58 @@ def bridge_by_serial(serial: str) -> Bridge | None:
     return bridges[0] if bridges else None
 
 
+@dataclass(frozen=True)
+class SiteCodes:
+    """A site's zone by number (None: no zone was named, or the site has no such zone) with
+    its cameras, and every library entry that could decide the code of an event there: what
+    ``services.event_record`` would otherwise read (``zone_for_event``, ``code_rules``)."""
+
+    customer_id: int
+    number: int | None
+    zone: Zone | None
+    cameras: list[Camera]
+    rules: list[EventCode]
+
+
+@dataclass(frozen=True)
+class DeviceEventReads:
+    bridge: Bridge | None
+    # The event the bridge already sent with this id (with its signals' ``references``).
+    existing: AlarmEvent | None
+    # For a new event: its site's zone and library (None without a bridge).
+    site_codes: SiteCodes | None
+
+
 def bridge_and_device_event(
-    serial: str, device_event_id: str
-) -> tuple[Bridge | None, AlarmEvent | None]:
-    """The bridge with this serial (with its site and dealer) and the event it already sent
-    with this id, if any, with its signals' ``references``: what the device API needs before
-    anything else, and all a repeat is answered with, in one round trip. The event is no
-    answer to anyone until the bridge's token is checked (reading it first can only make a
-    wrong token's 401 a few microseconds slower when the event exists; the id is the
-    device's own, not a secret)."""
-    bridges, events, references = _BRIDGE_AND_DEVICE_EVENT.read(
-        serial=serial, device_event_id=device_event_id
+    serial: str, device_event_id: str, *, zone: int | None = None
+) -> DeviceEventReads:
+    """The bridge with this serial (with its site and dealer), the event it already sent with
+    this id, if any, with its signals' ``references``, and, for a new event about ``zone``,
+    that zone of the bridge's site and the library entries of the site: what the device API
+    needs before the event's transaction, and all a repeat is answered with, in one round
+    trip. Nothing read is any answer to anyone until the bridge's token is checked (reading it
+    first can only make a wrong token's 401 a few microseconds slower when the event exists;
+    the id is the device's own, not a secret)."""
+    number = zone if zone is not None and SmallInt.MIN <= zone <= SmallInt.MAX else None
+    bridges, events, references, zones, cameras, rules = _BRIDGE_AND_DEVICE_EVENT.read(
+        serial=serial,
+        device_event_id=device_event_id,
+        zone=number if number is not None else _NO_ZONE,
     )
+    bridge = bridges[0] if bridges else None
     event = events[0] if events else None
     if event is not None:
         event.references = references
-    return (bridges[0] if bridges else None), event
+    site_codes = None
+    if bridge is not None:
+        site_codes = SiteCodes(
+            customer_id=bridge.customer_id,
+            number=zone,
+            zone=zones[0] if zones else None,
+            cameras=cameras if zones else [],
+            rules=rules,
+        )
+    return DeviceEventReads(bridge, event, site_codes)
 
 
 def camera_on_channel(bridge: Bridge, channel: int) -> Camera | None:

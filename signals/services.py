@@ -49,6 +49,7 @@ def event_record(
     actor: AbstractBaseUser | None = None,
     only_station: MonitoringStation | None = None,
     device_event_checked: bool = False,
+    site_codes: selectors.SiteCodes | None = None,
 ) -> AlarmEvent:
     """Store an event and, in the same transaction, one Signal per transmitting account.
 
@@ -67,6 +68,9 @@ def event_record(
     constraint decides). ``device_event_checked``: the caller has just looked that id up and
     found nothing (the device API does, to answer a repeat before reading the rest), so it is
     not looked up again; a request racing this one is still settled by the constraint.
+    ``site_codes``: the site's zone and library as the caller read them with the bridge
+    (``selectors.bridge_and_device_event``), used instead of reading them again where they
+    answer the same question.
     """
     event = _event_record(
         customer=customer,
@@ -81,6 +85,7 @@ def event_record(
         actor=actor,
         only_station=only_station,
         device_event_checked=device_event_checked,
+        site_codes=site_codes,
     )
     assert event is not None  # only silent periodic tests return None
     return event
@@ -107,6 +112,7 @@ def _event_record(
     now: datetime | None = None,
     record_if_silent: bool = True,
     device_event_checked: bool = False,
+    site_codes: selectors.SiteCodes | None = None,
 ) -> AlarmEvent | None:
     kind = EventKind(kind)
     if occurred_at.utcoffset() is None:
@@ -122,7 +128,18 @@ def _event_record(
     camera = selectors.camera_on_channel(bridge, channel) if channel is not None else None
     # Fetched again by number: with its cameras, and only if it is this site's.
     number = zone.number if isinstance(zone, Zone) else zone
-    zone_row, zone_cameras = selectors.zone_for_event(customer, number=number, camera=camera)
+    rules = None
+    if site_codes is not None and site_codes.customer_id != customer.pk:
+        raise ValueError("site_codes were read for another site")
+    if (
+        site_codes is not None
+        and site_codes.number == number
+        and (number is not None or camera is None)
+    ):
+        # The same zone and library the reads below would find, read with the bridge.
+        zone_row, zone_cameras, rules = site_codes.zone, site_codes.cameras, site_codes.rules
+    else:
+        zone_row, zone_cameras = selectors.zone_for_event(customer, number=number, camera=camera)
     zone_number = number if number is not None else (zone_row.number if zone_row else None)
     if channel is not None and kind in lib.CAMERA_KINDS and zone_number is None:
         # A camera trouble names the device: its channel is the Contact ID zone field.
@@ -149,7 +166,8 @@ def _event_record(
     )
 
     trigger = lib.trigger_for(kind, zone_row.zone_type if zone_row is not None else None)
-    rules = selectors.code_rules(customer, trigger, zone_row)
+    if rules is None:
+        rules = selectors.code_rules(customer, trigger, zone_row)
     code = lib.code_resolve(
         trigger,
         rules,

@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 from customers.models import Bridge
 from signals import api, selectors, services
 from signals.models import AlarmEvent, Signal
-from tests.factories import BridgeFactory, DealerStationFactory, MonitoringAccountFactory
+from tests.factories import (
+    BridgeFactory,
+    CustomerFactory,
+    DealerStationFactory,
+    EventCodeFactory,
+    MonitoringAccountFactory,
+    ZoneFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -74,10 +81,10 @@ def test_an_alarm_to_two_stations_answers_both_references_in_a_fixed_number_of_s
     api_client, device_token, account, zone, dealer, django_assert_num_queries
 ):
     """The answer's references are the signals just written, in id order, not read back; the
-    device's event id is looked up once. On PostgreSQL: the bridge with the event id and
-    its references (one round trip), the zone with its cameras, the library, then a savepoint
+    device's event id is looked up once. On PostgreSQL: the bridge with the event id, its
+    references, the zone with its cameras and the library (one round trip), then a savepoint
     (the test's own transaction is outside) with the accounts, the event with its signals and
-    the notification (one round trip), and its release: seven. Elsewhere each of those is a
+    the notification (one round trip), and its release: five. Elsewhere each of those is a
     statement of its own (no notification): eleven."""
     MonitoringAccountFactory(
         customer=account.customer,
@@ -85,7 +92,7 @@ def test_an_alarm_to_two_stations_answers_both_references_in_a_fixed_number_of_s
         account_number="B77",
     )
     _post(api_client, _event(event_id="warm-up"), device_token)  # compiled and prepared
-    with django_assert_num_queries(7 if connection.vendor == "postgresql" else 11):
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 11):
         response = _post(api_client, _event(), device_token)
     assert response.status_code == 201
     event = AlarmEvent.objects.get(device_event_id="ev-1")
@@ -118,12 +125,12 @@ def test_the_portals_own_events_of_a_bridge_are_no_device_events(bridge, account
         source=AlarmEvent.Source.DEVICE,
     )
     assert AlarmEvent.objects.filter(bridge=bridge, device_event_id="").exists()
-    found, existing = selectors.bridge_and_device_event(bridge.serial, "")
-    assert (found, existing) == (bridge, None)
+    read = selectors.bridge_and_device_event(bridge.serial, "")
+    assert (read.bridge, read.existing) == (bridge, None)
 
 
 def test_a_malformed_event_id_reads_no_event(api_client, device_token, account, monkeypatch):
-    def refuse(serial, device_event_id):
+    def refuse(serial, device_event_id, **reads):
         raise AssertionError(f"looked up event id {device_event_id!r}")
 
     monkeypatch.setattr(selectors, "bridge_and_device_event", refuse)
@@ -136,8 +143,9 @@ def test_a_repeat_is_answered_from_one_round_trip(
     api_client, device_token, account, dealer, django_assert_num_queries
 ):
     """A bridge that did not hear the answer sends the same event again (a storm's timeouts):
-    the bridge, the event and its signals' references are read together, nothing is written.
-    Elsewhere than on PostgreSQL the three are a statement each."""
+    the bridge, the event and its signals' references are read together (with the zone and
+    library a new event would need), nothing is written. Elsewhere than on PostgreSQL the six
+    are a statement each."""
     MonitoringAccountFactory(
         customer=account.customer,
         station_record=DealerStationFactory(dealer=dealer, name="Second station"),
@@ -146,10 +154,85 @@ def test_a_repeat_is_answered_from_one_round_trip(
     first = _post(api_client, _event(), device_token)
     assert first.status_code == 201
     assert len(first.json()["references"]) == 2
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 6):
         again = _post(api_client, _event(), device_token)
     assert again.status_code == 200
     assert again.json() == first.json()
+
+
+def _library_around(dealer, other_dealer, customer, zone):
+    """Entries of every level for the site and its zone 17 (of two triggers), and entries the
+    site must never see: another site's (with a zone 17 of its own) and another dealer's."""
+    entry_exit = "zone.entry_exit"
+    EventCodeFactory(dealer=dealer, trigger=entry_exit, event_code="131")
+    EventCodeFactory(dealer=dealer, trigger="trouble", event_code="381")
+    EventCodeFactory(dealer=dealer, customer=customer, trigger=entry_exit, event_code="132")
+    EventCodeFactory(
+        dealer=dealer, customer=customer, zone=zone, trigger=entry_exit, event_code="133"
+    )
+    neighbour = CustomerFactory(dealer=dealer, name="Next door")
+    their_zone = ZoneFactory(customer=neighbour, number=17, zone_type=zone.zone_type)
+    EventCodeFactory(dealer=dealer, customer=neighbour, trigger=entry_exit, event_code="135")
+    EventCodeFactory(
+        dealer=dealer, customer=neighbour, zone=their_zone, trigger=entry_exit, event_code="136"
+    )
+    EventCodeFactory(dealer=other_dealer, trigger=entry_exit, event_code="137")
+
+
+def _pks(rows) -> list[int]:
+    return sorted(row.pk for row in rows)
+
+
+@pytest.mark.parametrize("number", [17, 18, None])
+def test_the_read_with_the_bridge_holds_what_the_event_would_read_of_its_site(
+    bridge, customer, zone, dealer, other_dealer, number
+):
+    """The zone (with its cameras) and the library entries read with the bridge are those
+    ``zone_for_event`` and ``code_rules`` read for the bridge's site, of every trigger: no
+    other site's zone or entries, no other dealer's."""
+    _library_around(dealer, other_dealer, customer, zone)
+    site_codes = selectors.bridge_and_device_event(bridge.serial, "ev-9", zone=number).site_codes
+    expected_zone, expected_cameras = selectors.zone_for_event(customer, number=number, camera=None)
+    assert (site_codes.customer_id, site_codes.number) == (customer.pk, number)
+    assert (site_codes.zone, site_codes.cameras) == (expected_zone, expected_cameras)
+    expected_rules = [
+        rule
+        for trigger in ("zone.entry_exit", "trouble")
+        for rule in selectors.code_rules(customer, trigger, expected_zone)
+    ]
+    assert _pks(site_codes.rules) == _pks(expected_rules)
+    assert len(expected_rules) == (4 if number == 17 else 3)
+
+
+def test_an_unknown_serial_reads_no_site(customer, zone):
+    read = selectors.bridge_and_device_event("BR-9999", "ev-1", zone=17)
+    assert (read.bridge, read.existing, read.site_codes) == (None, None, None)
+
+
+@pytest.mark.parametrize(("number", "code"), [(17, "133"), (18, "132")])
+def test_an_alarm_takes_its_code_from_the_sites_library_as_read_with_the_bridge(
+    api_client, device_token, account, customer, zone, dealer, other_dealer, number, code
+):
+    """The zone's entry over the site's over the dealer's; another site's zone 17 and another
+    dealer's library change nothing."""
+    _library_around(dealer, other_dealer, customer, zone)
+    ZoneFactory(customer=customer, number=18, zone_type=zone.zone_type)
+    response = _post(api_client, _event(zone=number), device_token)
+    assert response.status_code == 201
+    assert Signal.objects.get().event_code == code
+
+
+def test_event_record_refuses_site_codes_of_another_site(bridge, customer, zone):
+    site_codes = selectors.bridge_and_device_event(bridge.serial, "ev-1", zone=17).site_codes
+    with pytest.raises(ValueError, match="another site"):
+        services.event_record(
+            customer=CustomerFactory(dealer=customer.dealer),
+            kind="alarm",
+            zone=17,
+            occurred_at=timezone.now(),
+            source=AlarmEvent.Source.DEVICE,
+            site_codes=site_codes,
+        )
 
 
 def test_event_ids_may_be_numbers(api_client, device_token, account):
