@@ -161,6 +161,9 @@ def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[Qu
             | Q(zone_id=Subquery(site_zone.values("pk")[:1])),
             dealer_id=Subquery(bridge.values("customer__dealer_id")[:1]),
         ).order_by(),
+        # The bridge's site again, last: each statement reads the database as it is when that
+        # statement starts, so a bridge moved to another site meanwhile shows here.
+        bridge.values_list("customer_id", flat=True),
     ]
 
 
@@ -213,7 +216,7 @@ def bridge_and_device_event(
     first can only make a wrong token's 401 a few microseconds slower when the event exists;
     the id is the device's own, not a secret)."""
     number = zone if zone is not None and SmallInt.MIN <= zone <= SmallInt.MAX else None
-    bridges, events, references, zones, cameras, rules = _BRIDGE_AND_DEVICE_EVENT.read(
+    bridges, events, references, zones, cameras, rules, site_after = _BRIDGE_AND_DEVICE_EVENT.read(
         serial=serial,
         device_event_id=device_event_id,
         zone=number if number is not None else _NO_ZONE,
@@ -231,7 +234,25 @@ def bridge_and_device_event(
             cameras=cameras if zones else [],
             rules=rules,
         )
+        if site_after != [bridge.customer_id] or not _of_site(site_codes, bridge):
+            # The bridge changed sites while it was read: no site's codes rather than another
+            # site's (the event then reads its zone and library by the bridge's site as read).
+            site_codes = None
     return DeviceEventReads(bridge, event, site_codes)
+
+
+def _of_site(site_codes: SiteCodes, bridge: Bridge) -> bool:
+    """Whether the zone and every library entry read are the bridge's site's and dealer's."""
+    site, dealer_id = bridge.customer_id, bridge.customer.dealer_id
+    zone_id = site_codes.zone.pk if site_codes.zone is not None else None
+    if site_codes.zone is not None and site_codes.zone.customer_id != site:
+        return False
+    return all(
+        rule.dealer_id == dealer_id
+        and rule.customer_id in (None, site)
+        and rule.zone_id in (None, zone_id)
+        for rule in site_codes.rules
+    )
 
 
 def camera_on_channel(bridge: Bridge, channel: int) -> Camera | None:

@@ -85,14 +85,15 @@ def test_an_alarm_to_two_stations_answers_both_references_in_a_fixed_number_of_s
     references, the zone with its cameras and the library (one round trip), then a savepoint
     (the test's own transaction is outside) with the accounts, the event with its signals and
     the notification (one round trip), and its release: five. Elsewhere each of those is a
-    statement of its own (no notification): eleven."""
+    statement of its own (no notification), with the bridge's site read again after the
+    others (``selectors.bridge_and_device_event`` says why): twelve."""
     MonitoringAccountFactory(
         customer=account.customer,
         station_record=DealerStationFactory(dealer=dealer, name="Second station"),
         account_number="B77",
     )
     _post(api_client, _event(event_id="warm-up"), device_token)  # compiled and prepared
-    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 11):
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 12):
         response = _post(api_client, _event(), device_token)
     assert response.status_code == 201
     event = AlarmEvent.objects.get(device_event_id="ev-1")
@@ -144,7 +145,7 @@ def test_a_repeat_is_answered_from_one_round_trip(
 ):
     """A bridge that did not hear the answer sends the same event again (a storm's timeouts):
     the bridge, the event and its signals' references are read together (with the zone and
-    library a new event would need), nothing is written. Elsewhere than on PostgreSQL the six
+    library a new event would need), nothing is written. Elsewhere than on PostgreSQL the seven
     are a statement each."""
     MonitoringAccountFactory(
         customer=account.customer,
@@ -154,7 +155,7 @@ def test_a_repeat_is_answered_from_one_round_trip(
     first = _post(api_client, _event(), device_token)
     assert first.status_code == 201
     assert len(first.json()["references"]) == 2
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 6):
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 7):
         again = _post(api_client, _event(), device_token)
     assert again.status_code == 200
     assert again.json() == first.json()
@@ -220,6 +221,74 @@ def test_an_alarm_takes_its_code_from_the_sites_library_as_read_with_the_bridge(
     response = _post(api_client, _event(zone=number), device_token)
     assert response.status_code == 201
     assert Signal.objects.get().event_code == code
+
+
+def test_an_alarm_by_zone_or_a_trouble_reads_its_zone_and_library_only_with_the_bridge(
+    api_client, device_token, account, zone, monkeypatch
+):
+    """A zone alarm and a zone-less trouble take the zone and library read with the bridge;
+    an alarm by camera channel alone (its zone is the camera's) reads them afterwards."""
+    calls = []
+
+    def counted(name):
+        def read(*args, **kwargs):
+            calls.append(name)
+            return original[name](*args, **kwargs)
+
+        return read
+
+    original = {name: getattr(selectors, name) for name in ("zone_for_event", "code_rules")}
+    for name in original:
+        monkeypatch.setattr(selectors, name, counted(name))
+    assert _post(api_client, _event(event_id="a"), device_token).status_code == 201
+    trouble = _event(event_id="b", kind="trouble", zone=None)
+    assert _post(api_client, trouble, device_token).status_code == 201
+    assert calls == []
+    by_channel = _event(event_id="c", zone=None, channel=1)
+    assert _post(api_client, by_channel, device_token).status_code == 201
+    assert calls == ["zone_for_event", "code_rules"]
+    assert Signal.objects.get(event__device_event_id="c").zone == 17
+
+
+def test_a_bridge_moved_while_it_was_read_gets_no_site_codes(bridge, customer, zone, monkeypatch):
+    """Each statement of the read sees the database as it is when it starts: when the bridge's
+    site read last is not the one read first, or anything read is another site's, the site's
+    codes are not used (the event reads them again by the bridge's site as read)."""
+    read = selectors._BRIDGE_AND_DEVICE_EVENT.read
+    elsewhere = CustomerFactory(dealer=customer.dealer)
+    assert selectors.bridge_and_device_event(bridge.serial, "ev-1", zone=17).site_codes
+
+    def moved(**values):
+        *rows, _ = read(**values)
+        return [*rows, [elsewhere.pk]]
+
+    monkeypatch.setattr(selectors._BRIDGE_AND_DEVICE_EVENT, "read", moved)
+    result = selectors.bridge_and_device_event(bridge.serial, "ev-1", zone=17)
+    assert (result.bridge, result.site_codes) == (bridge, None)
+
+    their_zone = ZoneFactory(customer=elsewhere, number=17)
+    for foreign in (
+        {"zone": their_zone},
+        {"rules": [EventCodeFactory(dealer=customer.dealer, customer=elsewhere)]},
+        {"rules": [EventCodeFactory(trigger="trouble")]},  # another dealer's library
+    ):
+
+        def mixed(foreign=foreign, **values):
+            bridges, events, refs, zones, cameras, rules, site = read(**values)
+            zones = [foreign["zone"]] if "zone" in foreign else zones
+            return [bridges, events, refs, zones, cameras, foreign.get("rules", rules), site]
+
+        monkeypatch.setattr(selectors._BRIDGE_AND_DEVICE_EVENT, "read", mixed)
+        assert selectors.bridge_and_device_event(bridge.serial, "ev-1", zone=17).site_codes is None
+
+
+def test_a_malformed_zone_is_answered_after_the_token(api_client, device_token, account, zone):
+    for bad in (0, 1000, "x", True, [17]):
+        assert _post(api_client, _event(zone=bad), device_token + "x").status_code == 401
+        response = _post(api_client, _event(zone=bad), device_token)
+        assert response.status_code == 400
+        assert "zone must be a whole number" in response.json()["error"]
+    assert not AlarmEvent.objects.exists()
 
 
 def test_event_record_refuses_site_codes_of_another_site(bridge, customer, zone):
