@@ -88,7 +88,7 @@ def code_rules(customer: Customer, trigger: str, zone: Zone | None) -> list[Even
     return rules
 
 
-def _zone_reads(customer_id: int, number: int):
+def _zone_reads(customer_id: int | Subquery, number: int):
     return [
         # At most one: a site's zone numbers are unique. By primary key, not by the model's
         # ordering (which would join the customer for its name).
@@ -131,9 +131,8 @@ def _bridge_reads(serial: str) -> list[QuerySet]:
 def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[QuerySet]:
     # As subqueries, without the models' orderings (which would join the site for its name).
     bridge = Bridge.objects.filter(serial=serial).order_by()
-    site_zone = Zone.objects.filter(
-        customer_id=Subquery(bridge.values("customer_id")[:1]), number=zone
-    ).order_by()
+    site = Subquery(bridge.values("customer_id")[:1])
+    site_zone = Zone.objects.filter(customer_id=site, number=zone).order_by()
     return [
         *_bridge_reads(serial),
         # At most one: a bridge's event ids are unique (signals_event_unique_bridge_device_event).
@@ -148,16 +147,14 @@ def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[Qu
         .exclude(event__device_event_id="")
         .order_by("id")
         .values_list("reference", flat=True),
-        # What a new event needs before its transaction (``SiteCodes``): the zone, as
-        # ``_zone_reads`` reads it, and the library's entries for the site and that zone, of
-        # every trigger (the zone's type picks the trigger; a library has a few dozen entries).
-        site_zone.order_by("pk")[:1],
-        Camera.objects.filter(zones=Subquery(site_zone.values("pk")[:1])).order_by(
-            "bridge__serial", "channel"
-        ),
+        # What a new event needs before its transaction (``SiteCodes``): the bridge's site's
+        # zone with its cameras, as ``zone_for_event`` reads them, and the library's entries
+        # for the site and that zone, of every trigger (the zone's type picks the trigger; a
+        # library has a few dozen entries).
+        *_zone_reads(site, zone),
         EventCode.objects.filter(
             Q(customer__isnull=True, zone__isnull=True)
-            | Q(customer_id=Subquery(bridge.values("customer_id")[:1]), zone__isnull=True)
+            | Q(customer_id=site, zone__isnull=True)
             | Q(zone_id=Subquery(site_zone.values("pk")[:1])),
             dealer_id=Subquery(bridge.values("customer__dealer_id")[:1]),
         ).order_by(),
