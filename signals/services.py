@@ -380,8 +380,12 @@ def _periodic_test_create(
     *, account: MonitoringAccount, slot: datetime, now: datetime
 ) -> AlarmEvent | None:
     with transaction.atomic():
-        if not MonitoringAccount.objects.select_for_update().filter(pk=account.pk).exists():
-            return None
+        # The site's accounts, locked in id order as every event of the site locks them
+        # (``_event_record``): locking this account alone first, then the site's, deadlocked
+        # with an alarm of the same site that held a lower-numbered account.
+        locked = selectors.transmitting_accounts(account.customer, lock=True)
+        if not any(row.pk == account.pk for row in locked):
+            return None  # gone, or it sends nothing any more
         already = Signal.objects.filter(
             account=account, event__kind=EventKind.PERIODIC_TEST, created_at__gte=slot
         )

@@ -1,13 +1,17 @@
-"""A bridge sends the same event twice at the same moment: one event, one set of signals."""
+"""Writers of one site at the same moment: a bridge sending the same event twice makes one
+event and one set of signals; a periodic test beside an alarm cannot deadlock with it."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
 
+from customers.models import MonitoringAccount
 from signals import services
 from signals.models import AlarmEvent, Signal
 from tests.factories import (
@@ -75,3 +79,66 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     assert sorted(o.is_new for o in outcomes) == [False, True]
     assert AlarmEvent.objects.count() == 1
     assert Signal.objects.count() == 1
+
+
+def _wait_until_a_lock_is_awaited() -> None:
+    """Until some session waits for a row lock (pg_locks is read live, not per transaction)."""
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nothing waited for a lock within 10 s")
+
+
+def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
+    """An alarm locks its site's accounts in id order. A periodic test of the site's second
+    account that locked that one first, then waited for the first, deadlocked with an alarm
+    holding the first: here, while "the alarm" holds the first account, the periodic test
+    waits holding nothing, so the alarm's next lock is free, and the test is made after."""
+    record = DealerStationFactory()
+    customer = CustomerFactory(dealer=record.dealer)
+    first = MonitoringAccountFactory(
+        customer=customer, station_record=record, account_number="7001"
+    )
+    second = MonitoringAccountFactory(
+        customer=customer,
+        station_record=DealerStationFactory(dealer=record.dealer),
+        account_number="7002",
+    )
+    assert first.pk < second.pk
+    outcome: list[object] = []
+
+    def periodic_test() -> None:
+        try:
+            now = timezone.now()
+            outcome.append(
+                services._periodic_test_create(
+                    account=second, slot=now - timedelta(hours=1), now=now
+                )
+            )
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            outcome.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=periodic_test)
+    with transaction.atomic():
+        # Where an alarm of the site stands between its first and its second row lock.
+        list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
+        thread.start()
+        _wait_until_a_lock_is_awaited()
+        try:
+            with transaction.atomic():
+                taken = list(
+                    MonitoringAccount.objects.select_for_update(nowait=True).filter(pk=second.pk)
+                )
+        except DatabaseError:
+            taken = []  # the periodic test holds it while it waits for ours: a deadlock
+    thread.join(timeout=30)
+
+    assert [account.pk for account in taken] == [second.pk]
+    assert len(outcome) == 1 and isinstance(outcome[0], AlarmEvent), outcome
+    assert list(Signal.objects.values_list("account_id", flat=True)) == [second.pk]
