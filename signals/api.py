@@ -20,10 +20,11 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -120,7 +121,18 @@ def _number(data: dict[str, Any], name: str, low: int, high: int) -> int | None:
     return value
 
 
-def _time(data: dict[str, Any]) -> datetime:
+# A device's clock can be wrong: one never set after a power cut starts at 1970 or 2000, and a
+# wrong time zone puts it hours ahead. What it reports still happened, and just now: a time
+# before DEVICE_TIME_EARLIEST or more than DEVICE_TIME_AHEAD past the portal's clock gives way
+# to the time the portal received it. An alarm is never refused for its bridge's clock (the
+# bridge would not send a 400 again), and no time stored is one a page cannot show in a site's
+# time zone, nor one that keeps an event at the top of the operator's list for years.
+DEVICE_TIME_EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+DEVICE_TIME_AHEAD = timedelta(minutes=1)
+
+
+def _stated_time(data: dict[str, Any]) -> tuple[str, datetime | None]:
+    """The device's ``time`` as sent and in UTC (None: beyond what a date holds in UTC)."""
     value = data.get("time")
     hint = "e.g. 2025-03-04T05:06:07+01:00"
     if not isinstance(value, str) or len(value) > 64:
@@ -132,9 +144,23 @@ def _time(data: dict[str, Any]) -> datetime:
     if parsed.utcoffset() is None:
         raise DeviceInputError(f"time must carry its UTC offset ({hint}).")
     try:
-        return parsed.astimezone(UTC)
+        return value, parsed.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise DeviceInputError("time is out of range.") from None
+        return value, None
+
+
+def device_time(data: dict[str, Any], *, now: datetime | None = None) -> tuple[datetime, str]:
+    """When it happened: the device's ``time``, or ``now`` (by default the portal's clock)
+    when that cannot be right; then also the time as the device sent it, else ''."""
+    now = now or timezone.now()
+    sent, stated = _stated_time(data)
+    if stated is not None and DEVICE_TIME_EARLIEST <= stated <= now + DEVICE_TIME_AHEAD:
+        return stated, ""
+    return now, sent
+
+
+def _time(data: dict[str, Any]) -> datetime:
+    return device_time(data)[0]
 
 
 def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
@@ -154,12 +180,24 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         raise DeviceInputError("description must be text.")
     # Printable text only: control characters (NUL among them) have no place in a log line.
     description = "".join(ch for ch in description if ch.isprintable())
+    event_id = _event_id(data)
+    occurred_at, wrong_clock = device_time(data)
+    if wrong_clock:
+        # Said where the dealer and the operator see the event, so the clock gets fixed.
+        note = f"(bridge clock said {''.join(ch for ch in wrong_clock if ch.isprintable())})"
+        description = f"{description[: DESCRIPTION_MAX - len(note) - 1]} {note}".lstrip()
+        logger.warning(
+            "bridge %s: event %s said it happened at %r; recorded at the time received",
+            bridge.serial,
+            event_id,
+            wrong_clock,
+        )
     return DeviceEvent(
-        event_id=_event_id(data),
+        event_id=event_id,
         kind=kind,
         zone=zone,
         channel=channel,
-        occurred_at=_time(data),
+        occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
     )
 

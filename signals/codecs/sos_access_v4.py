@@ -376,7 +376,8 @@ def encode_response(
 def format_time(value: datetime) -> str:
     """``2025-03-04 05:06:07.000`` in UTC (23 characters)."""
     value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    # Not strftime's %Y: it writes year 999 as "999", which the format has no room for.
+    return f"{value.year:04d}-{value:%m-%d %H:%M:%S}.{value.microsecond // 1000:03d}"
 
 
 def masked(request: Request) -> Request:

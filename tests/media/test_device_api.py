@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -280,6 +281,19 @@ def test_an_event_of_another_site_cannot_be_named(
     )
     assert response.status_code == 404
     assert_nothing_stored()
+
+
+@pytest.mark.parametrize("sent", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_a_bridge_clock_that_cannot_be_right_gives_way_to_the_time_received(
+    api_client, device_token, event, camera, sent
+):
+    before = timezone.now()
+    response = upload(api_client, device_token, hostile.jpeg(), time=sent)
+    assert response.status_code == 201, response.content
+    item = MediaItem.objects.get()
+    assert before <= item.captured_at <= timezone.now()
+    # Filed under the day it came, not year 1 or 9999.
+    assert item.file.name.split("/")[1] == f"{before.astimezone(UTC):%Y}"
 
 
 @pytest.mark.parametrize(

@@ -467,7 +467,6 @@ def test_a_bridge_without_a_token_accepts_none(api_client, bridge):
         (_event(time="yesterday"), "time"),
         (_event(time="2025-03-04T05:06:07"), "UTC offset"),
         (_event(time="2025-02-30T05:06:07Z"), "time"),
-        (_event(time="0001-01-01T00:00:00+01:00"), "time"),
         (_event(time="9" * 100), "time"),
         (_event(description=["x"]), "description"),
     ],
@@ -477,6 +476,53 @@ def test_bad_input_gets_400_with_a_reason(api_client, device_token, account, bod
     assert response.status_code == 400, response.content
     assert reason in response.json()["error"]
     assert not AlarmEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "0001-01-01T00:00:00+00:00",  # a page in New York could not show it
+        "0001-01-01T00:00:00+01:00",  # not even in UTC
+        "1970-01-01T00:00:05Z",  # a clock never set
+        "2019-12-31T23:59:59Z",
+        "9999-12-31T23:59:59+00:00",
+        "future",  # two minutes ahead: a wrong time zone, a fast clock
+    ],
+)
+def test_a_bridge_clock_that_cannot_be_right_gives_way_to_the_time_received(
+    client, api_client, device_token, account, zone, operator, caplog, sent
+):
+    if sent == "future":
+        sent = (timezone.now() + api.DEVICE_TIME_AHEAD * 2).isoformat()
+    account.customer.time_zone = "America/New_York"
+    account.customer.save(update_fields=["time_zone"])
+    before = timezone.now()
+    with caplog.at_level("WARNING", logger="signals.api"):
+        response = _post(api_client, _event(time=sent, description="Back door"), device_token)
+
+    # Accepted and sent: an alarm never waits for its bridge's clock.
+    assert response.status_code == 201, response.content
+    event = AlarmEvent.objects.get()
+    assert before <= event.occurred_at <= event.received_at
+    assert event.description == f"Back door (bridge clock said {sent})"
+    assert Signal.objects.get().event_time == event.occurred_at
+    assert any(sent in r.getMessage() for r in caplog.records)
+    # The operator's deep link shows the site (it answered 500 for year 1 in New York).
+    client.force_login(operator)
+    page = client.get("/monitoring", {"act": "3444", "zone": "017"})
+    assert page.status_code == 200
+    assert "bridge clock said" in page.content.decode()
+
+
+def test_a_bridge_clock_a_little_behind_or_ahead_is_kept(api_client, device_token, account):
+    ahead = timezone.now() + api.DEVICE_TIME_AHEAD / 2
+    for number, sent in enumerate([api.DEVICE_TIME_EARLIEST, ahead]):
+        body = _event(event_id=f"ev-{number}", time=sent.isoformat())
+        assert _post(api_client, body, device_token).status_code == 201
+    assert sorted(AlarmEvent.objects.values_list("occurred_at", "description")) == [
+        (api.DEVICE_TIME_EARLIEST, ""),
+        (ahead, ""),
+    ]
 
 
 def test_a_body_too_large_gets_413(api_client, device_token, account):

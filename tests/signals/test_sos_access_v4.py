@@ -18,6 +18,7 @@ from signals.codecs.sos_access_v4 import (
     SosAccessSettingsForm,
     Status,
     event_code,
+    format_time,
     parse_overrides,
 )
 from tests.signals import make_message
@@ -86,6 +87,18 @@ def test_an_alarm_telegram_carries_every_field_the_issue_names(codec):
     assert sent.wire.startswith(b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<alarmrequest>')
     assert b"Z\xfcrich" in sent.wire  # ISO-8859-1 on the wire, one byte for the umlaut
     assert sent.expect == {"kind": "alarmrequest", "reference": "sig-0001"}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (datetime(2025, 3, 4, 5, 6, 7, 89_999, tzinfo=UTC), "2025-03-04 05:06:07.089"),
+        # strftime's %Y writes "999": the format's year has four digits, always.
+        (datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC), "0999-12-31 23:59:59.000"),
+    ],
+)
+def test_times_have_the_formats_23_characters(value, expected):
+    assert format_time(value) == expected
 
 
 def test_what_the_portal_keeps_is_the_telegram_with_the_authentication_masked(codec):
