@@ -33,9 +33,12 @@ def client_address(request: HttpRequest) -> str:
         return peer
     candidate = forwarded[-hops]
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(candidate)
     except ValueError:
         return peer
+    # An IPv6 scope ("fe80::1%eth0") names an interface of the sender's, not the client, and
+    # may be any text at all (a NUL byte, which no database column takes): the address alone.
+    return str(address).partition("%")[0]
 
 
 @functools.cache

@@ -71,6 +71,9 @@ def test_without_a_proxy_the_header_is_ignored(settings, owner):
         (1, "not-an-address", "10.0.0.5"),
         (1, "", "10.0.0.5"),
         (1, "2001:db8::1", "2001:db8::1"),
+        # A scope is the sender's interface, any text at all (a NUL no database column takes).
+        (1, "fe80::1%eth0", "fe80::1"),
+        (2, "fe80::1%\x00, 10.0.0.9", "fe80::1"),
     ],
 )
 def test_client_address_rule(settings, hops, forwarded, expected):
