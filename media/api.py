@@ -22,7 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from customers.models import Bridge
-from media import content, services
+from media import content, selectors, services
 from media.models import UPLOAD_ID_MAX, MediaItem, MediaRequest
 from signals.api import (
     DeviceInputError,
@@ -107,7 +107,11 @@ def _event_for(bridge: Bridge, params) -> AlarmEvent | None:
     if event_id and event_code:
         raise DeviceInputError("Name the event by event_id or by event, not both.")
     if event_id:
-        event = AlarmEvent.objects.filter(bridge=bridge, device_event_id=event_id).first()
+        # Of the bridge's site: a bridge moved to another site keeps its old site's events,
+        # and their ids must not take this site's footage there.
+        event = AlarmEvent.objects.filter(
+            customer_id=bridge.customer_id, bridge=bridge, device_event_id=event_id
+        ).first()
         if event is None:
             raise LookupError("This bridge sent no event with this event_id: send the event first.")
         return event
@@ -171,7 +175,7 @@ def device_media(request: HttpRequest) -> JsonResponse:
             required=True,
         )
         # A repeated upload id answers as the first time did (before the body is read).
-        existing = MediaItem.objects.filter(bridge=bridge, upload_id=upload_id).first()
+        existing = selectors.stored_upload(bridge, upload_id)
         if existing is not None:
             return _media_answer(existing, created=False)
         channel = parse_number(params, "channel", 1, bridge.channel_count)

@@ -105,11 +105,14 @@ class MediaItem(models.Model):
     class Meta:
         ordering = ["-captured_at", "-id"]
         constraints = [
+            # Per site, as a bridge's event ids are (signals.AlarmEvent).
             models.UniqueConstraint(
-                fields=["bridge", "upload_id"],
+                fields=["bridge", "customer", "upload_id"],
                 condition=~Q(upload_id=""),
-                name="media_item_unique_bridge_upload",
-                violation_error_message="This bridge already uploaded media with this id.",
+                name="media_item_unique_bridge_site_upload",
+                violation_error_message=(
+                    "This bridge already uploaded media with this id at this site."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(kind="snapshot", content_type="image/jpeg")

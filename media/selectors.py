@@ -89,6 +89,14 @@ def request_media(request: MediaRequest) -> list[MediaItem]:
     return list(request.media_items.order_by("captured_at", "id"))
 
 
+def stored_upload(bridge: Bridge, upload_id: str) -> MediaItem | None:
+    """The bridge's upload with this id at its site: a bridge moved to another site keeps its
+    old site's media there, and its upload ids start afresh at the new one."""
+    return MediaItem.objects.filter(
+        bridge=bridge, customer_id=bridge.customer_id, upload_id=upload_id
+    ).first()
+
+
 def open_requests(bridge: Bridge) -> QuerySet[MediaRequest]:
     """What a bridge polling for commands is told to do: its open requests, oldest first."""
     return (

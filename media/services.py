@@ -100,10 +100,11 @@ def media_store(
 
     The file is written first, then the row; if the row cannot be written the file is deleted
     again, so there is never a file without its row nor a row without its file. Idempotent on
-    (bridge, upload_id): the same id again returns the stored item (``is_new`` False); the same
-    id with other content is an ``UploadConflict``. An upload naming a request finishes it.
+    (bridge, its site, upload_id): the same id again returns the stored item (``is_new``
+    False); the same id with other content is an ``UploadConflict``. An upload naming a
+    request finishes it.
     """
-    existing = MediaItem.objects.filter(bridge=bridge, upload_id=upload_id).first()
+    existing = selectors.stored_upload(bridge, upload_id)
     if existing is not None:
         return _same_upload(existing, inspected)
     camera = Camera.objects.filter(bridge=bridge, channel=channel).first()
@@ -140,7 +141,7 @@ def media_store(
     except IntegrityError:
         _file_name_free(item)
         # Two uploads with one id raced: the database's unique rule picked the first.
-        existing = MediaItem.objects.filter(bridge=bridge, upload_id=upload_id).first()
+        existing = selectors.stored_upload(bridge, upload_id)
         if existing is None:
             raise
         return _same_upload(existing, inspected)

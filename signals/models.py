@@ -95,11 +95,15 @@ class AlarmEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         constraints = [
+            # Per site: a bridge moved to another site keeps its old site's events, and the
+            # ids it sends there (a bridge reset counts from 1 again) are new events.
             models.UniqueConstraint(
-                fields=["bridge", "device_event_id"],
+                fields=["bridge", "customer", "device_event_id"],
                 condition=~Q(device_event_id=""),
-                name="signals_event_unique_bridge_device_event",
-                violation_error_message="This bridge already reported an event with this id.",
+                name="signals_event_unique_bridge_site_device_event",
+                violation_error_message=(
+                    "This bridge already reported an event with this id at this site."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(zone_number__isnull=True) | Q(zone_number__lte=CONTACT_ID_ZONE_MAX),

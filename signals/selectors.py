@@ -132,18 +132,26 @@ def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[Qu
     # As subqueries, without the models' orderings (which would join the site for its name).
     bridge = Bridge.objects.filter(serial=serial).order_by()
     site = Subquery(bridge.values("customer_id")[:1])
+    bridge_id = Subquery(bridge.values("pk")[:1])
     site_zone = Zone.objects.filter(customer_id=site, number=zone).order_by()
     return [
         *_bridge_reads(serial),
-        # At most one: a bridge's event ids are unique (signals_event_unique_bridge_device_event).
-        # That index leaves out the empty id (the portal's own events of a bridge have none):
-        # its condition, written here as a constant, lets the prepared plan use it, and an
-        # empty id never reads that history.
-        AlarmEvent.objects.filter(bridge__serial=serial, device_event_id=device_event_id)
+        # At most one: a bridge's event ids are unique at its site
+        # (signals_event_unique_bridge_site_device_event; a bridge moved to another site sends
+        # new events there, whatever ids its old site's have). That index leaves out the empty
+        # id (the portal's own events of a bridge have none): its condition, written here as a
+        # constant, lets the prepared plan use it, and an empty id never reads that history.
+        AlarmEvent.objects.filter(
+            bridge_id=bridge_id, customer_id=site, device_event_id=device_event_id
+        )
         .exclude(device_event_id="")
         .order_by("pk")[:1],
         # That event's signals' references, in id order: what a repeat is answered with.
-        Signal.objects.filter(event__bridge__serial=serial, event__device_event_id=device_event_id)
+        Signal.objects.filter(
+            event__bridge_id=bridge_id,
+            event__customer_id=site,
+            event__device_event_id=device_event_id,
+        )
         .exclude(event__device_event_id="")
         .order_by("id")
         .values_list("reference", flat=True),

@@ -92,7 +92,10 @@ def event_record(
 
 
 def _existing_device_event(bridge: Bridge, device_event_id: str) -> AlarmEvent | None:
-    return AlarmEvent.objects.filter(bridge=bridge, device_event_id=device_event_id).first()
+    """The bridge's event with this id at its site (one moved elsewhere starts afresh there)."""
+    return AlarmEvent.objects.filter(
+        bridge=bridge, customer_id=bridge.customer_id, device_event_id=device_event_id
+    ).first()
 
 
 def _event_record(

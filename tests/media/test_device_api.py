@@ -19,7 +19,7 @@ from media.models import MediaItem, MediaRequest
 from media.storage import media_storage
 from signals import services as signal_services
 from signals.models import AlarmEvent
-from tests.factories import BridgeFactory, CameraFactory, MediaRequestFactory
+from tests.factories import BridgeFactory, CameraFactory, CustomerFactory, MediaRequestFactory
 from tests.media import hostile
 
 pytestmark = pytest.mark.django_db
@@ -281,6 +281,44 @@ def test_an_event_of_another_site_cannot_be_named(
     )
     assert response.status_code == 404
     assert_nothing_stored()
+
+
+def test_a_bridge_moved_to_another_site_cannot_file_media_under_its_old_sites_events(
+    api_client, device_token, event, bridge, camera
+):
+    bridge.customer = CustomerFactory(dealer=bridge.customer.dealer, name="New site")
+    bridge.save(update_fields=["customer"])
+    # ev-1 is the old site's event: the new site's footage must not go there.
+    response = upload(api_client, device_token, hostile.jpeg())
+    assert response.status_code == 404, response.content
+    assert "send the event first" in response.json()["error"]
+    assert_nothing_stored()
+
+
+def test_a_bridge_moved_to_another_site_stores_its_uploads_there_whatever_their_ids(
+    api_client, device_token, event, bridge, camera
+):
+    first = upload(api_client, device_token, hostile.jpeg(64, 48))
+    assert first.status_code == 201
+    new_site = CustomerFactory(dealer=bridge.customer.dealer, name="New site")
+    bridge.customer = new_site
+    bridge.save(update_fields=["customer"])
+    there = signal_services.event_record(
+        customer=new_site,
+        kind="alarm",
+        zone=3,
+        bridge=bridge,
+        occurred_at=datetime(2026, 1, 2, tzinfo=UTC),
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id="ev-1",
+    )
+
+    # The same upload_id (a reset bridge counts from 1 again), other content: a new item.
+    again = upload(api_client, device_token, hostile.jpeg(32, 24))
+    assert again.status_code == 201, again.content
+    item = MediaItem.objects.get(code=again.json()["media"])
+    assert (item.customer, item.event, item.upload_id) == (new_site, there, "up-1")
+    assert MediaItem.objects.count() == 2
 
 
 @pytest.mark.parametrize("sent", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])

@@ -114,6 +114,33 @@ def test_a_repeated_event_id_answers_the_same_and_creates_nothing(
     assert Signal.objects.count() == 1
 
 
+def test_a_bridge_moved_to_another_site_sends_new_events_there_whatever_their_ids(
+    api_client, device_token, account, bridge, dealer, other_dealer, record
+):
+    """Its old site's events stay there; a bridge reset counts its ids from 1 again, and the
+    new site's alarm with an old id is a new event, not the old site's answered again."""
+    old = _post(api_client, _event(), device_token).json()
+    new_site = CustomerFactory(dealer=other_dealer, name="New site")
+    MonitoringAccountFactory(
+        customer=new_site,
+        station_record=DealerStationFactory(dealer=other_dealer),
+        account_number="5120",
+    )
+    bridge.customer = new_site
+    bridge.save(update_fields=["customer"])
+
+    moved = _post(api_client, _event(), device_token)
+    assert moved.status_code == 201, moved.content
+    assert moved.json()["event"] != old["event"]
+    assert not set(moved.json()["references"]) & set(old["references"])
+    event = AlarmEvent.objects.get(code=moved.json()["event"])
+    assert (event.customer, event.device_event_id) == (new_site, "ev-1")
+    assert Signal.objects.get(event=event).account_number == "5120"
+    # A repeat there is answered as usual, with the new site's event.
+    assert _post(api_client, _event(), device_token).json() == moved.json()
+    assert AlarmEvent.objects.count() == 2
+
+
 def test_the_portals_own_events_of_a_bridge_are_no_device_events(bridge, account):
     """Heartbeat and camera events the portal records for a bridge have no device id: the
     device API's read never finds them (nor reads their history) as a repeat."""
