@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
@@ -184,9 +185,9 @@ def read_file(content: bytes, file_format: str) -> tablib.Dataset:
                 raise ImportFileError(
                     "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
                 ) from exc
-            return _csv_values(tablib.Dataset().load(text, format="csv"))
+            return _without_nul(_csv_values(tablib.Dataset().load(text, format="csv")))
         if file_format == "xlsx":
-            return tablib.Dataset().load(io.BytesIO(content), format="xlsx")
+            return _without_nul(tablib.Dataset().load(io.BytesIO(content), format="xlsx"))
     except ImportFileError:
         raise
     except tablib.InvalidDimensions as exc:
@@ -197,6 +198,19 @@ def read_file(content: bytes, file_format: str) -> tablib.Dataset:
         kind = "an Excel workbook (.xlsx)" if file_format == "xlsx" else "a CSV file"
         raise ImportFileError(f"The file cannot be read as {kind}.") from exc
     raise ImportFileError("Upload a .csv or an .xlsx file.")
+
+
+def _without_nul(dataset: tablib.Dataset) -> tablib.Dataset:
+    """The table, unless a cell holds a NUL byte: no text column of the database can store
+    one, nor the check's saved preview, so the file is refused at once, saying where."""
+    for number, row in enumerate([dataset.headers or [], *dataset], start=1):
+        for column, value in enumerate(row, start=1):
+            if isinstance(value, str) and "\x00" in value:
+                raise ImportFileError(
+                    f"Line {number}, column {column} holds a NUL character (byte 0), which no "
+                    "field can store: remove it and upload the file again."
+                )
+    return dataset
 
 
 def _cell(value: Any) -> str:
@@ -279,7 +293,11 @@ def _xlsx(dataset: tablib.Dataset) -> bytes:
     sheet.freeze_panes = "A2"
     widths = [len(str(h)) for h in dataset.headers or []]
     for row in dataset:
-        sheet.append(list(row))
+        # A workbook cannot hold most control characters (a form keeps them in a note): each
+        # becomes U+FFFD, as in the alarm packages, rather than the export failing.
+        sheet.append(
+            [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in row]
+        )
         for cell in sheet[sheet.max_row]:
             if cell.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
                 cell.data_type = "s"

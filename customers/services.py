@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.validators import ProhibitNullCharactersValidator
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -37,6 +39,8 @@ from customers.models import (
 from dealers.models import Dealer
 from stations import protocols
 from stations.models import DealerStation, MonitoringStation
+
+logger = logging.getLogger(__name__)
 
 # --- customers (sites) ----------------------------------------------------------------------
 
@@ -533,6 +537,9 @@ def directions_review(
         raise ValidationError("This site has no account at your station.")
     if not approve and not note.strip():
         raise ValidationError({"note": "Say what the dealer should change."})
+    # The note comes from the page as typed, with no form field between to refuse a NUL byte
+    # (which PostgreSQL's text columns cannot hold).
+    ProhibitNullCharactersValidator()(note)
     with transaction.atomic():
         # The directions' row lock orders a review against the dealer's changes and against
         # another admin of the same station reviewing at the same moment.
@@ -622,14 +629,26 @@ def _dataset(upload: CustomerImport):
     return imports.read_file(bytes(upload.content), upload.file_format)
 
 
+_UNSTORABLE = (
+    "The file holds a value the portal cannot store, so nothing was imported. Check it for "
+    "unusual characters and upload it again."
+)
+
+
 def customer_import_check(*, upload: CustomerImport) -> CustomerImport:
     """Check every row of the file and keep what was found; writes nothing else."""
     from customers import imports
 
     try:
-        result = imports.plan_import(upload.dealer, _dataset(upload)).summary()
+        # A savepoint: a value the database refuses leaves the upload's own row writable.
+        with transaction.atomic():
+            result = imports.plan_import(upload.dealer, _dataset(upload)).summary()
     except imports.ImportFileError as exc:
         result = {"file_error": str(exc)}
+    except DataError:
+        # Never an upload stuck at "checking": the dealer hears the file cannot be taken.
+        logger.exception("import %s: the database refused a value of the file", upload.pk)
+        result = {"file_error": _UNSTORABLE}
     upload.result = result
     upload.state = CustomerImport.State.CHECKED
     upload.save(update_fields=["result", "state"])
@@ -665,6 +684,10 @@ def customer_import_commit(*, upload: CustomerImport, actor: Any) -> CustomerImp
             "file_error": "Another change to these accounts was saved while the file was "
             "imported, so nothing was imported. Upload the file again to check it anew.",
         }
+        upload.state = CustomerImport.State.REFUSED
+    except DataError:
+        logger.exception("import %s: the database refused a value of the file", upload.pk)
+        upload.result = {**upload.result, "file_error": _UNSTORABLE}
         upload.state = CustomerImport.State.REFUSED
     else:
         upload.result = plan.summary()

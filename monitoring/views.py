@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST, require_safe
 
 from media import services as media_services
-from monitoring import selectors, services
+from monitoring import lib, selectors, services
 from monitoring.access import admin_stations
 from monitoring.forms import VerdictForm, blank_verdict_form_html, verdict_form_html
 from monitoring.lib import DeepLink, DeepLinkError, parse
@@ -280,7 +280,8 @@ def request_recent(request: HttpRequest, code: UUID) -> HttpResponse:
     media_request = media_services.media_request_create(
         customer=match.customer,
         camera=found,
-        zone_number=int(zone) if zone.isdigit() and int(zone) <= 999 else None,
+        # ASCII digits only (str.isdigit also takes "²", which int() refuses) and few of them.
+        zone_number=int(zone) if lib.ZONE_RE.match(zone) and int(zone) <= 999 else None,
         requested_by=request.user,
     )
     if not request.htmx:

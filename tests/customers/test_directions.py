@@ -93,6 +93,18 @@ def _review(client, station, directions, action, note=""):
     )
 
 
+def test_a_note_with_a_nul_byte_is_refused_with_a_reason(
+    owner_client, customer, camera, account, station, station_admin_client
+):
+    assert _save(owner_client, customer, camera).status_code == 302
+    directions = SiteDirections.objects.get(customer=customer)
+    response = _review(station_admin_client, station, directions, "reject", note="a\x00b")
+    assert response.status_code == 302  # back to the review, saying why (it answered 500)
+    page = station_admin_client.get(response.url).content.decode()
+    assert "Null characters are not allowed" in page
+    assert _status(directions, station) != "rejected"
+
+
 def test_directions_reach_operators_only_once_approved(
     owner_client,
     owner,

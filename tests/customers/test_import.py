@@ -11,7 +11,7 @@ import pytest
 import tablib
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -361,6 +361,60 @@ def test_a_file_that_is_no_table_is_explained(owner_client, django_capture_on_co
         reverse("customers:import"), {"file": SimpleUploadedFile("a.pdf", b"%PDF")}
     )
     assert "Upload a .csv or an .xlsx" in response.context["form"].errors["file"][0]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Name,Portal site ID\nA,\x00\n",  # once looked up in the database, which refused it
+        b"Name,Time zone,Zones\nZ1,UTC,017 Fr\x00ont [Instant]\n",  # once passed the check
+        b"Name\x00\nA\n",  # once in the saved preview, which the database refused
+    ],
+)
+def test_a_nul_byte_in_a_file_is_refused_saying_where(
+    owner_client, content, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_client.post(
+            reverse("customers:import"), {"file": SimpleUploadedFile("nul.csv", content)}
+        )
+    upload = CustomerImport.objects.get()
+    assert upload.state == "checked", upload.state  # not stuck at "checking"
+    assert "holds a NUL character" in upload.result["file_error"]
+    assert "holds a NUL character" in owner_client.get(response.url).content.decode()
+    assert not Customer.objects.exists()
+
+
+def test_a_value_the_database_refuses_never_leaves_an_upload_stuck(
+    owner_client, dealer, monkeypatch, django_capture_on_commit_callbacks
+):
+    def refused(*args, **kwargs):
+        raise DataError("unsupported Unicode escape sequence")
+
+    content = b"Name,Time zone\nA,UTC\n"
+    monkeypatch.setattr(imports, "plan_import", refused)
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(
+            reverse("customers:import"), {"file": SimpleUploadedFile("a.csv", content)}
+        )
+    upload = CustomerImport.objects.get()
+    assert (upload.state, upload.result["file_error"]) == ("checked", services._UNSTORABLE)
+
+    monkeypatch.setattr(imports, "commit_import", refused)
+    upload = services.customer_import_commit(upload=upload, actor=None)
+    assert (upload.state, upload.result["file_error"]) == ("refused", services._UNSTORABLE)
+    assert not Customer.objects.exists()
+
+
+def test_control_characters_a_form_kept_do_not_stop_the_excel_export(owner_client, book):
+    site = book[0]
+    site.notes = "gate code\x01\x0b 1234"
+    site.save()
+    response = owner_client.get(reverse("customers:export"), {"format": "xlsx"})
+    assert response.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(response.content)).active.values)
+    notes = rows[0].index("Notes")
+    assert [r[notes] for r in rows[1:] if r[1] == site.name] == ["gate code\ufffd\ufffd 1234"]
 
 
 def test_viewers_export_but_do_not_import(viewer_client):

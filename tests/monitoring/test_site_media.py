@@ -179,6 +179,14 @@ def _request_url(site) -> str:
     return f"/operator/sites/{site.code}/last-two-minutes/"
 
 
+@pytest.mark.parametrize("zone", ["\u00b2", "7" * 5000, "1000", "x"])
+def test_a_zone_that_is_no_zone_number_asks_without_one(operator_client, site, zone):
+    # "²" passes str.isdigit and 5,000 digits pass it too: int() refused both (a 500).
+    response = operator_client.post(_request_url(site), {"camera": site.yard.code, "zone": zone})
+    assert response.status_code == 302
+    assert MediaRequest.objects.get().zone_number is None
+
+
 def test_asking_for_the_last_two_minutes_polls_until_the_clip_is_in(
     operator_client, site, operator
 ):
