@@ -12,6 +12,7 @@ logged with its reason, and nothing a device sends answering 500.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from typing import Any
@@ -28,14 +29,16 @@ from signals.api import (
     DeviceInputError,
     authenticate_bridge,
     declared_length,
+    device_time,
     error_response,
     json_body,
     limited,
     logs_refusals,
     parse_number,
-    parse_time,
 )
 from signals.models import AlarmEvent
+
+logger = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 16 * 1024
 UPLOAD_ID_RE = re.compile(rf"[A-Za-z0-9._:-]{{1,{UPLOAD_ID_MAX}}}")
@@ -135,7 +138,10 @@ def _request_for(bridge: Bridge, params) -> MediaRequest | None:
         code = uuid.UUID(value)
     except ValueError:
         raise DeviceInputError("request must be the id the commands answer gave.") from None
-    request = MediaRequest.objects.filter(bridge=bridge, code=code).first()
+    # Of the bridge's site: a bridge moved elsewhere answers none of its old site's requests.
+    request = MediaRequest.objects.filter(
+        bridge=bridge, customer_id=bridge.customer_id, code=code
+    ).first()
     if request is None:
         raise LookupError("This bridge has no request with this id.")
     return request
@@ -185,7 +191,16 @@ def device_media(request: HttpRequest) -> JsonResponse:
         if phase not in MediaItem.Phase.values:
             raise DeviceInputError("phase must be pre or post (or left out).")
         # "+01:00" sent without URL-encoding arrives as " 01:00": read it as meant.
-        captured_at = parse_time({"time": (params.get("time") or "").replace(" ", "+") or None})
+        captured_at, wrong_clock = device_time(
+            {"time": (params.get("time") or "").replace(" ", "+") or None}
+        )
+        if wrong_clock:
+            logger.warning(
+                "bridge %s: a %s said it was taken at %r; kept with the time received",
+                bridge.serial,
+                kind,
+                wrong_clock,
+            )
         event = _event_for(bridge, params)
         media_request = _request_for(bridge, params)
         if event is None and media_request is None:

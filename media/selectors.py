@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from customers.models import Bridge, Camera, Customer
 from dealers.models import Dealer
@@ -79,14 +79,19 @@ def site_requests(customer: Customer, *, limit: int = RECENT_REQUESTS) -> list[M
     return list(
         MediaRequest.objects.filter(customer=customer)
         .select_related("camera")
-        .prefetch_related("media_items")
+        # The site's own media only, whatever a request was answered with.
+        .prefetch_related(
+            Prefetch("media_items", queryset=MediaItem.objects.filter(customer=customer))
+        )
         .order_by("-requested_at", "-id")[:limit]
     )
 
 
 def request_media(request: MediaRequest) -> list[MediaItem]:
     """The media that answered a request (the operator's page polls for it)."""
-    return list(request.media_items.order_by("captured_at", "id"))
+    return list(
+        request.media_items.filter(customer_id=request.customer_id).order_by("captured_at", "id")
+    )
 
 
 def stored_upload(bridge: Bridge, upload_id: str) -> MediaItem | None:
@@ -98,9 +103,10 @@ def stored_upload(bridge: Bridge, upload_id: str) -> MediaItem | None:
 
 
 def open_requests(bridge: Bridge) -> QuerySet[MediaRequest]:
-    """What a bridge polling for commands is told to do: its open requests, oldest first."""
+    """What a bridge polling for commands is told to do: its open requests at its site (one
+    moved elsewhere is not asked for its old site's cameras), oldest first."""
     return (
-        MediaRequest.objects.filter(bridge=bridge)
+        MediaRequest.objects.filter(bridge=bridge, customer_id=bridge.customer_id)
         .open()
         .select_related("camera")
         .order_by("requested_at", "id")

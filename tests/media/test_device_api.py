@@ -15,11 +15,18 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from media import selectors
 from media.models import MediaItem, MediaRequest
 from media.storage import media_storage
 from signals import services as signal_services
 from signals.models import AlarmEvent
-from tests.factories import BridgeFactory, CameraFactory, CustomerFactory, MediaRequestFactory
+from tests.factories import (
+    BridgeFactory,
+    CameraFactory,
+    CustomerFactory,
+    MediaItemFactory,
+    MediaRequestFactory,
+)
 from tests.media import hostile
 
 pytestmark = pytest.mark.django_db
@@ -321,12 +328,35 @@ def test_a_bridge_moved_to_another_site_stores_its_uploads_there_whatever_their_
     assert MediaItem.objects.count() == 2
 
 
+def test_a_bridge_moved_to_another_site_is_not_asked_for_its_old_sites_clips(
+    api_client, device_token, bridge, camera, other_dealer
+):
+    old_site = bridge.customer
+    asked = MediaRequestFactory(camera=camera)
+    assert asked.customer == old_site
+    bridge.customer = CustomerFactory(dealer=other_dealer, name="New site")
+    bridge.save(update_fields=["customer"])
+
+    assert list(selectors.open_requests(bridge)) == []
+    response = upload(
+        api_client, device_token, hostile.jpeg(), event_id=None, request=str(asked.code)
+    )
+    assert response.status_code == 404, response.content
+    assert_nothing_stored()
+    # Media of another site that answered a request (before this rule) is not the request's.
+    MediaItemFactory(camera=camera, request=asked, customer=bridge.customer)
+    assert selectors.request_media(asked) == []
+    assert [list(r.media_items.all()) for r in selectors.site_requests(old_site)] == [[]]
+
+
 @pytest.mark.parametrize("sent", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
 def test_a_bridge_clock_that_cannot_be_right_gives_way_to_the_time_received(
-    api_client, device_token, event, camera, sent
+    api_client, device_token, event, camera, sent, caplog
 ):
     before = timezone.now()
-    response = upload(api_client, device_token, hostile.jpeg(), time=sent)
+    with caplog.at_level("WARNING", logger="media.api"):
+        response = upload(api_client, device_token, hostile.jpeg(), time=sent)
+    assert any(sent in r.getMessage() for r in caplog.records)
     assert response.status_code == 201, response.content
     item = MediaItem.objects.get()
     assert before <= item.captured_at <= timezone.now()
