@@ -159,10 +159,6 @@ def device_time(data: dict[str, Any], *, now: datetime | None = None) -> tuple[d
     return now, sent
 
 
-def _time(data: dict[str, Any]) -> datetime:
-    return device_time(data)[0]
-
-
 def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     """Check every field of an authenticated request; ``DeviceInputError`` says what is wrong."""
     kind = data.get("kind")
@@ -352,4 +348,3 @@ authenticate_bridge = _authenticate
 error_response = _error
 logs_refusals = _logs_refusals
 parse_number = _number
-parse_time = _time
