@@ -280,6 +280,13 @@ def _csv_values(dataset: tablib.Dataset) -> tablib.Dataset:
     return values
 
 
+def _workbook_text(value: Any) -> Any:
+    """A workbook cannot hold most control characters (forms keep them, in a note or a station
+    record's name): each becomes U+FFFD, as in the alarm packages, rather than the export
+    failing. Such a cell is the one thing that does not import back unchanged."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
+
+
 def _xlsx(dataset: tablib.Dataset) -> bytes:
     """An Excel workbook whose cells are all values: a cell starting with "=" is stored as
     text, not as a formula. (tablib's ``escape`` drops the "=" instead, which would change
@@ -287,17 +294,13 @@ def _xlsx(dataset: tablib.Dataset) -> bytes:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = dataset.title or "Sheet"
-    sheet.append(dataset.headers or [])
+    sheet.append([_workbook_text(h) for h in dataset.headers or []])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     sheet.freeze_panes = "A2"
     widths = [len(str(h)) for h in dataset.headers or []]
     for row in dataset:
-        # A workbook cannot hold most control characters (a form keeps them in a note): each
-        # becomes U+FFFD, as in the alarm packages, rather than the export failing.
-        sheet.append(
-            [ILLEGAL_CHARACTERS_RE.sub("\ufffd", v) if isinstance(v, str) else v for v in row]
-        )
+        sheet.append([_workbook_text(v) for v in row])
         for cell in sheet[sheet.max_row]:
             if cell.data_type == "f":  # openpyxl reads "=..." as a formula: keep it text
                 cell.data_type = "s"

@@ -674,7 +674,9 @@ def customer_import_commit(*, upload: CustomerImport, actor: Any) -> CustomerImp
     from customers import imports
 
     try:
-        plan = imports.commit_import(upload.dealer, _dataset(upload), actor=actor)
+        # A savepoint: whatever the database refuses leaves the upload's own row writable.
+        with transaction.atomic():
+            plan = imports.commit_import(upload.dealer, _dataset(upload), actor=actor)
     except imports.ImportRefused as exc:
         upload.result = exc.plan.summary()
         upload.state = CustomerImport.State.REFUSED

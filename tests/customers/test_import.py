@@ -389,7 +389,11 @@ def test_a_value_the_database_refuses_never_leaves_an_upload_stuck(
     owner_client, dealer, monkeypatch, django_capture_on_commit_callbacks
 ):
     def refused(*args, **kwargs):
-        raise DataError("unsupported Unicode escape sequence")
+        with connection.cursor() as cursor:
+            # The database's own refusal (a data exception), inside the transaction: the upload
+            # must still be written after it.
+            cursor.execute("SELECT CAST('x' AS integer)")
+        raise DataError("the database accepted what it should have refused")
 
     content = b"Name,Time zone\nA,UTC\n"
     monkeypatch.setattr(imports, "plan_import", refused)
@@ -406,15 +410,18 @@ def test_a_value_the_database_refuses_never_leaves_an_upload_stuck(
     assert not Customer.objects.exists()
 
 
-def test_control_characters_a_form_kept_do_not_stop_the_excel_export(owner_client, book):
+def test_control_characters_a_form_kept_do_not_stop_the_excel_export(owner_client, book, record):
     site = book[0]
     site.notes = "gate code\x01\x0b 1234"
     site.save()
+    record.name = "Central\x01One"  # a column's header
+    record.save()
     response = owner_client.get(reverse("customers:export"), {"format": "xlsx"})
     assert response.status_code == 200
     rows = list(openpyxl.load_workbook(io.BytesIO(response.content)).active.values)
     notes = rows[0].index("Notes")
     assert [r[notes] for r in rows[1:] if r[1] == site.name] == ["gate code\ufffd\ufffd 1234"]
+    assert "Central\ufffdOne account number" in rows[0]
 
 
 def test_viewers_export_but_do_not_import(viewer_client):
