@@ -63,9 +63,9 @@ def event_record(
     switched-off code, or a site with no account that has a receiver, records the event and
     sends nothing.
 
-    Idempotent on (bridge, device_event_id): a repeated id returns the stored event (with
-    ``is_new`` False) and creates nothing, also when two requests race (the database's unique
-    constraint decides). ``device_event_checked``: the caller has just looked that id up and
+    Idempotent on (bridge, its site, device_event_id): a repeated id returns the stored event
+    (with ``is_new`` False) and creates nothing, also when two requests race (the database's
+    unique constraint decides). ``device_event_checked``: the caller has just looked that id up and
     found nothing (the device API does, to answer a repeat before reading the rest), so it is
     not looked up again; a request racing this one is still settled by the constraint.
     ``site_codes``: the site's zone and library as the caller read them with the bridge

@@ -81,16 +81,17 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     assert Signal.objects.count() == 1
 
 
-def _wait_until_a_lock_is_awaited() -> None:
-    """Until some session waits for a row lock (pg_locks is read live, not per transaction)."""
+def _wait_until_waiting_for_a_lock(pid: int) -> None:
+    """Until the session ``pid`` waits for a lock (pg_locks is read live, not per transaction;
+    it shows every database's sessions, hence the pid)."""
     deadline = time.monotonic() + 10
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [pid])
             if cursor.fetchone()[0]:
                 return
             time.sleep(0.02)
-    raise AssertionError("nothing waited for a lock within 10 s")
+    raise AssertionError("the periodic test waited for no lock within 10 s")
 
 
 def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
@@ -110,9 +111,15 @@ def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
     )
     assert first.pk < second.pk
     outcome: list[object] = []
+    backend: list[int] = []
+    started = threading.Event()
 
     def periodic_test() -> None:
         try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend.append(cursor.fetchone()[0])
+            started.set()
             now = timezone.now()
             outcome.append(
                 services._periodic_test_create(
@@ -129,7 +136,8 @@ def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
         # Where an alarm of the site stands between its first and its second row lock.
         list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
         thread.start()
-        _wait_until_a_lock_is_awaited()
+        assert started.wait(10)
+        _wait_until_waiting_for_a_lock(backend[0])
         try:
             with transaction.atomic():
                 taken = list(
