@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from customers.models import Bridge
 from media import content, selectors, services
 from media.models import UPLOAD_ID_MAX, MediaItem, MediaRequest
+from signals import selectors as event_selectors
 from signals.api import (
     DeviceInputError,
     authenticate_bridge,
@@ -110,11 +111,8 @@ def _event_for(bridge: Bridge, params) -> AlarmEvent | None:
     if event_id and event_code:
         raise DeviceInputError("Name the event by event_id or by event, not both.")
     if event_id:
-        # Of the bridge's site: a bridge moved to another site keeps its old site's events,
-        # and their ids must not take this site's footage there.
-        event = AlarmEvent.objects.filter(
-            customer_id=bridge.customer_id, bridge=bridge, device_event_id=event_id
-        ).first()
+        # Of the bridge's site: its old site's events must not take this site's footage.
+        event = event_selectors.device_event(bridge, event_id)
         if event is None:
             raise LookupError("This bridge sent no event with this event_id: send the event first.")
         return event

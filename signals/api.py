@@ -149,10 +149,10 @@ def _stated_time(data: dict[str, Any]) -> tuple[str, datetime | None]:
         return value, None
 
 
-def device_time(data: dict[str, Any], *, now: datetime | None = None) -> tuple[datetime, str]:
-    """When it happened: the device's ``time``, or ``now`` (by default the portal's clock)
-    when that cannot be right; then also the time as the device sent it, else ''."""
-    now = now or timezone.now()
+def device_time(data: dict[str, Any]) -> tuple[datetime, str]:
+    """When it happened: the device's ``time``, or the portal's clock when that cannot be
+    right; then also the time as the device sent it, else ''."""
+    now = timezone.now()
     sent, stated = _stated_time(data)
     if stated is not None and DEVICE_TIME_EARLIEST <= stated <= now + DEVICE_TIME_AHEAD:
         return stated, ""

@@ -264,6 +264,14 @@ def camera_on_channel(bridge: Bridge, channel: int) -> Camera | None:
     return Camera.objects.filter(bridge=bridge, channel=channel).first()
 
 
+def device_event(bridge: Bridge, device_event_id: str) -> AlarmEvent | None:
+    """The event the bridge sent with this id at its site (a bridge moved to another site
+    keeps its old site's events there, and its ids start afresh at the new one)."""
+    return AlarmEvent.objects.filter(
+        bridge=bridge, customer_id=bridge.customer_id, device_event_id=device_event_id
+    ).first()
+
+
 def event_references(event: AlarmEvent) -> list[str]:
     return list(event.signals.order_by("id").values_list("reference", flat=True))
 

@@ -91,13 +91,6 @@ def event_record(
     return event
 
 
-def _existing_device_event(bridge: Bridge, device_event_id: str) -> AlarmEvent | None:
-    """The bridge's event with this id at its site (one moved elsewhere starts afresh there)."""
-    return AlarmEvent.objects.filter(
-        bridge=bridge, customer_id=bridge.customer_id, device_event_id=device_event_id
-    ).first()
-
-
 def _event_record(
     *,
     customer: Customer,
@@ -122,7 +115,7 @@ def _event_record(
         raise ValueError("occurred_at must be timezone-aware")
     now = now or timezone.now()
     if bridge is not None and device_event_id and not device_event_checked:
-        existing = _existing_device_event(bridge, device_event_id)
+        existing = selectors.device_event(bridge, device_event_id)
         if existing is not None:
             return existing
 
@@ -217,7 +210,7 @@ def _event_record(
     except IntegrityError:
         if bridge is None or not device_event_id:
             raise
-        existing = _existing_device_event(bridge, device_event_id)
+        existing = selectors.device_event(bridge, device_event_id)
         if existing is None:
             raise
         return existing

@@ -281,14 +281,14 @@ def test_a_lost_race_returns_the_winners_event(customer, account, bridge, monkey
     """The other request committed between our look-up and our insert: the database's unique
     constraint refuses ours, and we answer with theirs."""
     winner = _record(customer, bridge=bridge, zone=17, device_event_id="ev-9")
-    real = services._existing_device_event
+    real = selectors.device_event
     calls = []
 
     def not_yet_then_real(bridge, device_event_id):
         calls.append(device_event_id)
         return None if len(calls) == 1 else real(bridge, device_event_id)
 
-    monkeypatch.setattr(services, "_existing_device_event", not_yet_then_real)
+    monkeypatch.setattr(selectors, "device_event", not_yet_then_real)
     loser = _record(customer, bridge=bridge, zone=17, device_event_id="ev-9")
     assert len(calls) == 2
     assert loser.pk == winner.pk

@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
 from customers.models import MonitoringAccount
-from signals import services
+from signals import selectors, services
 from signals.models import AlarmEvent, Signal
 from tests.factories import (
     BridgeFactory,
@@ -39,7 +39,7 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     # Both copies look for the event before either has written it, so only the database's
     # unique constraint can stop the second.
     barrier = threading.Barrier(2, timeout=10)
-    lookup = services._existing_device_event
+    lookup = selectors.device_event
     calls = threading.local()
 
     def look_then_wait(bridge, device_event_id):
@@ -49,7 +49,7 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
             barrier.wait()
         return found
 
-    monkeypatch.setattr(services, "_existing_device_event", look_then_wait)
+    monkeypatch.setattr(selectors, "device_event", look_then_wait)
     outcomes: list[object] = [None, None]
 
     def send(i: int) -> None:
