@@ -15,6 +15,7 @@ from dealers.models import Dealer
 from media.models import BridgeStatus, CameraStatus, MediaItem, MediaRequest
 from media.signing import MediaUrls
 from signals.models import AlarmEvent
+from signals.selectors import events_recent
 
 RECENT_EVENTS = 10
 RECENT_REQUESTS = 10
@@ -159,10 +160,9 @@ def bridge_states(customer: Customer) -> list[BridgeState]:
 
 
 def recent_events_with_media(customer: Customer, *, limit: int = RECENT_EVENTS) -> list:
-    """The site's latest events, each with ``media``: its snapshots and clips; two queries."""
-    events = list(
-        AlarmEvent.objects.filter(customer=customer).order_by("-occurred_at", "-id")[:limit]
-    )
+    """The site's latest events (``signals.selectors.events_recent``), each with ``media``: its
+    snapshots and clips; two queries."""
+    events = list(events_recent(customer, limit=limit))
     media = event_media(events)
     for event in events:
         event.media = media.get(event.pk, [])

@@ -415,6 +415,8 @@ class EventView:
     snapshots: list[MediaLink] = field(default_factory=list)
     # When it happened in the site's time zone ("" when the caller gave none).
     when: str = ""
+    # When the portal received it, likewise, if far from ``when`` (``received_apart``), else "".
+    received: str = ""
     # In the zone the deep link names.
     for_zone: bool = False
 
@@ -447,17 +449,21 @@ def event_views(
 ) -> list[EventView]:
     """The events with their verdicts for ``stations`` (read here, one query, unless the
     caller read them already: ``verdicts``, by event id), and, given the site's
-    ``time_zone``, when each happened there; those in ``zone`` (the link's) say so."""
+    ``time_zone``, when each happened there (and when the portal received it, if that was
+    far off); those in ``zone`` (the link's) say so."""
     if verdicts is None:
         verdicts = verdicts_by_event(events, stations=stations)
     local = ZoneInfo(time_zone) if time_zone else None
+
+    def there(moment: datetime) -> str:
+        return moment.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if local else ""
+
     return [
         EventView(
             event,
             verdicts.get(event.pk, []),
-            when=(
-                event.occurred_at.astimezone(local).strftime("%Y-%m-%d %H:%M:%S") if local else ""
-            ),
+            when=there(event.occurred_at),
+            received=there(event.received_at) if event.received_apart else "",
             for_zone=zone is not None and event.zone_number == zone,
         )
         for event in events

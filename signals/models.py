@@ -4,6 +4,7 @@ dealer's alarm library (which Contact ID code each kind of event sends)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,6 +27,9 @@ REFERENCE_MAX = 64
 # What a reply or an error may take up in a DeliveryAttempt row.
 REPLY_MAX = 2000
 ERROR_MAX = 2000
+# An event the portal received further than this from the time its device gave it (a wrong
+# clock, or an event the device kept while it was offline) shows both times.
+RECEIVED_APART = timedelta(minutes=5)
 
 event_code_validator = RegexValidator(r"^[0-9]{3}$", "A Contact ID code has exactly 3 digits.")
 
@@ -66,6 +70,8 @@ class AlarmEvent(models.Model):
     # The device's own id for the event: the same id twice is the same event.
     device_event_id = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(help_text="When it happened, by the device's clock.")
+    # When the portal had it: the order events are listed in, since a device's clock can be
+    # wrong (a bridge without a clock battery boots at its firmware's date).
     received_at = models.DateTimeField(default=timezone.now)
     description = models.CharField(max_length=200, blank=True)
     unsent_reason = models.CharField(
@@ -93,7 +99,7 @@ class AlarmEvent(models.Model):
     references: list[str] | None = None
 
     class Meta:
-        ordering = ["-occurred_at", "-id"]
+        ordering = ["-received_at", "-id"]
         constraints = [
             # Per site: a bridge moved to another site keeps its old site's events, and the
             # ids it sends there (a bridge reset counts from 1 again) are new events.
@@ -117,13 +123,20 @@ class AlarmEvent(models.Model):
             ),
         ]
         indexes = [
-            # A site's recent events: the deep-link site page and the customer's signal list.
-            models.Index(fields=["customer", "-occurred_at", "-id"], name="signals_event_recent"),
+            # A site's recent events, latest received first: the deep-link site page and the
+            # customer page's media panel.
+            models.Index(fields=["customer", "-received_at", "-id"], name="signals_event_received"),
         ]
 
     def __str__(self) -> str:
         zone = f" zone {self.zone_number:03d}" if self.zone_number is not None else ""
         return f"{self.get_kind_display()}{zone} at {self.customer_id} ({self.occurred_at})"
+
+    @property
+    def received_apart(self) -> bool:
+        """Received further than ``RECEIVED_APART`` from when its device says it happened:
+        the pages then show when the portal received it as well."""
+        return abs(self.received_at - self.occurred_at) > RECEIVED_APART
 
 
 class SignalQuerySet(DealerOwnedQuerySet):

@@ -294,10 +294,14 @@ def periodic_test_candidates() -> QuerySet[MonitoringAccount]:
 
 
 def events_recent(customer: Customer | int, *, limit: int = 20) -> QuerySet[AlarmEvent]:
-    """A site's (or site id's) latest events, newest first (the deep-link site page); a sliced
-    queryset, so that the page can read it together with its other reads, and use its ids in
-    theirs (``dealers.generic.PreparedReads``)."""
-    return AlarmEvent.objects.filter(customer=customer).order_by("-occurred_at", "-id")[:limit]
+    """A site's (or site id's) latest events, the last received first (the deep-link site page,
+    the customer page's media panel); a sliced queryset, so that the page can read it together
+    with its other reads, and use its ids in theirs (``dealers.generic.PreparedReads``).
+
+    By the portal's clock, not the device's: a bridge whose clock is wrong (one without a clock
+    battery boots at its firmware's date) must not bury the alarm it sends now below older
+    events, nor keep it from being the page's featured alarm."""
+    return AlarmEvent.objects.filter(customer=customer).order_by("-received_at", "-id")[:limit]
 
 
 # --- signal lists ---------------------------------------------------------------------------

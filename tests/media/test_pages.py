@@ -67,6 +67,33 @@ def test_the_customer_page_lists_recent_events_with_their_media(owner_client, cu
     assert shown == 2
 
 
+def test_the_customer_page_lists_events_as_received_with_both_times(owner_client, customer):
+    """A bridge whose clock is years behind: its event is the latest received, listed first,
+    and shows when the portal received it (in the site's time zone) beside its own time."""
+    customer.time_zone = "America/Chicago"
+    customer.save()
+    now = timezone.now()
+    AlarmEventFactory(
+        customer=customer,
+        description="Earlier alarm",
+        occurred_at=now - timedelta(minutes=3),
+        received_at=now - timedelta(minutes=3),
+    )
+    AlarmEventFactory(
+        customer=customer,
+        description="Wrong clock alarm",
+        occurred_at=datetime(2021, 3, 4, 7, 0, tzinfo=UTC),
+        received_at=datetime(2026, 11, 30, 19, 0, tzinfo=UTC),
+    )
+    text = owner_client.get(detail(customer)).text
+    table = text.split('data-testid="recent-events"')[1].split("</table>")[0]
+    assert table.index("Wrong clock alarm") < table.index("Earlier alarm")
+    # 07:00 UTC is 01:00 in Chicago (CST); 19:00 UTC is 13:00.
+    assert "2021-03-04 01:00:00 CST" in table
+    assert "received 2026-11-30 13:00:00 CST" in table
+    assert table.count('data-testid="event-received"') == 1
+
+
 def test_another_dealers_media_is_not_on_the_page(owner_client, customer, outsider_customer):
     theirs = AlarmEventFactory(customer=outsider_customer, description="Their event Qx9")
     MediaItemFactory(camera=CameraFactory(bridge__customer=outsider_customer), event=theirs)

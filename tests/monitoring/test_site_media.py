@@ -6,7 +6,8 @@ signed portal URL for the viewer; no storage path or camera address is ever show
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.files.base import ContentFile
@@ -140,6 +141,34 @@ def test_recent_events_show_their_media(operator_client, site, alarm):
     (view,) = [v for v in response.context["events"] if v.event == alarm]
     assert len(view.clips) == 1 and len(view.snapshots) == 2
     assert 'data-testid="event-media"' in response.text
+
+
+def test_an_alarm_from_a_bridge_with_a_wrong_clock_comes_first(operator_client, site):
+    """A bridge without a clock battery boots at its firmware's date: its alarm now must not
+    sink below the site's older events (off the page) nor leave an older alarm featured."""
+    from signals.models import RECEIVED_APART
+
+    now = timezone.now()
+    for minutes in range(1, 26):  # more than the page shows
+        earlier = now - timedelta(minutes=minutes)
+        AlarmEventFactory(customer=site, zone_number=17, occurred_at=earlier, received_at=earlier)
+    firmware_date = datetime(2021, 3, 4, 7, 0, tzinfo=UTC)
+    alarm = AlarmEventFactory(customer=site, zone_number=17, occurred_at=firmware_date)
+    response = operator_client.get(URL, {"act": "3444", "zone": "017"})
+    views = response.context["events"]
+    assert views[0].event == alarm
+    assert response.context["featured"].event == alarm
+    # Both times, in the site's time zone (America/New_York): the bridge's, and the portal's.
+    assert views[0].when == "2021-03-04 02:00:00"
+    received = timezone.localtime(alarm.received_at, ZoneInfo("America/New_York"))
+    assert views[0].received == received.strftime("%Y-%m-%d %H:%M:%S")
+    featured = response.text.split('data-testid="featured-when"')[1].split("</div>")[0]
+    assert f"received {views[0].received}" in featured
+    table = response.text.split('data-testid="events"')[1].split("</table>")[0]
+    assert table.count('data-testid="event-received"') == 1
+    # Received within RECEIVED_APART of its bridge's time: one time only.
+    assert all(v.received == "" for v in views[1:])
+    assert views[1].event.received_at - views[1].event.occurred_at < RECEIVED_APART
 
 
 def test_query_count_does_not_grow_with_events_and_media(client, operator, record):
