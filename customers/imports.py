@@ -826,6 +826,7 @@ def commit_import(dealer: Dealer, dataset: tablib.Dataset, *, actor: Any) -> Imp
         accounts_changed = [a for row in rows for a in row.accounts_changed]
         for account in accounts_changed:
             account.updated_at = now
+        _lock_in_id_order(MonitoringAccount, accounts_changed)
         _update(
             MonitoringAccount,
             accounts_changed,
@@ -835,6 +836,19 @@ def commit_import(dealer: Dealer, dataset: tablib.Dataset, *, actor: Any) -> Imp
         _create(Zone, [z for row in rows for z in row.zones_new], actor)
         _update(Zone, [z for row in rows for z in row.zones_changed], ["name", "zone_type"], actor)
     return plan
+
+
+def _lock_in_id_order(model, objects: list) -> None:
+    """Lock the rows about to be written in id order: the order in which an alarm locks its
+    site's accounts (``signals.selectors.transmitting_accounts``). A bulk update locks its rows
+    in whatever order its plan visits them, and an import holding a site's second account while
+    waiting for the first, which an alarm holds while waiting for the second, is a deadlock:
+    one of the two would be refused."""
+    ids = sorted(obj.pk for obj in objects)
+    for chunk in _chunks(ids):
+        list(
+            model.objects.filter(pk__in=chunk).order_by("pk").select_for_update().values_list("pk")
+        )
 
 
 def _create(model, objects: list, actor: Any) -> None:

@@ -91,7 +91,7 @@ def _wait_until_waiting_for_a_lock(pid: int) -> None:
             if cursor.fetchone()[0]:
                 return
             time.sleep(0.02)
-    raise AssertionError("the periodic test waited for no lock within 10 s")
+    raise AssertionError(f"session {pid} waited for no lock within 10 s")
 
 
 def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
@@ -150,3 +150,77 @@ def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
     assert [account.pk for account in taken] == [second.pk]
     assert len(outcome) == 1 and isinstance(outcome[0], AlarmEvent), outcome
     assert list(Signal.objects.values_list("account_id", flat=True)) == [second.pk]
+
+
+def test_an_import_takes_the_sites_locks_in_the_order_an_alarm_does():
+    """An import that renumbers a site's two accounts locks them in id order too. Its bulk
+    update locked them in the order its plan visited them (here the second account's row lies
+    first in the table), so it could hold the second while waiting for the first, which an
+    alarm holds while waiting for the second: a deadlock, one of the two refused."""
+    import tablib
+
+    from customers import imports
+    from tests.factories import UserFactory
+
+    record = DealerStationFactory()
+    other_record = DealerStationFactory(dealer=record.dealer)
+    customer = CustomerFactory(dealer=record.dealer)
+    first = MonitoringAccountFactory(customer=customer, station_record=record, account_number="71")
+    second = MonitoringAccountFactory(
+        customer=customer, station_record=other_record, account_number="72"
+    )
+    assert first.pk < second.pk
+    # The first account's row written again lies after the second's in the table.
+    MonitoringAccount.objects.filter(pk=first.pk).update(reference_id="MOVED")
+    dataset = tablib.Dataset(
+        headers=[
+            "Portal site ID",
+            "Name",
+            "Time zone",
+            f"{record.name} account number",
+            f"{other_record.name} account number",
+        ]
+    )
+    dataset.append([customer.site_id, customer.name, customer.time_zone, "8101", "8102"])
+    dataset = imports.read_file(dataset.export("csv").encode(), "csv")
+    actor = UserFactory()
+    outcome: list[object] = []
+    backend: list[int] = []
+    started = threading.Event()
+
+    def run_import() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend.append(cursor.fetchone()[0])
+                # Rows visited in the table's order, as a plan over many rows would.
+                cursor.execute("SET LOCAL enable_indexscan = off")
+                cursor.execute("SET LOCAL enable_bitmapscan = off")
+                started.set()
+                outcome.append(imports.commit_import(record.dealer, dataset, actor=actor))
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            started.set()
+            outcome.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run_import)
+    with transaction.atomic():
+        # Where an alarm of the site stands between its first and its second row lock.
+        list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
+        thread.start()
+        assert started.wait(10)
+        _wait_until_waiting_for_a_lock(backend[0])
+        try:
+            with transaction.atomic():
+                taken = list(
+                    MonitoringAccount.objects.select_for_update(nowait=True).filter(pk=second.pk)
+                )
+        except DatabaseError:
+            taken = []  # the import holds it while it waits for ours: a deadlock
+    thread.join(timeout=30)
+
+    assert [account.pk for account in taken] == [second.pk]
+    assert len(outcome) == 1 and isinstance(outcome[0], imports.ImportPlan), outcome
+    numbers = MonitoringAccount.objects.filter(customer=customer).order_by("pk")
+    assert list(numbers.values_list("account_number", flat=True)) == ["8101", "8102"]
