@@ -72,18 +72,16 @@ def test_the_customer_page_lists_events_as_received_with_both_times(owner_client
     and shows when the portal received it (in the site's time zone) beside its own time."""
     customer.time_zone = "America/Chicago"
     customer.save()
-    now = timezone.now()
+    received = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)
+    earlier = received - timedelta(minutes=3)
     AlarmEventFactory(
-        customer=customer,
-        description="Earlier alarm",
-        occurred_at=now - timedelta(minutes=3),
-        received_at=now - timedelta(minutes=3),
+        customer=customer, description="Earlier alarm", occurred_at=earlier, received_at=earlier
     )
     AlarmEventFactory(
         customer=customer,
         description="Wrong clock alarm",
         occurred_at=datetime(2021, 3, 4, 7, 0, tzinfo=UTC),
-        received_at=datetime(2026, 11, 30, 19, 0, tzinfo=UTC),
+        received_at=received,
     )
     text = owner_client.get(detail(customer)).text
     table = text.split('data-testid="recent-events"')[1].split("</table>")[0]
