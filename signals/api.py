@@ -7,7 +7,8 @@
 
 ``channel`` (the camera channel) may stand in for ``zone``; ``description`` is optional.
 Answers are JSON: 201 with the event and its signal references, 200 with the same body for
-an event id the bridge already sent, 4xx with ``{"error": "<reason>"}`` for anything else.
+an event the bridge already sent (the same id, kind, zone, channel and time), 4xx with
+``{"error": "<reason>"}`` for anything else.
 Too many requests per token or per address answer 429 with Retry-After; such an event is not
 stored, and the bridge sends it again (signals/limits.py).
 An unknown serial and a wrong token get the same 401, so serials cannot be probed.
@@ -57,6 +58,8 @@ class DeviceEvent:
     channel: int | None
     occurred_at: datetime
     description: str
+    # The time as the device sent it when it could not be right (``device_time``), else "".
+    clock_said: str = ""
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -195,6 +198,21 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         channel=channel,
         occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
+        clock_said=wrong_clock,
+    )
+
+
+def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
+    """Whether a request with the id of an event the bridge sent already reports that event
+    (sent again: its answer was lost), rather than another one (a bridge reset to its factory
+    settings counts its ids from 1 again). The description may differ. The zone is compared
+    when the request names one (without it the stored zone was the camera's), and the time
+    when it is one a clock can give (otherwise both were the times the portal received them)."""
+    return (
+        fields.kind == stored.kind
+        and fields.channel == stored.channel
+        and (fields.zone is None or fields.zone == stored.zone_number)
+        and (bool(fields.clock_said) or fields.occurred_at == stored.occurred_at)
     )
 
 
@@ -319,10 +337,17 @@ def device_events(request: HttpRequest) -> JsonResponse:
             return _error(401, "Unknown bridge serial or wrong token.")
         if wrong_event_id is not None:
             raise wrong_event_id
-        # A repeated event id answers as the first time did, whatever else it carries.
         if existing is not None:
-            return _answer(existing)
-        fields = parse_event(data, bridge)
+            # The same event sent again is answered as the first time. Another event with its
+            # id is a new one: an alarm is never answered as an old one (``same_event``).
+            try:
+                fields = parse_event(data, bridge)
+            except DeviceInputError:
+                return _answer(existing)  # answered as ever: a repeat needs no checking
+            if same_event(existing, fields):
+                return _answer(existing)
+        else:
+            fields = parse_event(data, bridge)
     except DeviceInputError as exc:
         return _error(400, str(exc))
     event = services.event_record(
@@ -337,6 +362,7 @@ def device_events(request: HttpRequest) -> JsonResponse:
         description=fields.description,
         device_event_checked=True,  # just above
         site_codes=site_codes,
+        supersedes=existing,
     )
     return _answer(event)
 

@@ -50,6 +50,7 @@ def event_record(
     only_station: MonitoringStation | None = None,
     device_event_checked: bool = False,
     site_codes: selectors.SiteCodes | None = None,
+    supersedes: AlarmEvent | None = None,
 ) -> AlarmEvent:
     """Store an event and, in the same transaction, one Signal per transmitting account.
 
@@ -65,12 +66,18 @@ def event_record(
 
     Idempotent on (bridge, its site, device_event_id): a repeated id returns the stored event
     (with ``is_new`` False) and creates nothing, also when two requests race (the database's
-    unique constraint decides). ``device_event_checked``: the caller has just looked that id up and
-    found nothing (the device API does, to answer a repeat before reading the rest), so it is
-    not looked up again; a request racing this one is still settled by the constraint.
+    unique constraint decides). ``device_event_checked``: the caller has just looked that id
+    up and found nothing, or ``supersedes`` (the device API does, to answer a repeat before
+    reading the rest), so it is not looked up again; a request racing this one is still
+    settled by the constraint.
     ``site_codes``: the site's zone and library as the caller read them with the bridge
     (``selectors.bridge_and_device_event``), used instead of reading them again where they
     answer the same question.
+
+    ``supersedes``: the stored event with this ``device_event_id`` when the caller found the
+    request to be another event (``api.same_event``: a bridge reset counts its ids from 1
+    again). In the same transaction that event's id is retired (``retired_device_event_id``),
+    so the id is the new event's from then on: its repeats, and media naming it, find it.
     """
     event = _event_record(
         customer=customer,
@@ -86,9 +93,18 @@ def event_record(
         only_station=only_station,
         device_event_checked=device_event_checked,
         site_codes=site_codes,
+        supersedes=supersedes,
     )
     assert event is not None  # only silent periodic tests return None
     return event
+
+
+def retired_device_event_id(event: AlarmEvent) -> str:
+    """The id an event keeps once its bridge used its id for another event: ``<id>~<pk>``,
+    unique at the site and never a device's id (devices' ids have no "~")."""
+    suffix = f"~{event.pk}"
+    limit = AlarmEvent._meta.get_field("device_event_id").max_length - len(suffix)
+    return f"{event.device_event_id[:limit]}{suffix}"
 
 
 def _event_record(
@@ -109,6 +125,7 @@ def _event_record(
     record_if_silent: bool = True,
     device_event_checked: bool = False,
     site_codes: selectors.SiteCodes | None = None,
+    supersedes: AlarmEvent | None = None,
 ) -> AlarmEvent | None:
     kind = EventKind(kind)
     if occurred_at.utcoffset() is None:
@@ -204,6 +221,8 @@ def _event_record(
                 )
                 if refused:
                     event.unsent_reason = "; ".join(refused)[:UNSENT_REASON_MAX]
+            if supersedes is not None:
+                _device_event_id_retire(supersedes, event)
             _event_and_signals_insert(event, created)
             # In id order: one INSERT numbers its rows in the order given.
             event.references = [signal.reference for signal in created]
@@ -216,6 +235,31 @@ def _event_record(
         return existing
     event.is_new = True
     return event
+
+
+def _device_event_id_retire(stored: AlarmEvent, event: AlarmEvent) -> None:
+    """Give ``event`` the device id ``stored`` had (in the caller's transaction). If another
+    request did so first, nothing changes here and the insert that follows is refused by the
+    unique rule: the caller then answers with that request's event."""
+    retired = retired_device_event_id(stored)
+    AlarmEvent.objects.filter(pk=stored.pk, device_event_id=stored.device_event_id).update(
+        device_event_id=retired
+    )
+    logger.warning(
+        "bridge %s used event id %r again at site %s for another event (%s, zone %s, at %s; "
+        "the first was %s, zone %s, at %s): recorded as a new event, the first one's id is now "
+        "%r",
+        event.bridge.serial if event.bridge else "",
+        stored.device_event_id,
+        event.customer.site_id,
+        event.kind,
+        event.zone_number,
+        event.occurred_at.isoformat(),
+        stored.kind,
+        stored.zone_number,
+        stored.occurred_at.isoformat(),
+        retired,
+    )
 
 
 # The event, its signals and the dispatchers' wake-up in one round trip (PostgreSQL): the

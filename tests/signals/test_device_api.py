@@ -103,15 +103,72 @@ def test_an_alarm_to_two_stations_answers_both_references_in_a_fixed_number_of_s
     assert _post(api_client, _event(), device_token).json()["references"] == expected
 
 
-def test_a_repeated_event_id_answers_the_same_and_creates_nothing(
+def test_a_repeated_event_answers_the_same_and_creates_nothing(
     api_client, device_token, account, zone
 ):
+    """The same event sent again (its answer was lost): the same time in another offset, and
+    another description, are still that event; so is a repeat that is malformed now."""
     first = _post(api_client, _event(), device_token)
-    again = _post(api_client, _event(kind="restore", zone=3), device_token)
-    assert again.status_code == 200
-    assert again.json() == first.json()
+    for again in (
+        _event(),
+        _event(time="2025-03-04T05:06:07Z", description="sent again"),
+        _event(zone=None, channel=None, kind=None),
+    ):
+        response = _post(api_client, again, device_token)
+        assert response.status_code == 200, again
+        assert response.json() == first.json()
     assert AlarmEvent.objects.count() == 1
     assert Signal.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"zone": 3},
+        {"kind": "restore"},
+        {"time": "2025-03-04T06:07:07+01:00"},
+    ],
+    ids=["zone", "kind", "time"],
+)
+def test_an_event_id_used_again_for_another_event_is_a_new_event(
+    api_client, device_token, account, zone, bridge, other
+):
+    """A bridge reset to its factory settings counts its ids from 1 again: its new alarm with
+    an old id is recorded and sent, never answered as the old one. The old event keeps its
+    record under a retired id; the id is the new event's from then on (its repeats, and media
+    naming it, find it)."""
+    first = _post(api_client, _event(), device_token).json()
+    old = AlarmEvent.objects.get()
+    response = _post(api_client, _event(**other), device_token)
+    assert response.status_code == 201, response.content
+    new = AlarmEvent.objects.get(code=response.json()["event"])
+    assert new != old and response.json()["references"] != first["references"]
+    assert Signal.objects.get(event=new).reference == response.json()["references"][0]
+    old.refresh_from_db()
+    assert old.device_event_id == f"ev-1~{old.pk}"
+    assert new.device_event_id == "ev-1"
+    assert selectors.device_event(bridge, "ev-1") == new
+    assert _post(api_client, _event(**other), device_token).json() == response.json()
+    assert AlarmEvent.objects.count() == 2 and Signal.objects.count() == 2
+
+
+def test_a_retired_event_id_stays_within_the_ids_length(bridge):
+    event = AlarmEvent(pk=123456, device_event_id="x" * 64)
+    retired = services.retired_device_event_id(event)
+    assert retired == "x" * 57 + "~123456" and len(retired) == 64
+
+
+def test_an_event_from_a_clock_that_cannot_be_right_is_the_same_when_sent_again(
+    api_client, device_token, account, zone
+):
+    """Its time is the one the portal received it at, a different one each time it is sent:
+    the same kind, zone and channel make it the same event."""
+    wrong = _event(time="1970-01-01T00:00:07Z")
+    first = _post(api_client, wrong, device_token)
+    assert first.status_code == 201
+    again = _post(api_client, wrong, device_token)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert AlarmEvent.objects.count() == 1
 
 
 def test_a_bridge_moved_to_another_site_sends_new_events_there_whatever_their_ids(

@@ -81,6 +81,59 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     assert Signal.objects.count() == 1
 
 
+def test_two_simultaneous_copies_of_an_event_that_reuses_an_id_make_one():
+    """A reset bridge's new alarm with an old id, sent twice at once (its first answer lost):
+    one new event, whichever copy retires the old event's id; the other is answered with it."""
+    record = DealerStationFactory()
+    customer = CustomerFactory(dealer=record.dealer)
+    MonitoringAccountFactory(customer=customer, station_record=record, account_number="7001")
+    bridge = BridgeFactory(customer=customer)
+    old = services.event_record(
+        customer=customer,
+        kind="alarm",
+        zone=5,
+        bridge=bridge,
+        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id="dup-1",
+    )
+    barrier = threading.Barrier(2, timeout=10)
+    outcomes: list[object] = [None, None]
+
+    def send(i: int) -> None:
+        try:
+            barrier.wait()
+            outcomes[i] = services.event_record(
+                customer=customer,
+                kind="alarm",
+                zone=6,
+                bridge=bridge,
+                occurred_at=datetime(2025, 2, 1, tzinfo=UTC),
+                source=AlarmEvent.Source.DEVICE,
+                device_event_id="dup-1",
+                device_event_checked=True,
+                supersedes=old,
+            )
+        except Exception as exc:  # pragma: no cover - reported by the assertion below
+            outcomes[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert all(isinstance(o, AlarmEvent) for o in outcomes), outcomes
+    assert outcomes[0].pk == outcomes[1].pk != old.pk
+    assert sorted(o.is_new for o in outcomes) == [False, True]
+    assert AlarmEvent.objects.count() == 2
+    assert Signal.objects.count() == 2
+    old.refresh_from_db()
+    assert old.device_event_id == f"dup-1~{old.pk}"
+
+
 def _wait_until_waiting_for_a_lock(pid: int) -> None:
     """Until the session ``pid`` waits for a lock (pg_locks is read live, not per transaction;
     it shows every database's sessions, hence the pid)."""
