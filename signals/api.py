@@ -58,8 +58,10 @@ class DeviceEvent:
     channel: int | None
     occurred_at: datetime
     description: str
-    # The time as the device sent it when it could not be right (``device_time``), else "".
-    clock_said: str = ""
+    # The time as the device sent it (printable), and in UTC (None: beyond what a date holds
+    # in UTC), whether or not it could be right: what tells a repeat from another event.
+    time_sent: str = ""
+    stated: datetime | None = None
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -181,9 +183,10 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     description = "".join(ch for ch in description if ch.isprintable())
     event_id = _event_id(data)
     occurred_at, wrong_clock = device_time(data)
+    sent, stated = _stated_time(data)
     if wrong_clock:
         # Said where the dealer and the operator see the event, so the clock gets fixed.
-        note = f"(bridge clock said {''.join(ch for ch in wrong_clock if ch.isprintable())})"
+        note = clock_note(wrong_clock)
         description = f"{description[: DESCRIPTION_MAX - len(note) - 1]} {note}".lstrip()
         logger.warning(
             "bridge %s: event %s said it happened at %r; recorded at the time received",
@@ -198,21 +201,36 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         channel=channel,
         occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
-        clock_said=wrong_clock,
+        time_sent=_printable(sent),
+        stated=stated,
     )
+
+
+def _printable(text: str) -> str:
+    return "".join(ch for ch in text if ch.isprintable())
+
+
+def clock_note(sent: str) -> str:
+    """What an event's description ends with when its device's time could not be right."""
+    return f"(bridge clock said {_printable(sent)})"
 
 
 def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
     """Whether a request with the id of an event the bridge sent already reports that event
     (sent again: its answer was lost), rather than another one (a bridge reset to its factory
     settings counts its ids from 1 again). The description may differ. The zone is compared
-    when the request names one (without it the stored zone was the camera's), and the time
-    when it is one a clock can give (otherwise both were the times the portal received them)."""
+    when the request names one (without it the stored zone was the camera's). The time is the
+    device's as it sent it: the stored event's own, or, when the portal put the time received
+    in its place, the one its description's ``clock_note`` keeps (a retry can fall on either
+    side of the window the first one did: a clock a little fast)."""
     return (
         fields.kind == stored.kind
         and fields.channel == stored.channel
         and (fields.zone is None or fields.zone == stored.zone_number)
-        and (bool(fields.clock_said) or fields.occurred_at == stored.occurred_at)
+        and (
+            (fields.stated is not None and fields.stated == stored.occurred_at)
+            or stored.description.endswith(clock_note(fields.time_sent))
+        )
     )
 
 
@@ -337,6 +355,8 @@ def device_events(request: HttpRequest) -> JsonResponse:
             return _error(401, "Unknown bridge serial or wrong token.")
         if wrong_event_id is not None:
             raise wrong_event_id
+        if existing is not None and existing.customer_id != bridge.customer_id:
+            existing = None  # read for the site the bridge left while it was read
         if existing is not None:
             # The same event sent again is answered as the first time. Another event with its
             # id is a new one: an alarm is never answered as an old one (``same_event``).

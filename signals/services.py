@@ -144,6 +144,8 @@ def _event_record(
     rules = None
     if site_codes is not None and site_codes.customer_id != customer.pk:
         raise ValueError("site_codes were read for another site")
+    if supersedes is not None and supersedes.customer_id != customer.pk:
+        raise ValueError("an event of another site cannot give up its device id here")
     if (
         site_codes is not None
         and site_codes.number == number
@@ -222,7 +224,7 @@ def _event_record(
                 if refused:
                     event.unsent_reason = "; ".join(refused)[:UNSENT_REASON_MAX]
             if supersedes is not None:
-                _device_event_id_retire(supersedes, event)
+                _device_event_id_retire(supersedes)
             _event_and_signals_insert(event, created)
             # In id order: one INSERT numbers its rows in the order given.
             event.references = [signal.reference for signal in created]
@@ -234,17 +236,21 @@ def _event_record(
             raise
         return existing
     event.is_new = True
+    if supersedes is not None:
+        _log_superseded(supersedes, event)
     return event
 
 
-def _device_event_id_retire(stored: AlarmEvent, event: AlarmEvent) -> None:
-    """Give ``event`` the device id ``stored`` had (in the caller's transaction). If another
-    request did so first, nothing changes here and the insert that follows is refused by the
-    unique rule: the caller then answers with that request's event."""
-    retired = retired_device_event_id(stored)
-    AlarmEvent.objects.filter(pk=stored.pk, device_event_id=stored.device_event_id).update(
-        device_event_id=retired
-    )
+def _device_event_id_retire(stored: AlarmEvent) -> None:
+    """Free the device id ``stored`` has at its site for the event inserted next (in the
+    caller's transaction). If another request did so first, nothing changes here and that
+    insert is refused by the unique rule: the caller then answers with that request's event."""
+    AlarmEvent.objects.filter(
+        pk=stored.pk, customer_id=stored.customer_id, device_event_id=stored.device_event_id
+    ).update(device_event_id=retired_device_event_id(stored))
+
+
+def _log_superseded(stored: AlarmEvent, event: AlarmEvent) -> None:
     logger.warning(
         "bridge %s used event id %r again at site %s for another event (%s, zone %s, at %s; "
         "the first was %s, zone %s, at %s): recorded as a new event, the first one's id is now "
@@ -258,7 +264,7 @@ def _device_event_id_retire(stored: AlarmEvent, event: AlarmEvent) -> None:
         stored.kind,
         stored.zone_number,
         stored.occurred_at.isoformat(),
-        retired,
+        retired_device_event_id(stored),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -150,6 +151,70 @@ def test_an_event_id_used_again_for_another_event_is_a_new_event(
     assert selectors.device_event(bridge, "ev-1") == new
     assert _post(api_client, _event(**other), device_token).json() == response.json()
     assert AlarmEvent.objects.count() == 2 and Signal.objects.count() == 2
+
+
+def test_an_alarm_after_a_power_cut_with_an_old_id_is_a_new_event(
+    api_client, device_token, account, zone
+):
+    """A bridge without a clock battery comes back at 1970 and counts its ids from 1 again:
+    the same id, kind and zone with a time its clock could not give is still another event
+    than the one stored with a real time."""
+    first = _post(api_client, _event(), device_token)
+    after = _post(api_client, _event(time="1970-01-01T00:00:07Z"), device_token)
+    assert (first.status_code, after.status_code) == (201, 201)
+    assert after.json()["event"] != first.json()["event"]
+    assert AlarmEvent.objects.count() == 2 and Signal.objects.count() == 2
+
+
+def test_a_repeat_from_a_clock_a_little_fast_is_the_same_event(
+    api_client, device_token, account, zone, monkeypatch
+):
+    """A clock 62 s fast: the first send's time is past the minute allowed, so the time
+    received is kept; a few seconds later the same time is within it. The repeat is still the
+    same event, not a second alarm to the station."""
+    from django.utils import timezone as django_timezone
+
+    now = django_timezone.now()
+    fast = _event(time=(now + timedelta(seconds=62)).isoformat())
+    first = _post(api_client, fast, device_token)
+    assert first.status_code == 201
+    assert "(bridge clock said" in AlarmEvent.objects.get().description
+    later = now + timedelta(seconds=5)
+    monkeypatch.setattr(django_timezone, "now", lambda: later)
+    again = _post(api_client, fast, device_token)
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert AlarmEvent.objects.count() == 1 and Signal.objects.count() == 1
+
+
+def test_an_event_read_for_the_site_the_bridge_just_left_is_no_repeat(
+    api_client, device_token, account, zone, bridge, dealer, monkeypatch
+):
+    """The bridge moved between the reads of one round trip: the event found is the old
+    site's. It is neither the answer nor given up: the request is an event of the bridge's
+    site as read."""
+    other_site = CustomerFactory(dealer=dealer)
+    theirs = AlarmEvent.objects.create(
+        customer=other_site,
+        bridge=bridge,
+        kind="restore",
+        source="device",
+        zone_number=3,
+        device_event_id="ev-1",
+        occurred_at=timezone.now(),
+    )
+    read = selectors.bridge_and_device_event
+
+    def moved_meanwhile(serial, device_event_id, **reads):
+        found = read(serial, device_event_id, **reads)
+        return selectors.DeviceEventReads(found.bridge, theirs, found.site_codes)
+
+    monkeypatch.setattr(selectors, "bridge_and_device_event", moved_meanwhile)
+    response = _post(api_client, _event(), device_token)
+    assert response.status_code == 201
+    event = AlarmEvent.objects.get(code=response.json()["event"])
+    assert (event.customer, event.device_event_id) == (account.customer, "ev-1")
+    theirs.refresh_from_db()
+    assert theirs.device_event_id == "ev-1"
 
 
 def test_a_retired_event_id_stays_within_the_ids_length(bridge):
