@@ -145,6 +145,28 @@ def _request_for(bridge: Bridge, params) -> MediaRequest | None:
     return request
 
 
+def same_upload(
+    stored: MediaItem,
+    *,
+    kind: str,
+    channel: int,
+    phase: str,
+    event: AlarmEvent | None,
+    request: MediaRequest | None,
+) -> bool:
+    """Whether an upload with the id of one the bridge made already is that upload sent again
+    (its answer was lost), rather than other media: the same kind, channel and phase, for the
+    same event or request. A new alarm's footage names the new event (its id, reused too, is
+    the new event's: ``signals.services.event_record``'s ``supersedes``)."""
+    return (
+        stored.kind == kind
+        and stored.channel == channel
+        and stored.phase == phase
+        and stored.event_id == (event.pk if event else None)
+        and stored.request_id == (request.pk if request else None)
+    )
+
+
 @csrf_exempt
 @never_cache
 @logs_refusals
@@ -178,16 +200,27 @@ def device_media(request: HttpRequest) -> JsonResponse:
             "'.', '_', ':' or '-' (the same id again is the same upload).",
             required=True,
         )
-        # A repeated upload id answers as the first time did (before the body is read).
         existing = selectors.stored_upload(bridge, upload_id)
-        if existing is not None:
+        try:
+            channel = parse_number(params, "channel", 1, bridge.channel_count)
+            if channel is None:
+                raise DeviceInputError(f"channel is required: 1 to {bridge.channel_count}.")
+            phase = params.get("phase", "")
+            if phase not in MediaItem.Phase.values:
+                raise DeviceInputError("phase must be pre or post (or left out).")
+            event = _event_for(bridge, params)
+            media_request = _request_for(bridge, params)
+        except (DeviceInputError, LookupError):
+            if existing is not None:
+                return _media_answer(existing, created=False)  # a repeat needs no checking
+            raise
+        # The same upload sent again answers as the first time did, before its body is read.
+        # An upload id used again for other media (a bridge reset counts from 1 again) is a
+        # new upload: footage of a new alarm is never taken for an old upload.
+        if existing is not None and same_upload(
+            existing, kind=kind, channel=channel, phase=phase, event=event, request=media_request
+        ):
             return _media_answer(existing, created=False)
-        channel = parse_number(params, "channel", 1, bridge.channel_count)
-        if channel is None:
-            raise DeviceInputError(f"channel is required: 1 to {bridge.channel_count}.")
-        phase = params.get("phase", "")
-        if phase not in MediaItem.Phase.values:
-            raise DeviceInputError("phase must be pre or post (or left out).")
         # "+01:00" sent without URL-encoding arrives as " 01:00": read it as meant.
         captured_at, wrong_clock = device_time(
             {"time": (params.get("time") or "").replace(" ", "+") or None}
@@ -199,8 +232,6 @@ def device_media(request: HttpRequest) -> JsonResponse:
                 kind,
                 wrong_clock,
             )
-        event = _event_for(bridge, params)
-        media_request = _request_for(bridge, params)
         if event is None and media_request is None:
             raise DeviceInputError("Name what the media is for: event_id (or event), or request.")
     except DeviceInputError as exc:
@@ -231,6 +262,7 @@ def device_media(request: HttpRequest) -> JsonResponse:
             upload_id=upload_id,
             data=data,
             inspected=inspected,
+            supersedes=existing,
         )
     except services.UploadConflict as exc:
         return error_response(409, str(exc))

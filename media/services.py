@@ -21,6 +21,7 @@ from media import receivers, selectors
 from media.content import Inspected
 from media.models import (
     REQUEST_SECONDS_DEFAULT,
+    UPLOAD_ID_MAX,
     BridgeStatus,
     CameraStatus,
     MediaItem,
@@ -95,6 +96,7 @@ def media_store(
     upload_id: str,
     data: bytes,
     inspected: Inspected,
+    supersedes: MediaItem | None = None,
 ) -> MediaItem:
     """Store checked media (``media.content.inspect`` said what it is) and its row together.
 
@@ -103,8 +105,16 @@ def media_store(
     (bridge, its site, upload_id): the same id again returns the stored item (``is_new``
     False); the same id with other content is an ``UploadConflict``. An upload naming a
     request finishes it.
+
+    ``supersedes``: the stored upload with this id when the caller found this one to be other
+    media (``api.same_upload``: a bridge reset counts its ids from 1 again). In the same
+    transaction its id is retired (``<id>~<pk>``), so the id is this upload's from then on.
     """
-    existing = selectors.stored_upload(bridge, upload_id)
+    if supersedes is not None and (
+        supersedes.bridge_id != bridge.pk or supersedes.customer_id != bridge.customer_id
+    ):
+        raise ValueError("another bridge's or site's upload cannot give up its id here")
+    existing = None if supersedes is not None else selectors.stored_upload(bridge, upload_id)
     if existing is not None:
         return _same_upload(existing, inspected)
     camera = Camera.objects.filter(bridge=bridge, channel=channel).first()
@@ -135,6 +145,10 @@ def media_store(
         raise StorageUnavailable(str(exc)) from exc
     try:
         with transaction.atomic():
+            if supersedes is not None:
+                MediaItem.objects.filter(
+                    pk=supersedes.pk, customer_id=supersedes.customer_id, upload_id=upload_id
+                ).update(upload_id=retired_upload_id(supersedes))
             item.save()
             if media_request is not None:
                 _request_finish(media_request)
@@ -149,7 +163,25 @@ def media_store(
         _file_name_free(item)
         raise
     item.is_new = True
+    if supersedes is not None:
+        logger.warning(
+            "bridge %s used upload id %r again at site %s for other media (%s, channel %s): "
+            "stored as a new upload, the first one's id is now %r",
+            bridge.serial,
+            upload_id,
+            bridge.customer.site_id,
+            kind,
+            channel,
+            retired_upload_id(supersedes),
+        )
     return item
+
+
+def retired_upload_id(item: MediaItem) -> str:
+    """The id an upload keeps once its bridge used its id for other media: ``<id>~<pk>``,
+    unique at the site and never a device's id (devices' ids have no "~")."""
+    suffix = f"~{item.pk}"
+    return f"{item.upload_id[: UPLOAD_ID_MAX - len(suffix)]}{suffix}"
 
 
 def _same_upload(existing: MediaItem, inspected: Inspected) -> MediaItem:

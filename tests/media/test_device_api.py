@@ -168,6 +168,46 @@ def test_a_reused_upload_id_with_other_content_is_a_conflict(
     assert MediaItem.objects.count() == 1
 
 
+def test_a_reset_bridges_upload_with_an_old_id_is_stored_for_its_new_alarm(
+    api_client, device_token, event, camera, bridge
+):
+    """A bridge reset to its factory settings counts its event and upload ids from 1 again:
+    the snapshot of its new alarm (whose event id is the new event's now) is stored for that
+    alarm, not answered as the old alarm's snapshot. The old upload keeps a retired id."""
+    old = upload(api_client, device_token, hostile.jpeg(64, 48))
+    assert old.status_code == 201
+    new_event = signal_services.event_record(
+        customer=bridge.customer,
+        kind="alarm",
+        zone=3,
+        bridge=bridge,
+        occurred_at=datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC),
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id="ev-1",
+        device_event_checked=True,
+        supersedes=event,
+    )
+    new = upload(api_client, device_token, hostile.jpeg(32, 32))
+    assert new.status_code == 201, new.content
+    assert new.json() != old.json()
+    item = MediaItem.objects.get(upload_id="up-1")
+    assert item.event == new_event
+    first = MediaItem.objects.get(event=event)
+    assert first.upload_id == f"up-1~{first.pk}"
+    again = upload(api_client, device_token, hostile.jpeg(32, 32))
+    assert (again.status_code, again.json()) == (200, new.json())
+    assert MediaItem.objects.count() == 2 and len(stored_files()) == 2
+
+
+def test_an_upload_id_used_again_on_another_channel_is_another_upload(
+    api_client, device_token, event, camera
+):
+    assert upload(api_client, device_token, hostile.jpeg(64, 48)).status_code == 201
+    other = upload(api_client, device_token, hostile.jpeg(32, 32), channel="2")
+    assert other.status_code == 201, other.content
+    assert sorted(MediaItem.objects.values_list("channel", flat=True)) == [1, 2]
+
+
 def test_a_clip_answering_a_request_finishes_it(api_client, device_token, camera):
     request = MediaRequestFactory(camera=camera)
     response = upload(
