@@ -200,23 +200,20 @@ def device_media(request: HttpRequest) -> JsonResponse:
             "'.', '_', ':' or '-' (the same id again is the same upload).",
             required=True,
         )
-        existing = selectors.stored_upload(bridge, upload_id)
-        try:
-            channel = parse_number(params, "channel", 1, bridge.channel_count)
-            if channel is None:
-                raise DeviceInputError(f"channel is required: 1 to {bridge.channel_count}.")
-            phase = params.get("phase", "")
-            if phase not in MediaItem.Phase.values:
-                raise DeviceInputError("phase must be pre or post (or left out).")
-            event = _event_for(bridge, params)
-            media_request = _request_for(bridge, params)
-        except (DeviceInputError, LookupError):
-            if existing is not None:
-                return _media_answer(existing, created=False)  # a repeat needs no checking
-            raise
+        channel = parse_number(params, "channel", 1, bridge.channel_count)
+        if channel is None:
+            raise DeviceInputError(f"channel is required: 1 to {bridge.channel_count}.")
+        phase = params.get("phase", "")
+        if phase not in MediaItem.Phase.values:
+            raise DeviceInputError("phase must be pre or post (or left out).")
+        event = _event_for(bridge, params)
+        media_request = _request_for(bridge, params)
+        if event is None and media_request is None:
+            raise DeviceInputError("Name what the media is for: event_id (or event), or request.")
         # The same upload sent again answers as the first time did, before its body is read.
         # An upload id used again for other media (a bridge reset counts from 1 again) is a
         # new upload: footage of a new alarm is never taken for an old upload.
+        existing = selectors.stored_upload(bridge, upload_id)
         if existing is not None and same_upload(
             existing, kind=kind, channel=channel, phase=phase, event=event, request=media_request
         ):
@@ -232,8 +229,6 @@ def device_media(request: HttpRequest) -> JsonResponse:
                 kind,
                 wrong_clock,
             )
-        if event is None and media_request is None:
-            raise DeviceInputError("Name what the media is for: event_id (or event), or request.")
     except DeviceInputError as exc:
         return error_response(400, str(exc))
     except LookupError as exc:

@@ -58,10 +58,8 @@ class DeviceEvent:
     channel: int | None
     occurred_at: datetime
     description: str
-    # The time as the device sent it (printable), and in UTC (None: beyond what a date holds
-    # in UTC), whether or not it could be right: what tells a repeat from another event.
+    # The time as the device sent it (printable), whether or not it could be right.
     time_sent: str = ""
-    stated: datetime | None = None
 
 
 def _error(status: int, message: str) -> JsonResponse:
@@ -183,10 +181,9 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     description = "".join(ch for ch in description if ch.isprintable())
     event_id = _event_id(data)
     occurred_at, wrong_clock = device_time(data)
-    sent, stated = _stated_time(data)
     if wrong_clock:
         # Said where the dealer and the operator see the event, so the clock gets fixed.
-        note = clock_note(wrong_clock)
+        note = f"(bridge clock said {_printable(wrong_clock)})"
         description = f"{description[: DESCRIPTION_MAX - len(note) - 1]} {note}".lstrip()
         logger.warning(
             "bridge %s: event %s said it happened at %r; recorded at the time received",
@@ -201,8 +198,7 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         channel=channel,
         occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
-        time_sent=_printable(sent),
-        stated=stated,
+        time_sent=_printable(data["time"]),  # a string: _stated_time checked it
     )
 
 
@@ -210,9 +206,13 @@ def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())
 
 
-def clock_note(sent: str) -> str:
-    """What an event's description ends with when its device's time could not be right."""
-    return f"(bridge clock said {_printable(sent)})"
+def _instant(sent: str) -> datetime | str:
+    """A time as a device sent it, comparable: the instant in UTC, or the text as it is when
+    it names none (beyond what a date holds in UTC)."""
+    try:
+        return datetime.fromisoformat(sent).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return sent
 
 
 def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
@@ -220,17 +220,18 @@ def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
     (sent again: its answer was lost), rather than another one (a bridge reset to its factory
     settings counts its ids from 1 again). The description may differ. The zone is compared
     when the request names one (without it the stored zone was the camera's). The time is the
-    device's as it sent it: the stored event's own, or, when the portal put the time received
-    in its place, the one its description's ``clock_note`` keeps (a retry can fall on either
-    side of the window the first one did: a clock a little fast)."""
+    one the device sent (``device_time_sent``), whether or not the portal kept it: a retry can
+    fall on the other side of the window the first send fell on (a clock a little fast).
+    Events stored before that was kept compare their ``occurred_at``."""
+    if stored.device_time_sent:
+        same_time = _instant(fields.time_sent) == _instant(stored.device_time_sent)
+    else:
+        same_time = _instant(fields.time_sent) == stored.occurred_at
     return (
         fields.kind == stored.kind
         and fields.channel == stored.channel
         and (fields.zone is None or fields.zone == stored.zone_number)
-        and (
-            (fields.stated is not None and fields.stated == stored.occurred_at)
-            or stored.description.endswith(clock_note(fields.time_sent))
-        )
+        and same_time
     )
 
 
@@ -357,17 +358,11 @@ def device_events(request: HttpRequest) -> JsonResponse:
             raise wrong_event_id
         if existing is not None and existing.customer_id != bridge.customer_id:
             existing = None  # read for the site the bridge left while it was read
-        if existing is not None:
-            # The same event sent again is answered as the first time. Another event with its
-            # id is a new one: an alarm is never answered as an old one (``same_event``).
-            try:
-                fields = parse_event(data, bridge)
-            except DeviceInputError:
-                return _answer(existing)  # answered as ever: a repeat needs no checking
-            if same_event(existing, fields):
-                return _answer(existing)
-        else:
-            fields = parse_event(data, bridge)
+        fields = parse_event(data, bridge)
+        # The same event sent again is answered as the first time. Another event with its id
+        # is a new one: an alarm is never answered as an old one (``same_event``).
+        if existing is not None and same_event(existing, fields):
+            return _answer(existing)
     except DeviceInputError as exc:
         return _error(400, str(exc))
     event = services.event_record(
@@ -379,6 +374,7 @@ def device_events(request: HttpRequest) -> JsonResponse:
         occurred_at=fields.occurred_at,
         source=AlarmEvent.Source.DEVICE,
         device_event_id=fields.event_id,
+        device_time_sent=fields.time_sent,
         description=fields.description,
         device_event_checked=True,  # just above
         site_codes=site_codes,

@@ -70,6 +70,10 @@ class AlarmEvent(models.Model):
     # The device's own id for the event: the same id twice is the same event.
     device_event_id = models.CharField(max_length=64, blank=True)
     occurred_at = models.DateTimeField(help_text="When it happened, by the device's clock.")
+    # The time as the device sent it (a device event's; "" for others and for events stored
+    # before it was kept): what tells the same event sent again from another one with its id
+    # (signals.api.same_event), even when ``occurred_at`` is the time received instead.
+    device_time_sent = models.CharField(max_length=64, blank=True, editable=False)
     # When the portal had it: the order events are listed in, since a device's clock can be
     # wrong (a bridge without a clock battery boots at its firmware's date).
     received_at = models.DateTimeField(default=timezone.now)

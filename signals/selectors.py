@@ -146,7 +146,9 @@ def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[Qu
         )
         .exclude(device_event_id="")
         .order_by("pk")[:1],
-        # That event's signals' references, in id order: what a repeat is answered with.
+        # That event's signals' references, in id order: what a repeat is answered with. With
+        # their event's id: this statement may see the id given to a new event since the one
+        # above (``services.event_record``'s ``supersedes``).
         Signal.objects.filter(
             event__bridge_id=bridge_id,
             event__customer_id=site,
@@ -154,7 +156,7 @@ def _device_event_reads(serial: str, device_event_id: str, zone: int) -> list[Qu
         )
         .exclude(event__device_event_id="")
         .order_by("id")
-        .values_list("reference", flat=True),
+        .values_list("event_id", "reference"),
         # What a new event needs before its transaction (``SiteCodes``): the bridge's site's
         # zone with its cameras, as ``zone_for_event`` reads them, and the library's entries
         # for the site and that zone, of every trigger (the zone's type picks the trigger; a
@@ -228,8 +230,9 @@ def bridge_and_device_event(
     )
     bridge = bridges[0] if bridges else None
     event = events[0] if events else None
-    if event is not None:
-        event.references = references
+    if event is not None and all(event_id == event.pk for event_id, _ in references):
+        event.references = [reference for _, reference in references]
+    # Otherwise ``references`` stays None: the answer reads them by the event found.
     site_codes = None
     if bridge is not None:
         site_codes = SiteCodes(

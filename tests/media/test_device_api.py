@@ -199,13 +199,63 @@ def test_a_reset_bridges_upload_with_an_old_id_is_stored_for_its_new_alarm(
     assert MediaItem.objects.count() == 2 and len(stored_files()) == 2
 
 
-def test_an_upload_id_used_again_on_another_channel_is_another_upload(
-    api_client, device_token, event, camera
+@pytest.mark.parametrize(
+    "other", [{"channel": "2"}, {"phase": "post"}, {"kind": "clip"}], ids=lambda o: next(iter(o))
+)
+def test_an_upload_id_used_again_for_other_media_is_another_upload(
+    api_client, device_token, event, camera, other
 ):
     assert upload(api_client, device_token, hostile.jpeg(64, 48)).status_code == 201
-    other = upload(api_client, device_token, hostile.jpeg(32, 32), channel="2")
-    assert other.status_code == 201, other.content
-    assert sorted(MediaItem.objects.values_list("channel", flat=True)) == [1, 2]
+    data = hostile.clip(webm=True) if other.get("kind") == "clip" else hostile.jpeg(32, 32)
+    response = upload(api_client, device_token, data, **other)
+    assert response.status_code == 201, response.content
+    assert MediaItem.objects.count() == 2 and len(stored_files()) == 2
+
+
+def test_an_upload_id_used_again_for_another_request_is_another_upload(
+    api_client, device_token, camera
+):
+    first, second = MediaRequestFactory(camera=camera), MediaRequestFactory(camera=camera)
+    for request, data in ((first, hostile.jpeg(64, 48)), (second, hostile.jpeg(32, 32))):
+        response = upload(api_client, device_token, data, event_id=None, request=request.code)
+        assert response.status_code == 201, response.content
+    assert MediaItem.objects.get(request=second).upload_id == "up-1"
+    assert MediaItem.objects.get(request=first).upload_id.startswith("up-1~")
+
+
+def test_an_upload_id_used_again_for_an_event_not_sent_yet_is_refused_as_such(
+    api_client, device_token, event, camera
+):
+    """Not the old upload's answer (the bridge would drop the file): the event first."""
+    assert upload(api_client, device_token, hostile.jpeg(64, 48)).status_code == 201
+    response = upload(api_client, device_token, hostile.jpeg(32, 32), event_id="ev-2")
+    assert response.status_code == 404
+    assert "send the event first" in response.json()["error"]
+    malformed = upload(api_client, device_token, hostile.jpeg(64, 48), event_id=None)
+    assert malformed.status_code == 400
+    assert MediaItem.objects.count() == 1
+
+
+def test_only_the_bridges_own_upload_at_its_site_gives_up_its_id(bridge, camera, event):
+    from media import services as media_services
+
+    theirs = MediaItemFactory(camera=CameraFactory(channel=1), upload_id="up-1")
+    with pytest.raises(ValueError, match="another bridge's or site's upload"):
+        media_services.media_store(
+            bridge=bridge,
+            channel=1,
+            kind="snapshot",
+            phase="",
+            event=event,
+            media_request=None,
+            captured_at=event.occurred_at,
+            upload_id="up-1",
+            data=b"",
+            inspected=None,
+            supersedes=theirs,
+        )
+    theirs.refresh_from_db()
+    assert theirs.upload_id == "up-1"
 
 
 def test_a_clip_answering_a_request_finishes_it(api_client, device_token, camera):

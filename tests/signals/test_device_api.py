@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -108,16 +108,19 @@ def test_a_repeated_event_answers_the_same_and_creates_nothing(
     api_client, device_token, account, zone
 ):
     """The same event sent again (its answer was lost): the same time in another offset, and
-    another description, are still that event; so is a repeat that is malformed now."""
+    another description, are still that event. One with a known id that is malformed is
+    answered as a new event would be: it cannot be told to be the same."""
     first = _post(api_client, _event(), device_token)
     for again in (
         _event(),
         _event(time="2025-03-04T05:06:07Z", description="sent again"),
-        _event(zone=None, channel=None, kind=None),
     ):
         response = _post(api_client, again, device_token)
         assert response.status_code == 200, again
         assert response.json() == first.json()
+    malformed = _post(api_client, _event(time="0000-00-00T00:00:00Z"), device_token)
+    assert malformed.status_code == 400
+    assert "time" in malformed.json()["error"]
     assert AlarmEvent.objects.count() == 1
     assert Signal.objects.count() == 1
 
@@ -128,8 +131,9 @@ def test_a_repeated_event_answers_the_same_and_creates_nothing(
         {"zone": 3},
         {"kind": "restore"},
         {"time": "2025-03-04T06:07:07+01:00"},
+        {"channel": 2},
     ],
-    ids=["zone", "kind", "time"],
+    ids=["zone", "kind", "time", "channel"],
 )
 def test_an_event_id_used_again_for_another_event_is_a_new_event(
     api_client, device_token, account, zone, bridge, other
@@ -193,14 +197,16 @@ def test_an_event_read_for_the_site_the_bridge_just_left_is_no_repeat(
     site's. It is neither the answer nor given up: the request is an event of the bridge's
     site as read."""
     other_site = CustomerFactory(dealer=dealer)
-    theirs = AlarmEvent.objects.create(
+    sent = _event()["time"]
+    theirs = AlarmEvent.objects.create(  # the very event the request reports, but elsewhere
         customer=other_site,
         bridge=bridge,
-        kind="restore",
+        kind="alarm",
         source="device",
-        zone_number=3,
+        zone_number=17,
         device_event_id="ev-1",
-        occurred_at=timezone.now(),
+        device_time_sent=sent,
+        occurred_at=datetime.fromisoformat(sent),
     )
     read = selectors.bridge_and_device_event
 
@@ -217,6 +223,62 @@ def test_an_event_read_for_the_site_the_bridge_just_left_is_no_repeat(
     assert theirs.device_event_id == "ev-1"
 
 
+def test_a_repeat_read_while_its_id_was_given_to_a_new_event_answers_its_own_references(
+    api_client, device_token, account, zone, bridge, monkeypatch
+):
+    """The event and its references are read by two statements of one round trip; between
+    them the id can pass to a new event (a reset bridge's). The answer is still the event
+    found with its own signals' references."""
+    first = _post(api_client, _event(), device_token).json()
+    stored = AlarmEvent.objects.get()
+    newer = services.event_record(
+        customer=account.customer,
+        kind="alarm",
+        zone=3,
+        bridge=bridge,
+        occurred_at=timezone.now(),
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id="ev-2",
+    )
+    reads = selectors._BRIDGE_AND_DEVICE_EVENT.read
+
+    def id_passed_meanwhile(**values):
+        found = reads(**values)
+        found[2] = [(newer.pk, reference) for reference in newer.references]
+        return found
+
+    monkeypatch.setattr(selectors._BRIDGE_AND_DEVICE_EVENT, "read", id_passed_meanwhile)
+    again = _post(api_client, _event(), device_token)
+    assert (again.status_code, again.json()) == (200, first)
+    assert again.json()["event"] == str(stored.code)
+
+
+def test_only_the_sites_own_event_gives_up_its_id(account, bridge, dealer):
+    other_site = CustomerFactory(dealer=dealer)
+    theirs = AlarmEvent.objects.create(
+        customer=other_site,
+        bridge=bridge,
+        kind="alarm",
+        source="device",
+        device_event_id="ev-1",
+        occurred_at=timezone.now(),
+    )
+    with pytest.raises(ValueError, match="another site"):
+        services.event_record(
+            customer=account.customer,
+            kind="alarm",
+            zone=17,
+            bridge=bridge,
+            occurred_at=timezone.now(),
+            source=AlarmEvent.Source.DEVICE,
+            device_event_id="ev-1",
+            device_event_checked=True,
+            supersedes=theirs,
+        )
+    theirs.refresh_from_db()
+    assert theirs.device_event_id == "ev-1"
+
+
 def test_a_retired_event_id_stays_within_the_ids_length(bridge):
     event = AlarmEvent(pk=123456, device_event_id="x" * 64)
     retired = services.retired_device_event_id(event)
@@ -226,14 +288,28 @@ def test_a_retired_event_id_stays_within_the_ids_length(bridge):
 def test_an_event_from_a_clock_that_cannot_be_right_is_the_same_when_sent_again(
     api_client, device_token, account, zone
 ):
-    """Its time is the one the portal received it at, a different one each time it is sent:
-    the same kind, zone and channel make it the same event."""
-    wrong = _event(time="1970-01-01T00:00:07Z")
-    first = _post(api_client, wrong, device_token)
+    """Its time kept is the one the portal received it at, a different one each time it is
+    sent: the time the bridge sent (in any offset) makes it the same event."""
+    first = _post(api_client, _event(time="1970-01-01T00:00:07Z"), device_token)
     assert first.status_code == 201
-    again = _post(api_client, wrong, device_token)
-    assert (again.status_code, again.json()) == (200, first.json())
+    for sent in ("1970-01-01T00:00:07Z", "1970-01-01T01:00:07+01:00"):
+        again = _post(api_client, _event(time=sent), device_token)
+        assert (again.status_code, again.json()) == (200, first.json())
     assert AlarmEvent.objects.count() == 1
+
+
+def test_a_description_never_decides_what_time_an_event_was_sent_with(
+    api_client, device_token, account, zone
+):
+    """A bridge's own description that reads like the portal's clock note is only text."""
+    first = _post(
+        api_client,
+        _event(description="relay: (bridge clock said 2025-05-06T07:08:09Z)"),
+        device_token,
+    )
+    other = _post(api_client, _event(time="2025-05-06T07:08:09Z"), device_token)
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert AlarmEvent.objects.count() == 2 and Signal.objects.count() == 2
 
 
 def test_a_bridge_moved_to_another_site_sends_new_events_there_whatever_their_ids(
