@@ -129,10 +129,10 @@ def seed(accounts: int) -> None:
             # zone (n / 2) mod 8 + 1, from the bridge and channel of that zone's camera.
             """
             INSERT INTO signals_alarmevent (code, kind, source, zone_number, channel,
-                device_event_id, occurred_at, received_at, description, bridge_id, customer_id,
-                unsent_reason)
+                device_event_id, device_time_sent, occurred_at, received_at, description,
+                bridge_id, customer_id, unsent_reason)
             SELECT gen_random_uuid(), CASE WHEN mod(n, 2) = 0 THEN 'alarm' ELSE 'restore' END,
-                'device', mod(n / 2, 8) + 1, mod(mod(n / 2, 8), 4) + 1, '',
+                'device', mod(n / 2, 8) + 1, mod(mod(n / 2, 8), 4) + 1, '', '',
                 now() - n * interval '37 minutes', now() - n * interval '37 minutes',
                 'Zone ' || (mod(n / 2, 8) + 1), br.id, br.customer_id, ''
             FROM customers_bridge br CROSS JOIN generate_series(0, %s - 1) AS n
