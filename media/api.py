@@ -210,14 +210,6 @@ def device_media(request: HttpRequest) -> JsonResponse:
         media_request = _request_for(bridge, params)
         if event is None and media_request is None:
             raise DeviceInputError("Name what the media is for: event_id (or event), or request.")
-        # The same upload sent again answers as the first time did, before its body is read.
-        # An upload id used again for other media (a bridge reset counts from 1 again) is a
-        # new upload: footage of a new alarm is never taken for an old upload.
-        existing = selectors.stored_upload(bridge, upload_id)
-        if existing is not None and same_upload(
-            existing, kind=kind, channel=channel, phase=phase, event=event, request=media_request
-        ):
-            return _media_answer(existing, created=False)
         # "+01:00" sent without URL-encoding arrives as " 01:00": read it as meant.
         captured_at, wrong_clock = device_time(
             {"time": (params.get("time") or "").replace(" ", "+") or None}
@@ -229,6 +221,14 @@ def device_media(request: HttpRequest) -> JsonResponse:
                 kind,
                 wrong_clock,
             )
+        # The same upload sent again answers as the first time did, before its body is read.
+        # An upload id used again for other media (a bridge reset counts from 1 again) is a
+        # new upload: footage of a new alarm is never taken for an old upload.
+        existing = selectors.stored_upload(bridge, upload_id)
+        if existing is not None and same_upload(
+            existing, kind=kind, channel=channel, phase=phase, event=event, request=media_request
+        ):
+            return _media_answer(existing, created=False)
     except DeviceInputError as exc:
         return error_response(400, str(exc))
     except LookupError as exc:

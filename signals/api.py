@@ -152,12 +152,17 @@ def _stated_time(data: dict[str, Any]) -> tuple[str, datetime | None]:
         return value, None
 
 
+def _possible(stated: datetime | None, now: datetime) -> bool:
+    """Whether a device's time (in UTC) is one its clock could give at ``now``."""
+    return stated is not None and DEVICE_TIME_EARLIEST <= stated <= now + DEVICE_TIME_AHEAD
+
+
 def device_time(data: dict[str, Any]) -> tuple[datetime, str]:
     """When it happened: the device's ``time``, or the portal's clock when that cannot be
     right; then also the time as the device sent it, else ''."""
     now = timezone.now()
     sent, stated = _stated_time(data)
-    if stated is not None and DEVICE_TIME_EARLIEST <= stated <= now + DEVICE_TIME_AHEAD:
+    if _possible(stated, now):
         return stated, ""
     return now, sent
 
@@ -198,21 +203,45 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         channel=channel,
         occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
-        time_sent=_printable(data["time"]),  # a string: _stated_time checked it
+        time_sent=_time_sent(data),
     )
+
+
+def _time_sent(data: dict[str, Any]) -> str:
+    """The device's time as kept to compare (``device_time_sent``): the instant it names, in
+    UTC, or, beyond what a date holds in UTC, the text it sent (printable)."""
+    sent, stated = _stated_time(data)
+    return stated.isoformat() if stated is not None else _printable(sent)
 
 
 def _printable(text: str) -> str:
     return "".join(ch for ch in text if ch.isprintable())
 
 
-def _instant(sent: str) -> datetime | str:
-    """A time as a device sent it, comparable: the instant in UTC, or the text as it is when
-    it names none (beyond what a date holds in UTC)."""
+def _instant(text: str) -> datetime | str:
+    """A kept device time, comparable: the instant in UTC, or the text as it is when it names
+    none (beyond what a date holds in UTC)."""
     try:
-        return datetime.fromisoformat(sent).astimezone(UTC)
+        return datetime.fromisoformat(text).astimezone(UTC)
     except (ValueError, OverflowError):
-        return sent
+        return text
+
+
+_CLOCK_NOTE_RE = re.compile(r"\(bridge clock said (.{1,64})\)\Z")
+
+
+def _stored_time_sent(stored: AlarmEvent) -> datetime | str:
+    """The time the device sent for a stored event: kept since signals 0015. Before, the one
+    its description's clock note gives when it was replaced (a time its clock could not give
+    when it was received), else the time stored."""
+    if stored.device_time_sent:
+        return _instant(stored.device_time_sent)
+    note = _CLOCK_NOTE_RE.search(stored.description)
+    if note is not None:
+        said = _instant(note[1])
+        if not isinstance(said, datetime) or not _possible(said, stored.received_at):
+            return said
+    return stored.occurred_at
 
 
 def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
@@ -220,18 +249,13 @@ def same_event(stored: AlarmEvent, fields: DeviceEvent) -> bool:
     (sent again: its answer was lost), rather than another one (a bridge reset to its factory
     settings counts its ids from 1 again). The description may differ. The zone is compared
     when the request names one (without it the stored zone was the camera's). The time is the
-    one the device sent (``device_time_sent``), whether or not the portal kept it: a retry can
-    fall on the other side of the window the first send fell on (a clock a little fast).
-    Events stored before that was kept compare their ``occurred_at``."""
-    if stored.device_time_sent:
-        same_time = _instant(fields.time_sent) == _instant(stored.device_time_sent)
-    else:
-        same_time = _instant(fields.time_sent) == stored.occurred_at
+    one the device sent, whether or not the portal kept it (``_stored_time_sent``): a retry
+    can fall on the other side of the window the first send fell on (a clock a little fast)."""
     return (
         fields.kind == stored.kind
         and fields.channel == stored.channel
         and (fields.zone is None or fields.zone == stored.zone_number)
-        and same_time
+        and _instant(fields.time_sent) == _stored_time_sent(stored)
     )
 
 

@@ -231,8 +231,9 @@ def test_an_upload_id_used_again_for_an_event_not_sent_yet_is_refused_as_such(
     response = upload(api_client, device_token, hostile.jpeg(32, 32), event_id="ev-2")
     assert response.status_code == 404
     assert "send the event first" in response.json()["error"]
-    malformed = upload(api_client, device_token, hostile.jpeg(64, 48), event_id=None)
-    assert malformed.status_code == 400
+    for malformed in ({"event_id": None}, {"time": "yesterday"}):
+        response = upload(api_client, device_token, hostile.jpeg(64, 48), **malformed)
+        assert response.status_code == 400, malformed
     assert MediaItem.objects.count() == 1
 
 

@@ -298,6 +298,50 @@ def test_an_event_from_a_clock_that_cannot_be_right_is_the_same_when_sent_again(
     assert AlarmEvent.objects.count() == 1
 
 
+def test_the_time_compared_is_the_one_read_not_the_text_kept(
+    api_client, device_token, account, zone
+):
+    """Python reads any character between date and time as the separator, NUL included: the
+    time kept to compare is the instant read (2025-03-03 21:20), not the text without its
+    NUL (which would read as 2025-03-04 20:00)."""
+    odd = _event(time="2025W10\x002120+00:00")
+    first = _post(api_client, odd, device_token)
+    assert first.status_code == 201
+    assert _post(api_client, odd, device_token).json() == first.json()
+    other = _post(api_client, _event(time="2025-03-04T20:00:00+00:00"), device_token)
+    assert other.status_code == 201
+    assert AlarmEvent.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "sent", ["2025-03-04T06:06:07+01:00", "1970-01-01T00:00:07Z"], ids=["real", "wrong-clock"]
+)
+def test_an_event_stored_before_its_time_sent_was_kept_is_told_by_its_time(
+    api_client, device_token, account, zone, sent
+):
+    """Stored before signals 0015: the time stored, or the clock note's when the time
+    received took its place, is the time sent."""
+    first = _post(api_client, _event(time=sent), device_token)
+    AlarmEvent.objects.update(device_time_sent="")
+    again = _post(api_client, _event(time=sent), device_token)
+    assert (again.status_code, again.json()) == (200, first.json())
+    other = _post(api_client, _event(time="2025-05-06T07:08:09Z"), device_token)
+    assert other.status_code == 201
+    assert AlarmEvent.objects.count() == 2
+
+
+def test_a_camera_alarm_sent_again_by_its_channel_alone_is_the_same(
+    api_client, device_token, account, zone
+):
+    """Its zone is the camera's (17): the repeat, naming no zone either, is the same event."""
+    by_channel = _event(zone=None, channel=1)
+    first = _post(api_client, by_channel, device_token)
+    assert first.status_code == 201
+    assert AlarmEvent.objects.get().zone_number == 17
+    again = _post(api_client, by_channel, device_token)
+    assert (again.status_code, again.json()) == (200, first.json())
+
+
 def test_a_description_never_decides_what_time_an_event_was_sent_with(
     api_client, device_token, account, zone
 ):
