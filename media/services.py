@@ -21,7 +21,6 @@ from media import receivers, selectors
 from media.content import Inspected
 from media.models import (
     REQUEST_SECONDS_DEFAULT,
-    UPLOAD_ID_MAX,
     BridgeStatus,
     CameraStatus,
     MediaItem,
@@ -29,7 +28,7 @@ from media.models import (
 )
 from media.storage import media_storage
 from signals import services as event_services
-from signals.lib import EventKind
+from signals.lib import EventKind, retired_device_id
 from signals.models import AlarmEvent
 
 logger = logging.getLogger(__name__)
@@ -148,7 +147,7 @@ def media_store(
             if supersedes is not None:
                 MediaItem.objects.filter(
                     pk=supersedes.pk, customer_id=supersedes.customer_id, upload_id=upload_id
-                ).update(upload_id=retired_upload_id(supersedes))
+                ).update(upload_id=retired_device_id(supersedes, "upload_id"))
             item.save()
             if media_request is not None:
                 _request_finish(media_request)
@@ -172,16 +171,9 @@ def media_store(
             bridge.customer.site_id,
             kind,
             channel,
-            retired_upload_id(supersedes),
+            retired_device_id(supersedes, "upload_id"),
         )
     return item
-
-
-def retired_upload_id(item: MediaItem) -> str:
-    """The id an upload keeps once its bridge used its id for other media: ``<id>~<pk>``,
-    unique at the site and never a device's id (devices' ids have no "~")."""
-    suffix = f"~{item.pk}"
-    return f"{item.upload_id[: UPLOAD_ID_MAX - len(suffix)]}{suffix}"
 
 
 def _same_upload(existing: MediaItem, inspected: Inspected) -> MediaItem:

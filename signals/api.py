@@ -160,11 +160,12 @@ def _possible(stated: datetime | None, now: datetime) -> bool:
 def device_time(data: dict[str, Any]) -> tuple[datetime, str]:
     """When it happened: the device's ``time``, or the portal's clock when that cannot be
     right; then also the time as the device sent it, else ''."""
+    return _kept_time(*_stated_time(data))
+
+
+def _kept_time(sent: str, stated: datetime | None) -> tuple[datetime, str]:
     now = timezone.now()
-    sent, stated = _stated_time(data)
-    if _possible(stated, now):
-        return stated, ""
-    return now, sent
+    return (stated, "") if _possible(stated, now) else (now, sent)
 
 
 def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
@@ -183,9 +184,10 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
     if not isinstance(description, str):
         raise DeviceInputError("description must be text.")
     # Printable text only: control characters (NUL among them) have no place in a log line.
-    description = "".join(ch for ch in description if ch.isprintable())
+    description = _printable(description)
     event_id = _event_id(data)
-    occurred_at, wrong_clock = device_time(data)
+    sent, stated = _stated_time(data)
+    occurred_at, wrong_clock = _kept_time(sent, stated)
     if wrong_clock:
         # Said where the dealer and the operator see the event, so the clock gets fixed.
         note = f"(bridge clock said {_printable(wrong_clock)})"
@@ -203,15 +205,10 @@ def parse_event(data: dict[str, Any], bridge: Bridge) -> DeviceEvent:
         channel=channel,
         occurred_at=occurred_at,
         description=description[:DESCRIPTION_MAX],
-        time_sent=_time_sent(data),
+        # Kept to compare (``same_event``): the instant read, in UTC, or, beyond what a date
+        # holds in UTC, the text sent.
+        time_sent=stated.isoformat() if stated is not None else _printable(sent),
     )
-
-
-def _time_sent(data: dict[str, Any]) -> str:
-    """The device's time as kept to compare (``device_time_sent``): the instant it names, in
-    UTC, or, beyond what a date holds in UTC, the text it sent (printable)."""
-    sent, stated = _stated_time(data)
-    return stated.isoformat() if stated is not None else _printable(sent)
 
 
 def _printable(text: str) -> str:

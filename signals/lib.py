@@ -401,3 +401,12 @@ def payload_for_people(data: bytes) -> str:
                 text = declaration.decode("ascii", "replace") + "\n" + text
             return text_safe(text)
     return bytes_for_people(data)[0]
+
+
+def retired_device_id(row, field: str) -> str:
+    """The id a row a device named (an event, an upload) keeps once the device used the id for
+    something else: ``<id>~<pk>``, within the field's length, unique at its site, and never a
+    device's id (devices' ids have no "~")."""
+    suffix = f"~{row.pk}"
+    keep = row._meta.get_field(field).max_length - len(suffix)
+    return f"{getattr(row, field)[:keep]}{suffix}"

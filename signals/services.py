@@ -77,7 +77,7 @@ def event_record(
 
     ``supersedes``: the stored event with this ``device_event_id`` when the caller found the
     request to be another event (``api.same_event``: a bridge reset counts its ids from 1
-    again). In the same transaction that event's id is retired (``retired_device_event_id``),
+    again). In the same transaction that event's id is retired (``lib.retired_device_id``),
     so the id is the new event's from then on: its repeats, and media naming it, find it.
     """
     event = _event_record(
@@ -99,14 +99,6 @@ def event_record(
     )
     assert event is not None  # only silent periodic tests return None
     return event
-
-
-def retired_device_event_id(event: AlarmEvent) -> str:
-    """The id an event keeps once its bridge used its id for another event: ``<id>~<pk>``,
-    unique at the site and never a device's id (devices' ids have no "~")."""
-    suffix = f"~{event.pk}"
-    limit = AlarmEvent._meta.get_field("device_event_id").max_length - len(suffix)
-    return f"{event.device_event_id[:limit]}{suffix}"
 
 
 def _event_record(
@@ -251,7 +243,7 @@ def _device_event_id_retire(stored: AlarmEvent) -> None:
     insert is refused by the unique rule: the caller then answers with that request's event."""
     AlarmEvent.objects.filter(
         pk=stored.pk, customer_id=stored.customer_id, device_event_id=stored.device_event_id
-    ).update(device_event_id=retired_device_event_id(stored))
+    ).update(device_event_id=lib.retired_device_id(stored, "device_event_id"))
 
 
 def _log_superseded(stored: AlarmEvent, event: AlarmEvent) -> None:
@@ -268,7 +260,7 @@ def _log_superseded(stored: AlarmEvent, event: AlarmEvent) -> None:
         stored.kind,
         stored.zone_number,
         stored.occurred_at.isoformat(),
-        retired_device_event_id(stored),
+        lib.retired_device_id(stored, "device_event_id"),
     )
 
 

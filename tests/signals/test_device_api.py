@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from customers.models import Bridge
-from signals import api, selectors, services
+from signals import api, lib, selectors, services
 from signals.models import AlarmEvent, Signal
 from tests.factories import (
     BridgeFactory,
@@ -281,7 +281,7 @@ def test_only_the_sites_own_event_gives_up_its_id(account, bridge, dealer):
 
 def test_a_retired_event_id_stays_within_the_ids_length(bridge):
     event = AlarmEvent(pk=123456, device_event_id="x" * 64)
-    retired = services.retired_device_event_id(event)
+    retired = lib.retired_device_id(event, "device_event_id")
     assert retired == "x" * 57 + "~123456" and len(retired) == 64
 
 

@@ -147,6 +147,46 @@ def _wait_until_waiting_for_a_lock(pid: int) -> None:
     raise AssertionError(f"session {pid} waited for no lock within 10 s")
 
 
+def _while_an_alarm_holds_the_first(first, second, write) -> tuple[list[int], list[object]]:
+    """Hold ``first`` as an alarm of the site does between its first and its second row lock,
+    run ``write(cursor)`` in a transaction on a connection of its own until it waits for a
+    lock, then try to take ``second`` without waiting. Returns the ids taken of ``second``
+    (none: ``write`` holds it while it waits for ``first``, a deadlock with the alarm) and
+    what ``write`` returned or raised."""
+    outcome: list[object] = []
+    backend: list[int] = []
+    started = threading.Event()
+
+    def run() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend.append(cursor.fetchone()[0])
+                started.set()
+                outcome.append(write(cursor))
+        except Exception as exc:  # pragma: no cover - reported by the caller's assertion
+            started.set()
+            outcome.append(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    with transaction.atomic():
+        list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
+        thread.start()
+        assert started.wait(10)
+        _wait_until_waiting_for_a_lock(backend[0])
+        try:
+            with transaction.atomic():
+                taken = list(
+                    MonitoringAccount.objects.select_for_update(nowait=True).filter(pk=second.pk)
+                )
+        except DatabaseError:
+            taken = []
+    thread.join(timeout=30)
+    return [account.pk for account in taken], outcome
+
+
 def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
     """An alarm locks its site's accounts in id order. A periodic test of the site's second
     account that locked that one first, then waited for the first, deadlocked with an alarm
@@ -163,44 +203,16 @@ def test_a_periodic_test_takes_the_sites_locks_in_the_order_an_alarm_does():
         account_number="7002",
     )
     assert first.pk < second.pk
-    outcome: list[object] = []
-    backend: list[int] = []
-    started = threading.Event()
 
-    def periodic_test() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                backend.append(cursor.fetchone()[0])
-            started.set()
-            now = timezone.now()
-            outcome.append(
-                services._periodic_test_create(
-                    account=second, slot=now - timedelta(hours=1), now=now
-                )
-            )
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            outcome.append(exc)
-        finally:
-            connections.close_all()
+    def periodic_test(cursor):
+        now = timezone.now()
+        return services._periodic_test_create(
+            account=second, slot=now - timedelta(hours=1), now=now
+        )
 
-    thread = threading.Thread(target=periodic_test)
-    with transaction.atomic():
-        # Where an alarm of the site stands between its first and its second row lock.
-        list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
-        thread.start()
-        assert started.wait(10)
-        _wait_until_waiting_for_a_lock(backend[0])
-        try:
-            with transaction.atomic():
-                taken = list(
-                    MonitoringAccount.objects.select_for_update(nowait=True).filter(pk=second.pk)
-                )
-        except DatabaseError:
-            taken = []  # the periodic test holds it while it waits for ours: a deadlock
-    thread.join(timeout=30)
+    taken, outcome = _while_an_alarm_holds_the_first(first, second, periodic_test)
 
-    assert [account.pk for account in taken] == [second.pk]
+    assert taken == [second.pk]
     assert len(outcome) == 1 and isinstance(outcome[0], AlarmEvent), outcome
     assert list(Signal.objects.values_list("account_id", flat=True)) == [second.pk]
 
@@ -237,43 +249,16 @@ def test_an_import_takes_the_sites_locks_in_the_order_an_alarm_does():
     dataset.append([customer.site_id, customer.name, customer.time_zone, "8101", "8102"])
     dataset = imports.read_file(dataset.export("csv").encode(), "csv")
     actor = UserFactory()
-    outcome: list[object] = []
-    backend: list[int] = []
-    started = threading.Event()
 
-    def run_import() -> None:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_backend_pid()")
-                backend.append(cursor.fetchone()[0])
-                # Rows visited in the table's order, as a plan over many rows would.
-                cursor.execute("SET LOCAL enable_indexscan = off")
-                cursor.execute("SET LOCAL enable_bitmapscan = off")
-                started.set()
-                outcome.append(imports.commit_import(record.dealer, dataset, actor=actor))
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            started.set()
-            outcome.append(exc)
-        finally:
-            connections.close_all()
+    def run_import(cursor):
+        # Rows visited in the table's order, as a plan over many rows would.
+        cursor.execute("SET LOCAL enable_indexscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        return imports.commit_import(record.dealer, dataset, actor=actor)
 
-    thread = threading.Thread(target=run_import)
-    with transaction.atomic():
-        # Where an alarm of the site stands between its first and its second row lock.
-        list(MonitoringAccount.objects.select_for_update().filter(pk=first.pk))
-        thread.start()
-        assert started.wait(10)
-        _wait_until_waiting_for_a_lock(backend[0])
-        try:
-            with transaction.atomic():
-                taken = list(
-                    MonitoringAccount.objects.select_for_update(nowait=True).filter(pk=second.pk)
-                )
-        except DatabaseError:
-            taken = []  # the import holds it while it waits for ours: a deadlock
-    thread.join(timeout=30)
+    taken, outcome = _while_an_alarm_holds_the_first(first, second, run_import)
 
-    assert [account.pk for account in taken] == [second.pk]
+    assert taken == [second.pk]
     assert len(outcome) == 1 and isinstance(outcome[0], imports.ImportPlan), outcome
     numbers = MonitoringAccount.objects.filter(customer=customer).order_by("pk")
     assert list(numbers.values_list("account_number", flat=True)) == ["8101", "8102"]
