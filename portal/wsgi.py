@@ -1,10 +1,11 @@
 """WSGI entry point: gunicorn portal.wsgi."""
 
-import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
 from django.db import connections
+
+from portal import collector
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -36,5 +37,8 @@ application = ReleaseConnectionsOnError(get_wsgi_application())
 # lives as long as the process. Frozen, it is out of the cyclic collector's sight: a full
 # collection walks only what requests made since. On the operator's deep link a full
 # collection, about once in 800 requests, held the request 67-90 ms; frozen, 9-30 ms
-# (docs/deep-links.md). Under gunicorn --preload the workers inherit it from the fork.
-gc.freeze()
+# (docs/deep-links.md). Under gunicorn --preload the workers inherit it from the fork. What
+# the first requests make to last (imports on first use, caches) is frozen once they are
+# done (portal/collector.py).
+collector.freeze_startup()
+collector.settle_after()
