@@ -40,12 +40,27 @@ def django_setup() -> None:
     logging.getLogger("django.request").setLevel(logging.ERROR)
     logging.getLogger("axes").setLevel(logging.WARNING)
     # As portal/wsgi.py does once the application is loaded: what start-up made is out of the
-    # cyclic collector's sight, and what the first requests make to last is put there after
-    # them, so the pages measured pause for full collections as they do in production.
+    # cyclic collector's sight, so the pages measured pause for full collections as they do
+    # in production. What the first requests make to last is put there after the warm-up
+    # (``settled``), as a worker does after its first requests.
     from portal import collector
 
     collector.freeze_startup()
-    collector.settle_after()
+
+
+_settled = False
+
+
+def settled() -> None:
+    """Once per process, after a benchmark's warm-up: collect and freeze again, as a web
+    process does after its first requests (``portal/collector.py``). There it happens after a
+    response has gone; here outside any request timed."""
+    global _settled
+    if not _settled:
+        from portal import collector
+
+        collector.settle()
+        _settled = True
 
 
 @contextmanager
@@ -126,6 +141,7 @@ def timed(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> list[flo
     """Seconds per call, after a few calls that warm caches and connections."""
     for _ in range(warmup):
         fn()
+    settled()
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -161,6 +177,7 @@ def interleaved(
     for _ in range(warmup):
         for fn in cases.values():
             fn()
+    settled()
     samples: dict[str, list[float]] = {label: [] for label in cases}
     for _ in range(repeat):
         for label, fn in cases.items():

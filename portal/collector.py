@@ -14,8 +14,8 @@ alone, while the request that triggered it waits. Two steps keep that walk short
    600 took 14 ms (docs/deep-links.md).
 
 An object frozen is never collected as part of a cycle, so settling collects first, and
-happens once: what is alive by then is the process's own, and at most one request's objects
-(alive at that moment) stay behind if they were in a cycle.
+happens once: what is alive by then is the process's own, and only the objects of the requests
+in flight at that moment (one per worker thread) stay behind if they were in a cycle.
 """
 
 from __future__ import annotations
@@ -37,8 +37,16 @@ def freeze_startup() -> None:
     gc.freeze()
 
 
+def settle() -> tuple[int, float]:
+    """Collect, then freeze what is left: (unreachable objects collected, milliseconds)."""
+    start = time.perf_counter()
+    found = gc.collect()
+    gc.freeze()
+    return found, (time.perf_counter() - start) * 1000
+
+
 class _Settler:
-    """Counts finished requests; at the ``requests``-th, collects once and freezes."""
+    """Counts finished requests; at the ``requests``-th, settles once and stops listening."""
 
     def __init__(self, requests: int) -> None:
         self.left = requests
@@ -54,21 +62,21 @@ class _Settler:
                 return
             self.done = True
         request_finished.disconnect(self)
-        start = time.perf_counter()
-        found = gc.collect()
-        gc.freeze()
+        found, took = settle()
         logger.info(
             "settled after its first requests: %d unreachable objects collected, %d frozen, "
             "in %.1f ms",
             found,
             gc.get_freeze_count(),
-            (time.perf_counter() - start) * 1000,
+            took,
         )
 
 
-def settle_after(requests: int = SETTLE_AFTER_REQUESTS) -> None:
-    """Collect once and freeze again after this process's first ``requests`` requests."""
+def settle_after(requests: int = SETTLE_AFTER_REQUESTS) -> _Settler:
+    """Settle once, after this process's first ``requests`` requests have finished."""
     if requests < 1:
         raise ValueError(f"requests must be at least 1, got {requests!r}")
+    settler = _Settler(requests)
     # Held by the signal (not weakly): the settler has no other owner.
-    request_finished.connect(_Settler(requests), weak=False)
+    request_finished.connect(settler, weak=False)
+    return settler
