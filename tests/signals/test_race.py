@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -30,6 +31,27 @@ pytestmark = [
 ]
 
 
+def _twice_at_once(send: Callable[[], object]) -> list[object]:
+    """What ``send`` returned (or raised) in each of two threads started together, each on
+    database connections of its own."""
+    outcomes: list[object] = [None, None]
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = send()
+        except Exception as exc:  # pragma: no cover - reported by the caller's assertion
+            outcomes[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
 def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     record = DealerStationFactory()
     customer = CustomerFactory(dealer=record.dealer)
@@ -50,29 +72,19 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
         return found
 
     monkeypatch.setattr(selectors, "device_event", look_then_wait)
-    outcomes: list[object] = [None, None]
 
-    def send(i: int) -> None:
-        try:
-            outcomes[i] = services.event_record(
-                customer=customer,
-                kind="alarm",
-                zone=5,
-                bridge=bridge,
-                occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
-                source=AlarmEvent.Source.DEVICE,
-                device_event_id="dup-1",
-            )
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
+    def send() -> AlarmEvent:
+        return services.event_record(
+            customer=customer,
+            kind="alarm",
+            zone=5,
+            bridge=bridge,
+            occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+            source=AlarmEvent.Source.DEVICE,
+            device_event_id="dup-1",
+        )
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = _twice_at_once(send)
 
     assert all(isinstance(o, AlarmEvent) for o in outcomes), outcomes
     assert outcomes[0].pk == outcomes[1].pk
@@ -98,32 +110,22 @@ def test_two_simultaneous_copies_of_an_event_that_reuses_an_id_make_one():
         device_event_id="dup-1",
     )
     barrier = threading.Barrier(2, timeout=10)
-    outcomes: list[object] = [None, None]
 
-    def send(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = services.event_record(
-                customer=customer,
-                kind="alarm",
-                zone=6,
-                bridge=bridge,
-                occurred_at=datetime(2025, 2, 1, tzinfo=UTC),
-                source=AlarmEvent.Source.DEVICE,
-                device_event_id="dup-1",
-                device_event_checked=True,
-                supersedes=old,
-            )
-        except Exception as exc:  # pragma: no cover - reported by the assertion below
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
+    def send() -> AlarmEvent:
+        barrier.wait()
+        return services.event_record(
+            customer=customer,
+            kind="alarm",
+            zone=6,
+            bridge=bridge,
+            occurred_at=datetime(2025, 2, 1, tzinfo=UTC),
+            source=AlarmEvent.Source.DEVICE,
+            device_event_id="dup-1",
+            device_event_checked=True,
+            supersedes=old,
+        )
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = _twice_at_once(send)
 
     assert all(isinstance(o, AlarmEvent) for o in outcomes), outcomes
     assert outcomes[0].pk == outcomes[1].pk != old.pk
