@@ -228,6 +228,43 @@ def encode_reply(
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+# A reference and a time that encode_reply writes as they are, to cut its output around.
+_MARK_REFERENCE = "REPLY-REFERENCE-MARK"
+_MARK_TIME = datetime(1999, 12, 31, 23, 59, 58, 123456, tzinfo=UTC)
+
+
+@functools.lru_cache(maxsize=16)
+def _reply_around(status: Status, reason: str) -> tuple[bytes, bytes, bytes] | None:
+    """``encode_reply``'s bytes for ``status`` and ``reason``, cut around the reference and the
+    received time; None if the marks are not each there once (a reason that holds one)."""
+    sample = encode_reply(_MARK_REFERENCE, status, reason, received_at=_MARK_TIME)
+    head, *rest = sample.split(_MARK_REFERENCE.encode())
+    if len(rest) != 1:
+        return None
+    middle, *tail = rest[0].split(format_datetime(_MARK_TIME).encode())
+    return (head, middle, tail[0]) if len(tail) == 1 else None
+
+
+def templated_reply(
+    reference: str, status: Status, reason: str = "", *, received_at: datetime
+) -> bytes:
+    """``encode_reply(reference, status, reason, received_at=received_at)``, byte for byte,
+    from the bytes ``encode_reply`` wrote once for this status and reason: a receiver answers
+    with it without building and validating a tree per package (a fifth of the emulator's CPU).
+
+    What it puts in is written as it is, so the reply is as valid as the one it was cut from:
+    a reference (``REFERENCE_RE``: letters, digits and '-') and a time as ``format_datetime``
+    writes it."""
+    if not REFERENCE_RE.fullmatch(reference):
+        raise ValueError(f"invalid reference: {reference!r}")
+    around = _reply_around(Status(status), reason)
+    if around is None:
+        return encode_reply(reference, status, reason, received_at=received_at)
+    head, middle, tail = around
+    when = format_datetime(received_at).encode()
+    return b"".join((head, reference.encode(), middle, when, tail))
+
+
 # --- reading untrusted bytes --------------------------------------------------------------------
 
 
@@ -589,13 +626,15 @@ class XmlV1Receiver(ReceiverSide):
                 if decision == "retry"
                 else "emulated failover: use the alternate path"
             )
-            reply = encode_reply(package.reference, status, reason, received_at=datetime.now(UTC))
+            reply = templated_reply(
+                package.reference, status, reason, received_at=datetime.now(UTC)
+            )
             return Heard(encode_frame(reply), status=status.value, **heard)
         with self._lock:
             duplicate = package.reference in self._accepted
             self._accepted.add(package.reference)
         status = Status.DUPLICATE if duplicate else Status.ACCEPTED
-        reply = encode_reply(package.reference, status, received_at=datetime.now(UTC))
+        reply = templated_reply(package.reference, status, received_at=datetime.now(UTC))
         return Heard(
             encode_frame(reply),
             status=status.value,

@@ -253,6 +253,36 @@ def test_reply_round_trips_with_what_the_sender_should_do(
     assert ack.wants_failover is wants_failover
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    reference=st.from_regex(r"[A-Za-z0-9-]{1,64}", fullmatch=True),
+    status=st.sampled_from(Status),
+    reason=st.sampled_from(
+        [
+            "",
+            "emulated rejection: try again later",
+            "because <reasons> & more",
+            # A reason holding one of the marks the template is cut at: built as a tree.
+            "see REPLY-REFERENCE-MARK",
+            "at 1999-12-31T23:59:58.123456Z",
+        ]
+    ),
+    received_at=st.datetimes(min_value=datetime(1970, 1, 1), timezones=st.just(UTC)),
+)
+def test_a_templated_reply_is_the_built_reply_byte_for_byte(
+    reference: str, status: Status, reason: str, received_at: datetime
+) -> None:
+    """The receiver's replies come from a template cut out of encode_reply's bytes once per
+    status and reason: they must be exactly what encode_reply builds and validates."""
+    built = encode_reply(reference, status, reason, received_at=received_at)
+    assert xml_v1.templated_reply(reference, status, reason, received_at=received_at) == built
+
+
+def test_a_templated_reply_refuses_a_reference_it_would_have_to_escape() -> None:
+    with pytest.raises(ValueError, match="invalid reference"):
+        xml_v1.templated_reply("a<b", Status.ACCEPTED, received_at=datetime.now(UTC))
+
+
 def test_the_codec_prepares_the_package_once_and_frames_it_per_transport() -> None:
     codec = XmlV1Codec()
     message = make_message()
