@@ -94,6 +94,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "dealers.context_processors.dealer",
+                # One masked CSRF token per request, for every template of it (portal/csrf.py).
+                "portal.csrf.csrf",
             ],
         },
     },
@@ -111,6 +113,7 @@ TEMPLATES = [
             "undefined": jinja2.StrictUndefined,
             # Django's date, linebreaksbr and timesince filters (portal/jinja2.py).
             "environment": "portal.jinja2.environment",
+            "context_processors": ["portal.csrf.csrf"],
         },
     },
 ]

@@ -500,3 +500,39 @@ def test_the_cameras_csrf_token_lets_htmx_request_the_last_two_minutes(client, s
     sent = client.post(url, values, headers={"HX-Request": "true", "X-CSRFToken": token})
     assert sent.status_code == 200
     assert site.media_requests.count() == 1
+
+
+def test_the_site_page_masks_its_csrf_token_once_and_every_form_takes_it(
+    client, site, operator, monkeypatch
+):
+    """The page (a Jinja2 page inside a Django layout) asked Django for its token five times,
+    each a fresh mask of 32 random reads (portal/csrf.py): it now masks once, writes that one
+    token everywhere, and the verdict form posts with it under real CSRF checks."""
+    import json
+
+    from django.middleware import csrf
+
+    AlarmEventFactory(customer=site, kind="alarm", zone_number=17)
+    masks = []
+    mask = csrf._mask_cipher_secret
+    monkeypatch.setattr(csrf, "_mask_cipher_secret", lambda s: masks.append(s) or mask(s))
+    client = type(client)(enforce_csrf_checks=True)
+    client.force_login(operator)
+    page = lxml.html.fromstring(client.get(URL, {"act": "3444", "zone": "017"}).content)
+
+    assert len(masks) == 1
+    tokens = set(page.xpath('//input[@name="csrfmiddlewaretoken"]/@value'))
+    header = json.loads(page.xpath('//*[@data-testid="cameras"]/@hx-headers')[0])
+    assert tokens == {header["X-CSRFToken"]}
+    # Not the secret itself, and a different mask on the next page (BREACH).
+    (token,) = tokens
+    assert csrf._unmask_cipher_token(token) == masks[0] != token
+    again = lxml.html.fromstring(client.get(URL, {"act": "3444"}).content)
+    assert set(again.xpath('//input[@name="csrfmiddlewaretoken"]/@value')).isdisjoint(tokens)
+
+    (form,) = page.xpath('//form[@data-testid="verdict-form"]')
+    (station,) = form.xpath('.//input[@name="station"]/@value')
+    values = {"outcome": "real", "station": station}
+    assert client.post(form.get("action"), values).status_code == 403
+    sent = client.post(form.get("action"), {**values, "csrfmiddlewaretoken": token})
+    assert sent.status_code == 302
