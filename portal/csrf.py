@@ -1,4 +1,4 @@
-"""One masked CSRF token per response, for both template engines.
+"""One masked CSRF token per request (so per response), for both template engines.
 
 Django masks the CSRF secret afresh each time a template asks for it: once per render of
 Django's engine, and on every use of Jinja2's ``csrf_input`` and ``csrf_token``. Each mask

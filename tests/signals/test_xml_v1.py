@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -261,13 +261,26 @@ def test_reply_round_trips_with_what_the_sender_should_do(
         [
             "",
             "emulated rejection: try again later",
+            "emulated failover: use the alternate path",
             "because <reasons> & more",
             # A reason holding one of the marks the template is cut at: built as a tree.
             "see REPLY-REFERENCE-MARK",
             "at 1999-12-31T23:59:58.123456Z",
         ]
     ),
-    received_at=st.datetimes(min_value=datetime(1970, 1, 1), timezones=st.just(UTC)),
+    received_at=st.datetimes(
+        min_value=datetime(1970, 1, 2),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=5, minutes=30))]
+        ),
+    ),
+)
+# A whole second: written without a fraction, shorter than the mark's time.
+@example(
+    reference="sig-0001",
+    status=Status.ACCEPTED,
+    reason="",
+    received_at=datetime(2026, 11, 30, 23, 0, 0, tzinfo=timezone(timedelta(hours=1))),
 )
 def test_a_templated_reply_is_the_built_reply_byte_for_byte(
     reference: str, status: Status, reason: str, received_at: datetime
