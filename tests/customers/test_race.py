@@ -6,11 +6,12 @@ import threading
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 
 from customers import services
 from customers.models import MonitoringAccount
 from tests.factories import CustomerFactory, DealerStationFactory, ReceiverFactory
+from tests.threads import at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -40,23 +41,11 @@ def test_exactly_one_of_two_simultaneous_assignments_wins(monkeypatch):
         return errors
 
     monkeypatch.setattr(services, "_account_errors", check_then_wait)
-    outcomes: list[object] = [None, None]
-
-    def assign(i: int) -> None:
-        try:
-            outcomes[i] = services.account_assign(
-                customer=customers[i], station_record=records[i], account_number="4242"
-            )
-        except ValidationError as exc:
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=assign, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = at_once(
+        lambda i: services.account_assign(
+            customer=customers[i], station_record=records[i], account_number="4242"
+        )
+    )
 
     winners = [o for o in outcomes if isinstance(o, MonitoringAccount)]
     losers = [o for o in outcomes if isinstance(o, ValidationError)]

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.core import mail, signing
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from dealers import services
 from dealers.access import SESSION_KEY
 from dealers.models import DealerInvitation, Invitation, Membership
 from tests.factories import DealerFactory, MembershipFactory, UserFactory
+from tests.threads import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -397,23 +398,13 @@ def test_two_owners_stepping_down_at_once_leave_one_owner():
     dealer = DealerFactory()
     owners = [MembershipFactory(dealer=dealer, role="owner") for _ in range(2)]
     barrier = threading.Barrier(2, timeout=10)
-    outcomes: list[object] = [None, None]
 
-    def step_down(i: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[i] = services.member_role_set(
-                membership=owners[i], role="admin", actor=owners[i].user, actor_role="owner"
-            )
-        except ValidationError as exc:
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
+    def step_down(i: int) -> Membership:
+        barrier.wait()
+        return services.member_role_set(
+            membership=owners[i], role="admin", actor=owners[i].user, actor_role="owner"
+        )
 
-    threads = [threading.Thread(target=step_down, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcomes = at_once(step_down)
     assert sorted(type(o).__name__ for o in outcomes) == ["Membership", "ValidationError"]
     assert Membership.objects.filter(dealer=dealer, role="owner").count() == 1

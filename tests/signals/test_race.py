@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,11 +15,11 @@ from customers.models import MonitoringAccount
 from signals import selectors, services
 from signals.models import AlarmEvent, Signal
 from tests.factories import (
-    BridgeFactory,
     CustomerFactory,
     DealerStationFactory,
     MonitoringAccountFactory,
 )
+from tests.threads import at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -31,33 +30,22 @@ pytestmark = [
 ]
 
 
-def _twice_at_once(send: Callable[[], object]) -> list[object]:
-    """What ``send`` returned (or raised) in each of two threads started together, each on
-    database connections of its own."""
-    outcomes: list[object] = [None, None]
-
-    def run(i: int) -> None:
-        try:
-            outcomes[i] = send()
-        except Exception as exc:  # pragma: no cover - reported by the caller's assertion
-            outcomes[i] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
+def _device_alarm(bridge, *, zone: int = 5, month: int = 1, **more) -> AlarmEvent:
+    """The bridge's alarm with device event id "dup-1", recorded as the device API does."""
+    return services.event_record(
+        customer=bridge.customer,
+        kind="alarm",
+        zone=zone,
+        bridge=bridge,
+        occurred_at=datetime(2025, month, 1, tzinfo=UTC),
+        source=AlarmEvent.Source.DEVICE,
+        device_event_id="dup-1",
+        **more,
+    )
 
 
-def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
-    record = DealerStationFactory()
-    customer = CustomerFactory(dealer=record.dealer)
-    MonitoringAccountFactory(customer=customer, station_record=record, account_number="7001")
-    bridge = BridgeFactory(customer=customer)
-
+@pytest.mark.usefixtures("account")  # the site is monitored: each event makes a signal
+def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch, bridge):
     # Both copies look for the event before either has written it, so only the database's
     # unique constraint can stop the second.
     barrier = threading.Barrier(2, timeout=10)
@@ -73,18 +61,7 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
 
     monkeypatch.setattr(selectors, "device_event", look_then_wait)
 
-    def send() -> AlarmEvent:
-        return services.event_record(
-            customer=customer,
-            kind="alarm",
-            zone=5,
-            bridge=bridge,
-            occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
-            source=AlarmEvent.Source.DEVICE,
-            device_event_id="dup-1",
-        )
-
-    outcomes = _twice_at_once(send)
+    outcomes = at_once(lambda _: _device_alarm(bridge))
 
     assert all(isinstance(o, AlarmEvent) for o in outcomes), outcomes
     assert outcomes[0].pk == outcomes[1].pk
@@ -93,39 +70,18 @@ def test_two_simultaneous_copies_of_a_device_event_make_one(monkeypatch):
     assert Signal.objects.count() == 1
 
 
-def test_two_simultaneous_copies_of_an_event_that_reuses_an_id_make_one():
+@pytest.mark.usefixtures("account")
+def test_two_simultaneous_copies_of_an_event_that_reuses_an_id_make_one(bridge):
     """A reset bridge's new alarm with an old id, sent twice at once (its first answer lost):
     one new event, whichever copy retires the old event's id; the other is answered with it."""
-    record = DealerStationFactory()
-    customer = CustomerFactory(dealer=record.dealer)
-    MonitoringAccountFactory(customer=customer, station_record=record, account_number="7001")
-    bridge = BridgeFactory(customer=customer)
-    old = services.event_record(
-        customer=customer,
-        kind="alarm",
-        zone=5,
-        bridge=bridge,
-        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
-        source=AlarmEvent.Source.DEVICE,
-        device_event_id="dup-1",
-    )
+    old = _device_alarm(bridge)
     barrier = threading.Barrier(2, timeout=10)
 
-    def send() -> AlarmEvent:
+    def send(_: int) -> AlarmEvent:
         barrier.wait()
-        return services.event_record(
-            customer=customer,
-            kind="alarm",
-            zone=6,
-            bridge=bridge,
-            occurred_at=datetime(2025, 2, 1, tzinfo=UTC),
-            source=AlarmEvent.Source.DEVICE,
-            device_event_id="dup-1",
-            device_event_checked=True,
-            supersedes=old,
-        )
+        return _device_alarm(bridge, zone=6, month=2, device_event_checked=True, supersedes=old)
 
-    outcomes = _twice_at_once(send)
+    outcomes = at_once(send)
 
     assert all(isinstance(o, AlarmEvent) for o in outcomes), outcomes
     assert outcomes[0].pk == outcomes[1].pk != old.pk

@@ -7,11 +7,12 @@ import time
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 
 from stations import services
 from stations.models import PasskeyFailure, Receiver
 from tests.factories import DealerFactory, ReceiverFactory
+from tests.threads import at_once
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -40,25 +41,17 @@ def test_sixteen_parallel_wrong_guesses_get_at_most_the_limit_checked(monkeypatc
 
     monkeypatch.setattr(Receiver, "check_passkey", slow_check)
     barrier = threading.Barrier(GUESSES, timeout=20)
-    outcomes: list[str] = []
 
-    def guess(i: int) -> None:
+    def guess(i: int) -> str:
+        barrier.wait()
         try:
-            barrier.wait()
             services.passkey_verify(dealer=dealer, receiver=receiver, passkey=f"guess-{i}")
-            outcomes.append("accepted")
         except ValidationError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connections.close_all()
+            return exc.code
+        return "accepted"
 
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(GUESSES)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcomes = at_once(guess, GUESSES, timeout=60)
 
-    assert len(outcomes) == GUESSES
     assert len(checked) <= services.PASSKEY_FAILURE_LIMIT, f"{len(checked)} passkeys checked"
     assert outcomes.count("passkey_wrong") == len(checked)
     assert outcomes.count("passkey_locked") == GUESSES - len(checked)
