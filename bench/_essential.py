@@ -1,12 +1,12 @@
 """A floor for ``bench/signals.py``: the work every delivered signal needs, and nothing else,
 run as a process of its own like a dispatcher.
 
-It claims 100 signals with the dispatcher's own claim statement (rows read as plain tuples),
-sends each one's stored XML v1 package over ``--connections`` connections that one thread
-watches with a selector, reads and validates every reply as the dispatcher does
-(``decode_reply``, hardened parser and XSD, reference checked), and records each batch as the
-dispatcher does (attempts by COPY, rows locked and written by primary key, one transaction per
-batch) on a second thread while the next batch is sent.
+It claims a batch (``--batch``, the benchmark's) with the dispatcher's own claim statement
+(rows read as plain tuples), sends each one's stored XML v1 package over ``--connections``
+connections that one thread watches with a selector, reads and validates every reply as the
+dispatcher does (``decode_reply``, hardened parser and XSD, reference checked), and records
+each batch as the dispatcher does (attempts by COPY, rows locked and written by primary key,
+one transaction per batch) on a second thread while the next batch is sent.
 
 It is not a dispatcher: no deadlines, no failover, no lease checks, no path health, no
 alarms first, no stopping cleanly; a reply that is not ``accepted`` stops it. What it shows is
@@ -14,7 +14,7 @@ how much of the dispatcher's time goes into the essential work and how much into
 structure (threads per connection, objects per signal, the checks above), and so what a
 dispatcher built around one thread and a selector could reach.
 
-    python bench/_essential.py --port P --path-id N --connections 4 --gate UNIX_TIME
+    python bench/_essential.py --port P --path-id N --connections 8 --batch 200 --gate UNIX_TIME
 
 with ``DATABASE_URL`` naming the (test) database; ``bench/signals.py`` starts it.
 """
@@ -33,7 +33,6 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BATCH = 100
 OWNER = "bench-essential"
 
 
@@ -42,6 +41,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--path-id", type=int, required=True)
     parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=200, help="claimed and recorded at once")
     parser.add_argument("--gate", type=float, required=True, help="start at this UNIX time")
     args = parser.parse_args()
 
@@ -61,7 +61,7 @@ def main() -> None:
         raise SystemExit("the essential-work floor needs PostgreSQL")
 
     def claim() -> list[tuple[int, str, bytes]]:
-        statement = claiming.claim_statement(BATCH, most=None, unleased_only=False)
+        statement = claiming.claim_statement(args.batch, most=None, unleased_only=False)
         now = timezone.now()
         params = statement.params(
             owner=OWNER, expires=now + timedelta(seconds=30), now=now, most=None

@@ -299,6 +299,7 @@ def essential(ids: list[int], receiver: QuickReceiver, path_id: int, gate: datet
             f"--port={receiver.port}",
             f"--path-id={path_id}",
             f"--connections={connections}",
+            f"--batch={ARGS.batch}",
             f"--gate={gate.timestamp()}",
         ],
         cwd=ROOT,
@@ -338,7 +339,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--signals", type=int, default=5000, help="per dispatcher run")
     parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=None, help="default: the setting")
     parser.add_argument(
         "--connections", type=int, default=None, help="per dispatcher (default: the setting)"
     )
@@ -354,7 +355,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
+
+    ARGS.batch = ARGS.batch or settings.SIGNAL_DISPATCH_BATCH
 
     if connection.vendor == "sqlite":
         # The dispatchers are other processes: the test database must be a file they can open.

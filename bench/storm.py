@@ -169,7 +169,7 @@ def main() -> None:
     parser.add_argument("--alarm-seconds", type=float, default=10.0)
     parser.add_argument("--history", type=int, default=20_000, help="delivered, analysed")
     parser.add_argument("--dispatchers", type=int, default=1)
-    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=None, help="default: the setting")
     parser.add_argument("--connections", type=int, default=None)
     parser.add_argument(
         "--idle-alarms", type=int, default=200, help="one at a time after the drain"
@@ -179,6 +179,7 @@ def main() -> None:
     with test_database():
         import logging
 
+        from django.conf import settings
         from django.db import connection
         from django.db.models import Max, Min
         from django.utils import timezone
@@ -193,6 +194,7 @@ def main() -> None:
 
         if connection.vendor != "postgresql":
             raise SystemExit("bench/storm.py needs PostgreSQL (set DATABASE_URL)")
+        ARGS.batch = ARGS.batch or settings.SIGNAL_DISPATCH_BATCH
         logging.getLogger("signals").setLevel(logging.WARNING)
         print(
             f"storm: {ARGS.troubles:,} troubles from {ARGS.sites:,} sites, then {ARGS.alarms:,} "

@@ -12,6 +12,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.django_db, needs_postgresql]
 
 HISTORY = 2_000
 BACKLOG = 20_000
-BATCH = 100
+BATCH = settings.SIGNAL_DISPATCH_BATCH  # what a dispatcher claims at once
 
 # Columns copied from the template row; the rest are set per row below.
 VARIED = {"id", "code", "reference", "account_number", "state", "priority", "delivered_at"}
