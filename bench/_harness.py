@@ -362,10 +362,8 @@ class CpuUse:
 class DispatcherProcesses:
     """``manage.py run_dispatcher`` processes against this process's (test) database."""
 
-    def __init__(
-        self, *, batch: int | None = None, connections: int | None = None, **env: str
-    ) -> None:
-        self.args = ["--batch", str(batch)] if batch else []
+    def __init__(self, *, batch: int, connections: int | None = None, **env: str) -> None:
+        self.args = ["--batch", str(batch)]
         if connections:
             self.args += ["--connections", str(connections)]
         # A short poll unless the caller says otherwise (bench/storm.py polls as in production).

@@ -10,8 +10,9 @@ from django.db import connections
 
 def at_once(work: Callable[[int], object], count: int = 2, *, timeout: float = 30) -> list[object]:
     """What ``work(i)`` returned, or the exception it raised, in each of ``count`` threads
-    started together (``i`` from 0), each on database connections of its own, closed as it
-    ends. A thread still running after ``timeout`` seconds leaves None."""
+    started one right after another (``i`` from 0; work that must meet at one point waits on
+    a barrier of its own), each on database connections of its own, closed as it ends. A
+    thread still running after ``timeout`` seconds leaves None."""
     outcomes: list[object] = [None] * count
 
     def run(i: int) -> None:
